@@ -1,0 +1,562 @@
+//! Command-line interface: `serve` (the daemon), `run` (one-shot for CI), `check` (validate a
+//! config and show what would run) and `demo-target`. Maps every failure to an exit code:
+//! 0 success, 1 thresholds failed, 2 bad usage or config, 3 runtime failure.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config, ConfigErrors, Load, RawConfig};
+use crate::daemon::{self, DaemonError, DaemonOptions};
+use crate::report::render;
+
+pub const EXIT_THRESHOLDS: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_RUNTIME: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(name = "loadtide", version, about = "Scheduled, Prometheus-native load generation", long_about = None)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "LOADTIDE_LOG_FORMAT", global = true)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing's env-filter syntax, e.g. "info" or "loadtide=debug").
+    #[arg(long, default_value = "info", env = "LOADTIDE_LOG", global = true)]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run every profile of the config until SIGTERM, exposing /metrics.
+    Serve(ServeArgs),
+    /// Run one load test and report: ad hoc (--url) or a profile of a config (--config, --profile).
+    Run(Box<RunArgs>),
+    /// Validate a config and print what each profile would run; sends no traffic.
+    Check {
+        #[arg(
+            long,
+            short,
+            env = "LOADTIDE_CONFIG",
+            default_value = "config/loadtide.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Run only the built-in demo target (a small HTTP API for trying loadtide out).
+    DemoTarget {
+        #[arg(long, default_value = config::DEFAULT_DEMO_LISTEN)]
+        listen: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(
+        long,
+        short,
+        env = "LOADTIDE_CONFIG",
+        default_value = "config/loadtide.toml"
+    )]
+    pub config: PathBuf,
+    /// Address for /metrics; overrides server.listen (e.g. ":9632", "127.0.0.1:9632").
+    #[arg(long = "web.listen-address", env = "LOADTIDE_WEB_LISTEN_ADDRESS")]
+    pub listen: Option<String>,
+    /// Enable POST /-/reload.
+    #[arg(long = "web.enable-lifecycle")]
+    pub lifecycle: bool,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct RunArgs {
+    /// Config file to take the profile from (with --profile).
+    #[arg(long, env = "LOADTIDE_CONFIG", requires = "profile")]
+    pub config: Option<PathBuf>,
+    /// The profile to run from --config.
+    #[arg(long, short, env = "LOADTIDE_PROFILE", requires = "config")]
+    pub profile: Option<String>,
+    /// Target URL for an ad hoc run.
+    #[arg(long, short, env = "LOADTIDE_URL", conflicts_with = "config")]
+    pub url: Option<String>,
+    #[arg(long, short = 'm', env = "LOADTIDE_METHOD", default_value = "GET")]
+    pub method: String,
+    /// Request header "Name: value" (repeatable).
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    #[arg(long, short = 'b', conflicts_with = "body_file")]
+    pub body: Option<String>,
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+    /// Open model: arrivals per second, whatever the target's speed.
+    #[arg(
+        long,
+        short = 'r',
+        env = "LOADTIDE_RATE",
+        conflicts_with = "concurrency"
+    )]
+    pub rate: Option<f64>,
+    /// Closed model: concurrent connections, each sending as fast as the target answers.
+    #[arg(long, short = 'c', env = "LOADTIDE_CONCURRENCY")]
+    pub concurrency: Option<u64>,
+    /// How long to run (e.g. 30s, 5m). Default 10s when neither this nor --requests is given.
+    #[arg(long, short = 'd', env = "LOADTIDE_DURATION")]
+    pub duration: Option<String>,
+    /// Stop after this many requests.
+    #[arg(long, short = 'n', env = "LOADTIDE_REQUESTS")]
+    pub requests: Option<u64>,
+    /// Per-request timeout (default 10s).
+    #[arg(long, env = "LOADTIDE_TIMEOUT")]
+    pub timeout: Option<String>,
+    /// Open model: most requests outstanding at once; further arrivals are dropped and counted.
+    #[arg(long)]
+    pub max_in_flight: Option<u64>,
+    /// Use HTTP/2 (ALPN over TLS, prior knowledge over plain HTTP).
+    #[arg(long)]
+    pub http2: bool,
+    /// Accept any TLS certificate.
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Pass/fail criterion, e.g. 'p95<300ms', 'error_rate<1%', 'rps>400' (repeatable).
+    #[arg(long = "threshold", short = 't')]
+    pub thresholds: Vec<String>,
+    /// Write the summary as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// No live progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn print_config_errors(errors: &ConfigErrors) {
+    for e in &errors.0 {
+        eprintln!("error: {e}");
+    }
+    let n = errors.0.len();
+    eprintln!(
+        "{n} configuration error{}; nothing was started",
+        if n == 1 { "" } else { "s" }
+    );
+}
+
+/// Parses the arguments and runs the command; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let code = runtime.block_on(dispatch(cli.command));
+    // Don't wait for stray request tasks (e.g. abandoned after the drain).
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    ExitCode::from(code)
+}
+
+async fn dispatch(command: Command) -> u8 {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Run(args) => match run(*args).await {
+            Ok(code) => code,
+            Err(RunError::Config(e)) => {
+                print_config_errors(&e);
+                EXIT_USAGE
+            }
+            Err(RunError::Runtime(e)) => {
+                eprintln!("error: {e:#}");
+                EXIT_RUNTIME
+            }
+        },
+        Command::Check { config } => check(&config),
+        Command::DemoTarget { listen } => demo_target(&listen).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> u8 {
+    let listen = match args.listen.as_deref().map(config::parse_listen).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: --web.listen-address: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let opts = DaemonOptions {
+        config_path: args.config,
+        listen,
+        lifecycle: args.lifecycle,
+    };
+    match daemon::serve(opts).await {
+        Ok(()) => 0,
+        Err(DaemonError::Config(e)) => {
+            print_config_errors(&e);
+            EXIT_USAGE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_RUNTIME
+        }
+    }
+}
+
+fn check(path: &Path) -> u8 {
+    match config::load(path) {
+        Ok(c) => {
+            print!("{}", describe_config(path, &c));
+            0
+        }
+        Err(e) => {
+            print_config_errors(&e);
+            EXIT_USAGE
+        }
+    }
+}
+
+/// What `check` prints: every profile with its load, limits and endpoint mix.
+pub fn describe_config(path: &Path, c: &Config) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o, "{}: OK", path.display());
+    let _ = writeln!(o, "metrics on {}", c.server.listen);
+    if let Some(d) = c.demo_target {
+        let _ = writeln!(o, "demo target on {d}");
+    }
+    for p in &c.profiles {
+        let load = match &p.load {
+            Load::Open {
+                rate,
+                max_in_flight,
+            } => {
+                format!(
+                    "open model, {} req/s, max {max_in_flight} in flight",
+                    rate.rate_at(Duration::ZERO)
+                )
+            }
+            Load::Closed { users } => {
+                format!("closed model, {} users", users.rate_at(Duration::ZERO))
+            }
+        };
+        let length = match (p.duration, p.requests) {
+            (Some(d), Some(n)) => format!("for {} or {n} requests", humantime::format_duration(d)),
+            (Some(d), None) => format!("for {}", humantime::format_duration(d)),
+            (None, Some(n)) => format!("for {n} requests"),
+            (None, None) => "until stopped".to_string(),
+        };
+        let t = &p.target;
+        let _ = writeln!(o, "profile {}: {load}, {length}", p.name);
+        let scheme = if t.scheme == config::Scheme::Https {
+            "https"
+        } else {
+            "http"
+        };
+        let _ = writeln!(
+            o,
+            "  target {} = {scheme}://{} (timeout {})",
+            t.name,
+            t.authority(),
+            humantime::format_duration(t.timeout)
+        );
+        let total: u32 = p.endpoints.iter().map(|&i| t.endpoints[i].weight).sum();
+        for &i in &p.endpoints {
+            let e = &t.endpoints[i];
+            let share = 100.0 * f64::from(e.weight) / f64::from(total.max(1));
+            let _ = writeln!(
+                o,
+                "  endpoint {:<16} {:<6} {:<30} {share:5.1}%",
+                e.name, e.method, e.path
+            );
+        }
+        for th in &p.thresholds {
+            let _ = writeln!(o, "  threshold {th}");
+        }
+    }
+    o
+}
+
+async fn demo_target(listen: &str) -> u8 {
+    let addr: SocketAddr = match config::parse_listen(listen) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: --listen: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return EXIT_RUNTIME;
+        }
+    };
+    tracing::info!(address = %listener.local_addr().unwrap_or(addr), "demo target listening");
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = crate::demo::run(listener, cancel.clone()) => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+    cancel.cancel();
+    0
+}
+
+enum RunError {
+    Config(ConfigErrors),
+    Runtime(anyhow::Error),
+}
+
+/// Maps config key paths of the ad hoc config back to the flags that set them.
+fn flag_errors(e: ConfigErrors) -> ConfigErrors {
+    const FLAGS: &[(&str, &str)] = &[
+        ("targets.adhoc.url", "--url"),
+        ("targets.adhoc.timeout", "--timeout"),
+        ("targets.adhoc.endpoints[0].method", "--method"),
+        ("targets.adhoc.endpoints[0].path", "--url"),
+        ("targets.adhoc.endpoints[0].headers", "--header"),
+        ("targets.adhoc.endpoints[0].body_file", "--body-file"),
+        ("profiles.adhoc.rate", "--rate"),
+        ("profiles.adhoc.users", "--concurrency"),
+        ("profiles.adhoc.duration", "--duration"),
+        ("profiles.adhoc.requests", "--requests"),
+        ("profiles.adhoc.max_in_flight", "--max-in-flight"),
+        ("profiles.adhoc.thresholds", "--threshold"),
+        ("profiles.adhoc", "flags"),
+    ];
+    ConfigErrors(
+        e.0.into_iter()
+            .map(|mut err| {
+                if let Some((_, flag)) = FLAGS.iter().find(|(k, _)| err.key.starts_with(k)) {
+                    err.key = flag.to_string();
+                }
+                err.file = "command line".into();
+                err
+            })
+            .collect(),
+    )
+}
+
+/// Builds the profile for `run`: from the config and profile named, or ad hoc from --url;
+/// flags override what the config says.
+fn build_profile(
+    args: &RunArgs,
+) -> Result<(Arc<config::Profile>, Option<SocketAddr>), ConfigErrors> {
+    let usage = |m: &str| ConfigErrors::one("command line", "", m);
+    let (raw, file, dir) = match (&args.config, &args.url) {
+        (Some(path), _) => (
+            config::load_raw(path)?,
+            path.display().to_string(),
+            path.parent().map(Path::to_path_buf),
+        ),
+        (None, Some(url)) => (adhoc_raw(url, args)?, String::new(), None),
+        (None, None) => {
+            return Err(usage(
+                "give --url URL for an ad hoc run, or --config FILE --profile NAME",
+            ))
+        }
+    };
+    let name = args.profile.clone().unwrap_or_else(|| "adhoc".into());
+    let mut raw = raw;
+    let Some(p) = raw.profiles.get_mut(&name) else {
+        let known: Vec<_> = raw.profiles.keys().cloned().collect();
+        return Err(ConfigErrors::one(
+            &file,
+            "",
+            format!("no profile {name:?} (known: {})", known.join(", ")),
+        ));
+    };
+    // Flags win over the file.
+    if let Some(r) = args.rate {
+        p.rate = Some(r);
+        p.users = None;
+    }
+    if let Some(c) = args.concurrency {
+        p.users = Some(c);
+        p.rate = None;
+        p.max_in_flight = None;
+    }
+    if args.duration.is_some() || args.requests.is_some() {
+        p.duration = args.duration.clone();
+        p.requests = args.requests;
+    }
+    if args.max_in_flight.is_some() {
+        p.max_in_flight = args.max_in_flight;
+    }
+    p.thresholds.extend(args.thresholds.iter().cloned());
+    if args.url.is_none() {
+        if let Some(t) = p.target.clone().and_then(|t| raw.targets.get_mut(&t)) {
+            if args.timeout.is_some() {
+                t.timeout = args.timeout.clone();
+            }
+            t.http2 = t.http2.or(args.http2.then_some(true));
+            t.insecure = t.insecure.or(args.insecure.then_some(true));
+        }
+    }
+    let raw = RawConfig {
+        profiles: raw
+            .profiles
+            .into_iter()
+            .filter(|(n, _)| *n == name)
+            .collect(),
+        ..raw
+    };
+    let config = config::validate(&raw, &file, dir.as_deref()).map_err(|e| {
+        if args.url.is_some() {
+            flag_errors(e)
+        } else {
+            e
+        }
+    })?;
+    let profile = config
+        .profile(&name)
+        .cloned()
+        .ok_or_else(|| usage("profile vanished in validation"))?;
+    Ok((profile, config.demo_target))
+}
+
+fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| ConfigErrors::one("command line", "--url", format!("invalid URL {url:?}")))?;
+    let base = match (uri.scheme_str(), uri.authority()) {
+        (Some(s), Some(a)) => format!("{s}://{a}"),
+        _ => url.to_string(), // validation names what is missing
+    };
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/".into());
+    let mut headers = BTreeMap::new();
+    for h in &args.headers {
+        let Some((k, v)) = h.split_once(':') else {
+            return Err(ConfigErrors::one(
+                "command line",
+                "--header",
+                format!("invalid header {h:?} (expected \"Name: value\")"),
+            ));
+        };
+        headers.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let endpoint = config::raw::RawEndpoint {
+        name: Some("default".into()),
+        method: Some(args.method.clone()),
+        path: Some(path),
+        headers,
+        body: args.body.clone(),
+        body_file: args.body_file.as_ref().map(|p| p.display().to_string()),
+        ..Default::default()
+    };
+    let target = config::raw::RawTarget {
+        url: Some(base),
+        timeout: args.timeout.clone(),
+        http2: Some(args.http2),
+        insecure: Some(args.insecure),
+        endpoints: vec![endpoint],
+        ..Default::default()
+    };
+    let duration = if args.duration.is_none() && args.requests.is_none() {
+        Some("10s".into())
+    } else {
+        args.duration.clone()
+    };
+    let profile = config::raw::RawProfile {
+        target: Some("adhoc".into()),
+        rate: args.rate,
+        users: if args.rate.is_none() {
+            Some(args.concurrency.unwrap_or(10))
+        } else {
+            None
+        },
+        max_in_flight: args.max_in_flight,
+        duration,
+        requests: args.requests,
+        ..Default::default()
+    };
+    Ok(RawConfig {
+        targets: [("adhoc".to_string(), target)].into(),
+        profiles: [("adhoc".to_string(), profile)].into(),
+        ..Default::default()
+    })
+}
+
+async fn run(args: RunArgs) -> Result<u8, RunError> {
+    let (profile, demo) = build_profile(&args).map_err(RunError::Config)?;
+    let demo_cancel = CancellationToken::new();
+    if let Some(addr) = demo {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot start the demo target on {addr}"))
+            .map_err(RunError::Runtime)?;
+        tokio::spawn(crate::demo::run(l, demo_cancel.clone()));
+    }
+    let (summary, passed) = crate::oneshot::run_once(profile.clone(), !args.quiet).await;
+    demo_cancel.cancel();
+    print!("{}", render::text(&summary, &profile.thresholds));
+    if let Some(path) = &args.json {
+        std::fs::write(path, render::json(&summary))
+            .with_context(|| format!("cannot write the JSON summary to {}", path.display()))
+            .map_err(RunError::Runtime)?;
+    }
+    Ok(if passed { 0 } else { EXIT_THRESHOLDS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        // Catches duplicate short flags and bad `requires`/`conflicts_with` names.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn adhoc_errors_name_the_flag() {
+        let args = RunArgs {
+            url: Some("http://127.0.0.1:1/".into()),
+            rate: Some(-5.0),
+            method: "GET".into(),
+            ..Default::default()
+        };
+        let err = build_profile(&args).expect_err("negative rate");
+        assert_eq!(
+            err.to_string(),
+            "command line: `--rate`: invalid rate -5: must be > 0 requests per second"
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! Configuration: loading (file + `LOADTIDE_*` environment through figment), validation into
+//! typed values, and the typed `Config` the rest of the program runs on. Every problem is
+//! collected and reported together, each naming the file, the key path and the bad value.
+
+pub mod raw;
+pub mod threshold;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use figment::providers::{Env, Format, Toml, Yaml};
+use figment::Figment;
+use http::{HeaderName, HeaderValue, Method};
+
+pub use raw::RawConfig;
+pub use threshold::Threshold;
+pub use validate::{parse_listen, validate, DEFAULT_DEMO_LISTEN, DEFAULT_LISTEN};
+
+use crate::schedule::Pattern;
+
+/// Default latency buckets (seconds): Prometheus' defaults plus a sub-5ms start for fast
+/// targets and a 15/30/60 s tail so timeouts land in a bucket, not only in `+Inf`.
+pub const DEFAULT_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub server: ServerSettings,
+    /// Start loadtide's built-in demo target on this address.
+    pub demo_target: Option<SocketAddr>,
+    pub targets: Vec<Arc<Target>>,
+    pub profiles: Vec<Arc<Profile>>,
+}
+
+impl Config {
+    pub fn profile(&self, name: &str) -> Option<&Arc<Profile>> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// How long SIGTERM waits for in-flight requests before giving up on them.
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub name: String,
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: u16,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub http2: bool,
+    /// Accept any server certificate (self-signed staging targets).
+    pub insecure: bool,
+    pub max_connections: usize,
+    pub buckets: Vec<f64>,
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl Target {
+    /// `host:port` as sent in the Host header (port omitted when it is the scheme's default).
+    pub fn authority(&self) -> String {
+        let default = matches!(
+            (self.scheme, self.port),
+            (Scheme::Http, 80) | (Scheme::Https, 443)
+        );
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// The metric label; never the raw URL.
+    pub name: String,
+    pub method: Method,
+    /// Path and query, already joined with the target's base path.
+    pub path: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    pub weight: u32,
+    /// Accepted status codes; empty means any 2xx or 3xx.
+    pub expect_status: Vec<u16>,
+    pub body_contains: Option<String>,
+}
+
+impl Endpoint {
+    pub fn status_ok(&self, code: u16) -> bool {
+        if self.expect_status.is_empty() {
+            (200..400).contains(&code)
+        } else {
+            self.expect_status.contains(&code)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Load {
+    /// Open model: arrivals follow the pattern whatever the target does; at most
+    /// `max_in_flight` outstanding, the rest are dropped and counted.
+    Open { rate: Pattern, max_in_flight: usize },
+    /// Closed model: this many virtual users, each sending its next request when the last ends.
+    Closed { users: Pattern },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub name: String,
+    pub target: Arc<Target>,
+    /// Indices into `target.endpoints`, each with its weight.
+    pub endpoints: Vec<usize>,
+    pub load: Load,
+    /// Ends the profile after this long (one-shot runs; the daemon runs forever when unset).
+    pub duration: Option<Duration>,
+    /// Ends the profile after this many requests.
+    pub requests: Option<u64>,
+    pub thresholds: Vec<Threshold>,
+}
+
+/// One configuration problem: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.file.is_empty(), self.key.is_empty()) {
+            (false, false) => write!(f, "{}: `{}`: {}", self.file, self.key, self.message),
+            (false, true) => write!(f, "{}: {}", self.file, self.message),
+            (true, false) => write!(f, "`{}`: {}", self.key, self.message),
+            (true, true) => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Every problem found in one config, printed one per line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigErrors {
+    pub fn one(file: &str, key: &str, message: impl Into<String>) -> Self {
+        ConfigErrors(vec![ConfigError {
+            file: file.into(),
+            key: key.into(),
+            message: message.into(),
+        }])
+    }
+}
+
+/// Reads the file at `path` (TOML, or YAML by extension) overlaid with `LOADTIDE_*` variables
+/// (`LOADTIDE_SERVER__LISTEN=:9000`, `LOADTIDE_PROFILES__STEADY__RATE=50`): the raw config.
+pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigErrors> {
+    let file = path.display().to_string();
+    // Read it ourselves: figment's file providers treat a missing file as an empty table.
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigErrors::one(&file, "", format!("cannot read config file: {e}")))?;
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    let figment = if yaml {
+        Figment::from(Yaml::string(&text))
+    } else {
+        Figment::from(Toml::string(&text))
+    };
+    // Only nested keys come from the environment: single-level LOADTIDE_* variables belong
+    // to the command line (LOADTIDE_CONFIG, LOADTIDE_RATE, ...).
+    let env = Env::prefixed("LOADTIDE_")
+        .filter(|k| k.as_str().contains("__"))
+        .split("__");
+    figment
+        .merge(env)
+        .extract::<RawConfig>()
+        .map_err(|e| figment_errors(&file, e))
+}
+
+/// Loads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let raw = load_raw(path)?;
+    validate(&raw, &path.display().to_string(), path.parent())
+}
+
+fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
+    ConfigErrors(
+        err.into_iter()
+            .map(|e| {
+                let from_env = e
+                    .metadata
+                    .as_ref()
+                    .is_some_and(|m| m.name.contains("environment"));
+                let file = if from_env {
+                    "environment (LOADTIDE_*)".to_string()
+                } else {
+                    file.to_string()
+                };
+                // TOML syntax errors carry their own line/column; keep them verbatim.
+                ConfigError {
+                    file,
+                    key: e.path.join("."),
+                    message: e.kind.to_string(),
+                }
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,228 @@
+//! Threshold expressions such as `p95<1.5s`, `error_rate<2%` or `rps>=400`: parsed once at
+//! config time (so a typo is a config error, exit 2), evaluated by `report` after a run.
+
+use std::fmt;
+
+/// What a threshold looks at in a run's summary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// A latency statistic, in seconds.
+    Latency(LatencyStat),
+    /// Failed requests / all requests, 0..=1.
+    ErrorRate,
+    /// Completed requests per second over the run.
+    Rps,
+    Requests,
+    Errors,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LatencyStat {
+    Min,
+    Mean,
+    Max,
+    /// A percentile in 0..=100, e.g. 99.9.
+    Percentile(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The expression as the user wrote it, for reports.
+    pub expr: String,
+    pub metric: Metric,
+    pub op: Op,
+    /// The bound, in base units (seconds, ratio 0..=1, requests/s, count).
+    pub bound: f64,
+}
+
+impl Threshold {
+    pub fn holds(&self, observed: f64) -> bool {
+        match self.op {
+            Op::Lt => observed < self.bound,
+            Op::Le => observed <= self.bound,
+            Op::Gt => observed > self.bound,
+            Op::Ge => observed >= self.bound,
+        }
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.expr)
+    }
+}
+
+impl std::str::FromStr for Threshold {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let expr = s.trim();
+        let at = expr.find(['<', '>']).ok_or_else(|| {
+            format!("invalid threshold {expr:?}: no comparison (e.g. \"p95<300ms\")")
+        })?;
+        let (name, rest) = expr.split_at(at);
+        let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
+            (Op::Le, v)
+        } else if let Some(v) = rest.strip_prefix(">=") {
+            (Op::Ge, v)
+        } else if let Some(v) = rest.strip_prefix('<') {
+            (Op::Lt, v)
+        } else {
+            (Op::Gt, &rest[1..])
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let metric = parse_metric(name).ok_or_else(|| {
+            format!(
+                "invalid threshold {expr:?}: unknown metric {name:?} \
+                 (known: p50, p90, p95, p99, p99.9, pNN, min, mean, max, error_rate, rps, requests, errors)"
+            )
+        })?;
+        let bound = match metric {
+            Metric::Latency(_) => parse_seconds(value),
+            Metric::ErrorRate => parse_ratio(value),
+            Metric::Rps | Metric::Requests | Metric::Errors => value
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0),
+        }
+        .ok_or_else(|| {
+            let hint = match metric {
+                Metric::Latency(_) => "a duration such as 300ms or 1.5s",
+                Metric::ErrorRate => "a ratio such as 0.02 or 2%",
+                _ => "a non-negative number",
+            };
+            format!("invalid threshold {expr:?}: bad value {value:?} (expected {hint})")
+        })?;
+        Ok(Threshold {
+            expr: format!("{name}{}{value}", op.symbol()),
+            metric,
+            op,
+            bound,
+        })
+    }
+}
+
+fn parse_metric(name: &str) -> Option<Metric> {
+    let stat = match name {
+        "min" => LatencyStat::Min,
+        "mean" | "avg" => LatencyStat::Mean,
+        "max" => LatencyStat::Max,
+        "med" | "median" => LatencyStat::Percentile(50.0),
+        "p999" => LatencyStat::Percentile(99.9),
+        "error_rate" => return Some(Metric::ErrorRate),
+        "rps" => return Some(Metric::Rps),
+        "requests" => return Some(Metric::Requests),
+        "errors" => return Some(Metric::Errors),
+        _ => {
+            let p: f64 = name.strip_prefix('p')?.parse().ok()?;
+            if !(0.0..=100.0).contains(&p) {
+                return None;
+            }
+            LatencyStat::Percentile(p)
+        }
+    };
+    Some(Metric::Latency(stat))
+}
+
+/// `300ms`, `1.5s`, `250us`, `2m`; a bare number is seconds.
+pub fn parse_seconds(v: &str) -> Option<f64> {
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "ns" => 1e-9,
+        "m" => 60.0,
+        _ => return None,
+    };
+    Some(num * scale).filter(|v| v.is_finite())
+}
+
+fn parse_ratio(v: &str) -> Option<f64> {
+    let r = match v.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok()? / 100.0,
+        None => v.parse::<f64>().ok()?,
+    };
+    Some(r).filter(|r| (0.0..=1.0).contains(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Threshold {
+        s.parse().expect("valid threshold")
+    }
+
+    #[test]
+    fn parses_latency_rate_and_counts() {
+        let p95 = t("p95<1.5s");
+        assert_eq!(p95.metric, Metric::Latency(LatencyStat::Percentile(95.0)));
+        assert_eq!((p95.op, p95.bound), (Op::Lt, 1.5));
+        assert_eq!(t("p99 <= 250ms").bound, 0.25);
+        assert_eq!(t("p99 <= 250ms").expr, "p99<=250ms");
+        assert_eq!(
+            t("p99.9<2s").metric,
+            Metric::Latency(LatencyStat::Percentile(99.9))
+        );
+        assert_eq!(
+            t("p999<2s").metric,
+            Metric::Latency(LatencyStat::Percentile(99.9))
+        );
+        assert_eq!(t("error_rate<2%").bound, 0.02);
+        assert_eq!(t("error_rate<0.02").bound, 0.02);
+        let rps = t("rps>=400");
+        assert_eq!(
+            (rps.metric, rps.op, rps.bound),
+            (Metric::Rps, Op::Ge, 400.0)
+        );
+        assert!((t("mean<100us").bound - 1e-4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn holds_respects_strictness() {
+        assert!(t("p95<1s").holds(0.999));
+        assert!(!t("p95<1s").holds(1.0));
+        assert!(t("p95<=1s").holds(1.0));
+        assert!(t("rps>400").holds(401.0));
+        assert!(!t("rps>400").holds(400.0));
+    }
+
+    #[test]
+    fn rejects_with_a_reason() {
+        let e = "p95=1s".parse::<Threshold>().expect_err("no operator");
+        assert!(e.contains("no comparison"), "{e}");
+        let e = "p42x<1s".parse::<Threshold>().expect_err("bad metric");
+        assert!(e.contains("unknown metric \"p42x\""), "{e}");
+        let e = "p95<fast".parse::<Threshold>().expect_err("bad value");
+        assert!(e.contains("bad value \"fast\""), "{e}");
+        let e = "error_rate<150%"
+            .parse::<Threshold>()
+            .expect_err("ratio over 1");
+        assert!(e.contains("ratio"), "{e}");
+        assert!("p101<1s".parse::<Threshold>().is_err());
+    }
+}

@@ -1,0 +1,509 @@
+//! Raw config -> typed `Config`. Every check runs even after an earlier one failed, so the
+//! user sees all problems in one go, each with the key path it concerns.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, Uri};
+
+use super::raw::{RawConfig, RawEndpoint, RawProfile, RawTarget};
+use super::{
+    Config, ConfigError, ConfigErrors, Endpoint, Load, Profile, Scheme, ServerSettings, Target,
+    Threshold, DEFAULT_BUCKETS,
+};
+use crate::schedule::Pattern;
+
+pub const DEFAULT_LISTEN: &str = ":9632";
+pub const DEFAULT_DEMO_LISTEN: &str = "127.0.0.1:9633";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_CONNECTIONS: u64 = 1_000;
+const DEFAULT_MAX_IN_FLIGHT: u64 = 1_000;
+
+struct Collector<'a> {
+    file: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Collector<'_> {
+    fn err(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.into(),
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(&mut self, key: &str, value: Option<&str>, default: Duration) -> Duration {
+        let Some(v) = value else { return default };
+        match humantime::parse_duration(v.trim()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                self.err(
+                    key,
+                    format!("invalid duration {v:?}: must be greater than zero"),
+                );
+                default
+            }
+            Err(_) => {
+                self.err(
+                    key,
+                    format!("invalid duration {v:?} (e.g. \"30s\", \"5m\", \"250ms\")"),
+                );
+                default
+            }
+        }
+    }
+
+    fn headers(
+        &mut self,
+        key: &str,
+        raw: &std::collections::BTreeMap<String, String>,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = Vec::new();
+        for (name, value) in raw {
+            let k = format!("{key}.{name}");
+            match (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
+                (Ok(n), Ok(v)) => out.push((n, v)),
+                (Err(_), _) => self.err(k, format!("invalid header name {name:?}")),
+                (_, Err(_)) => self.err(k, format!("invalid header value {value:?}")),
+            }
+        }
+        out
+    }
+}
+
+/// Parses `:9632`, `0.0.0.0:9632`, `[::1]:9632` or `localhost:9632`.
+pub fn parse_listen(v: &str) -> Result<SocketAddr, String> {
+    let full = if v.starts_with(':') {
+        format!("0.0.0.0{v}")
+    } else {
+        v.to_string()
+    };
+    if let Ok(a) = full.parse() {
+        return Ok(a);
+    }
+    full.to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| {
+            format!("invalid listen address {v:?} (e.g. \":9632\" or \"127.0.0.1:9632\")")
+        })
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+pub fn validate(
+    raw: &RawConfig,
+    file: &str,
+    base_dir: Option<&Path>,
+) -> Result<Config, ConfigErrors> {
+    let mut c = Collector {
+        file,
+        errors: Vec::new(),
+    };
+
+    let listen_raw = raw.server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen = parse_listen(listen_raw).unwrap_or_else(|e| {
+        c.err("server.listen", e);
+        SocketAddr::from(([0, 0, 0, 0], 9632))
+    });
+    let drain_timeout = c.duration(
+        "server.drain_timeout",
+        raw.server.drain_timeout.as_deref(),
+        DEFAULT_DRAIN,
+    );
+
+    let demo_target = raw.demo_target.as_ref().and_then(|d| {
+        let v = d.listen.as_deref().unwrap_or(DEFAULT_DEMO_LISTEN);
+        parse_listen(v)
+            .map_err(|e| c.err("demo_target.listen", e))
+            .ok()
+    });
+
+    let mut targets = Vec::new();
+    for (name, t) in &raw.targets {
+        if let Some(t) = target(&mut c, name, t, base_dir) {
+            targets.push(Arc::new(t));
+        }
+    }
+
+    let mut profiles = Vec::new();
+    for (name, p) in &raw.profiles {
+        if let Some(p) = profile(&mut c, name, p, raw, &targets) {
+            profiles.push(Arc::new(p));
+        }
+    }
+
+    if c.errors.is_empty() {
+        Ok(Config {
+            server: ServerSettings {
+                listen,
+                drain_timeout,
+            },
+            demo_target,
+            targets,
+            profiles,
+        })
+    } else {
+        Err(ConfigErrors(c.errors))
+    }
+}
+
+fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>) -> Option<Target> {
+    let key = format!("targets.{name}");
+    let before = c.errors.len();
+    if !valid_name(name) {
+        c.err(
+            &key,
+            format!("invalid target name {name:?}: use letters, digits, '_', '-', '.'"),
+        );
+    }
+    let (scheme, host, port, base_path) = match t.url.as_deref() {
+        None => {
+            c.err(
+                format!("{key}.url"),
+                "missing: the target's base URL (e.g. \"http://127.0.0.1:8080\")",
+            );
+            (Scheme::Http, String::new(), 0, String::new())
+        }
+        Some(u) => parse_url(u).unwrap_or_else(|e| {
+            c.err(format!("{key}.url"), e);
+            (Scheme::Http, String::new(), 0, String::new())
+        }),
+    };
+    let headers = c.headers(&format!("{key}.headers"), &t.headers);
+    let timeout = c.duration(
+        &format!("{key}.timeout"),
+        t.timeout.as_deref(),
+        DEFAULT_TIMEOUT,
+    );
+    let max_connections = t.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if max_connections == 0 {
+        c.err(
+            format!("{key}.max_connections"),
+            "must be at least 1, got 0",
+        );
+    }
+    let buckets = match &t.buckets {
+        None => DEFAULT_BUCKETS.to_vec(),
+        Some(b) => {
+            let ok = !b.is_empty()
+                && b.iter().all(|v| v.is_finite() && *v > 0.0)
+                && b.windows(2).all(|w| w[0] < w[1]);
+            if !ok {
+                c.err(
+                    format!("{key}.buckets"),
+                    format!("invalid buckets {b:?}: need positive seconds in increasing order"),
+                );
+            }
+            b.clone()
+        }
+    };
+    if t.endpoints.is_empty() {
+        c.err(
+            format!("{key}.endpoints"),
+            "missing: a target needs at least one endpoint",
+        );
+    }
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    for (i, e) in t.endpoints.iter().enumerate() {
+        let ekey = format!("{key}.endpoints[{i}]");
+        if let Some(ep) = endpoint(c, &ekey, e, &base_path, base_dir) {
+            if endpoints.iter().any(|x| x.name == ep.name) {
+                c.err(
+                    format!("{ekey}.name"),
+                    format!("duplicate endpoint name {:?}", ep.name),
+                );
+            }
+            endpoints.push(ep);
+        }
+    }
+    (c.errors.len() == before).then(|| Target {
+        name: name.to_string(),
+        scheme,
+        host,
+        port,
+        headers,
+        timeout,
+        http2: t.http2.unwrap_or(false),
+        insecure: t.insecure.unwrap_or(false),
+        max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+        buckets,
+        endpoints,
+    })
+}
+
+/// Splits a base URL into scheme, host, port and path prefix (without a trailing '/').
+pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
+    let uri: Uri = u.parse().map_err(|_| format!("invalid URL {u:?}"))?;
+    let scheme = match uri.scheme_str() {
+        Some("http") => Scheme::Http,
+        Some("https") => Scheme::Https,
+        Some(s) => {
+            return Err(format!(
+                "invalid URL {u:?}: unsupported scheme {s:?} (use http or https)"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "invalid URL {u:?}: no scheme (e.g. \"http://{u}\")"
+            ))
+        }
+    };
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("invalid URL {u:?}: no host"))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(match scheme {
+        Scheme::Http => 80,
+        Scheme::Https => 443,
+    });
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    Ok((scheme, host, port, path.trim_end_matches('/').to_string()))
+}
+
+fn endpoint(
+    c: &mut Collector,
+    key: &str,
+    e: &RawEndpoint,
+    base_path: &str,
+    base_dir: Option<&Path>,
+) -> Option<Endpoint> {
+    let before = c.errors.len();
+    let name = e.name.clone().unwrap_or_default();
+    if e.name.is_none() {
+        c.err(
+            format!("{key}.name"),
+            "missing: every endpoint needs a name (it is the metric label)",
+        );
+    } else if !valid_name(&name) {
+        c.err(
+            format!("{key}.name"),
+            format!("invalid endpoint name {name:?}: use letters, digits, '_', '-', '.'"),
+        );
+    }
+    let method_raw = e.method.as_deref().unwrap_or("GET");
+    let method =
+        Method::from_bytes(method_raw.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
+            c.err(
+                format!("{key}.method"),
+                format!("invalid method {method_raw:?}"),
+            );
+            Method::GET
+        });
+    let path = e.path.as_deref().unwrap_or("/");
+    if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
+        c.err(
+            format!("{key}.path"),
+            format!("invalid path {path:?}: must start with '/'"),
+        );
+    }
+    let headers = c.headers(&format!("{key}.headers"), &e.headers);
+    let body = match (&e.body, &e.body_file) {
+        (Some(_), Some(_)) => {
+            c.err(
+                format!("{key}.body_file"),
+                "set either body or body_file, not both",
+            );
+            Bytes::new()
+        }
+        (Some(b), None) => Bytes::from(b.clone()),
+        (None, Some(f)) => {
+            let p = base_dir.map(|d| d.join(f)).unwrap_or_else(|| f.into());
+            std::fs::read(&p).map(Bytes::from).unwrap_or_else(|err| {
+                c.err(
+                    format!("{key}.body_file"),
+                    format!("cannot read {}: {err}", p.display()),
+                );
+                Bytes::new()
+            })
+        }
+        (None, None) => Bytes::new(),
+    };
+    let weight = e.weight.unwrap_or(1);
+    if weight == 0 || weight > 1_000_000 {
+        c.err(
+            format!("{key}.weight"),
+            format!("invalid weight {weight}: must be 1..=1000000"),
+        );
+    }
+    let expect_status = e.expect_status.clone().unwrap_or_default();
+    for s in &expect_status {
+        if !(100..=599).contains(s) {
+            c.err(
+                format!("{key}.expect_status"),
+                format!("invalid status code {s}: must be 100..=599"),
+            );
+        }
+    }
+    (c.errors.len() == before).then(|| Endpoint {
+        name,
+        method,
+        path: format!("{base_path}{path}"),
+        headers,
+        body,
+        weight: u32::try_from(weight).unwrap_or(1),
+        expect_status,
+        body_contains: e.body_contains.clone(),
+    })
+}
+
+fn profile(
+    c: &mut Collector,
+    name: &str,
+    p: &RawProfile,
+    raw: &RawConfig,
+    targets: &[Arc<Target>],
+) -> Option<Profile> {
+    let key = format!("profiles.{name}");
+    let before = c.errors.len();
+    if !valid_name(name) {
+        c.err(
+            &key,
+            format!("invalid profile name {name:?}: use letters, digits, '_', '-', '.'"),
+        );
+    }
+    let known = || raw.targets.keys().cloned().collect::<Vec<_>>().join(", ");
+    let target = match p.target.as_deref() {
+        None => {
+            c.err(
+                format!("{key}.target"),
+                format!("missing: which target to load (known: {})", known()),
+            );
+            None
+        }
+        Some(t) => {
+            let found = targets.iter().find(|x| x.name == t).cloned();
+            // A target that failed its own validation has already been reported.
+            if found.is_none() && !raw.targets.contains_key(t) {
+                c.err(
+                    format!("{key}.target"),
+                    format!("unknown target {t:?} (known: {})", known()),
+                );
+            }
+            found
+        }
+    };
+    let mut endpoints = Vec::new();
+    if let Some(t) = &target {
+        match &p.endpoints {
+            None => endpoints = (0..t.endpoints.len()).collect(),
+            Some(names) => {
+                if names.is_empty() {
+                    c.err(
+                        format!("{key}.endpoints"),
+                        "empty list: leave it out to use all of the target's endpoints",
+                    );
+                }
+                for (i, n) in names.iter().enumerate() {
+                    match t.endpoints.iter().position(|e| &e.name == n) {
+                        Some(idx) => endpoints.push(idx),
+                        None => {
+                            let known: Vec<_> =
+                                t.endpoints.iter().map(|e| e.name.as_str()).collect();
+                            c.err(
+                                format!("{key}.endpoints[{i}]"),
+                                format!(
+                                    "unknown endpoint {n:?} of target {:?} (known: {})",
+                                    t.name,
+                                    known.join(", ")
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let load = match (p.rate, p.users) {
+        (Some(_), Some(_)) => {
+            c.err(
+                &key,
+                "set either rate (open model) or users (closed model), not both",
+            );
+            None
+        }
+        (None, None) => {
+            c.err(
+                &key,
+                "missing load: set rate (arrivals per second) or users (concurrent virtual users)",
+            );
+            None
+        }
+        (Some(r), None) => {
+            if !(r.is_finite() && r > 0.0 && r <= 10_000_000.0) {
+                c.err(
+                    format!("{key}.rate"),
+                    format!("invalid rate {r}: must be > 0 requests per second"),
+                );
+            }
+            let max = p.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+            if max == 0 {
+                c.err(format!("{key}.max_in_flight"), "must be at least 1, got 0");
+            }
+            Some(Load::Open {
+                rate: Pattern::Constant { value: r },
+                max_in_flight: usize::try_from(max).unwrap_or(usize::MAX),
+            })
+        }
+        (None, Some(u)) => {
+            if u == 0 || u > 1_000_000 {
+                c.err(
+                    format!("{key}.users"),
+                    format!("invalid users {u}: must be 1..=1000000"),
+                );
+            }
+            if p.max_in_flight.is_some() {
+                c.err(
+                    format!("{key}.max_in_flight"),
+                    "only applies to the open model (rate); users already bound it",
+                );
+            }
+            Some(Load::Closed {
+                users: Pattern::Constant { value: u as f64 },
+            })
+        }
+    };
+    let duration = p
+        .duration
+        .as_deref()
+        .map(|d| c.duration(&format!("{key}.duration"), Some(d), Duration::ZERO));
+    if p.requests == Some(0) {
+        c.err(format!("{key}.requests"), "must be at least 1, got 0");
+    }
+    let mut thresholds = Vec::new();
+    for (i, t) in p.thresholds.iter().enumerate() {
+        match t.parse::<Threshold>() {
+            Ok(t) => thresholds.push(t),
+            Err(e) => c.err(format!("{key}.thresholds[{i}]"), e),
+        }
+    }
+    if c.errors.len() != before {
+        return None;
+    }
+    Some(Profile {
+        name: name.to_string(),
+        target: target?,
+        endpoints,
+        load: load?,
+        duration,
+        requests: p.requests,
+        thresholds,
+    })
+}

@@ -1,0 +1,250 @@
+//! `loadtide serve`: runs every profile of the config until SIGTERM/SIGINT, serving
+//! `/metrics`. SIGHUP (or `POST /-/reload`) reloads the config: a bad one is logged, counted
+//! and ignored; profiles whose definition did not change keep running untouched (same series,
+//! same place in their pattern); changed ones restart, removed ones stop.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config, ConfigErrors, Load, Profile};
+use crate::engine::{run_profile, RunEnd};
+use crate::metrics::{Metrics, ProfileRecorder};
+use crate::server::{self, ServerState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(ConfigErrors),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+pub struct DaemonOptions {
+    pub config_path: PathBuf,
+    /// Overrides `server.listen` (`--web.listen-address`).
+    pub listen: Option<SocketAddr>,
+    pub lifecycle: bool,
+}
+
+struct Running {
+    profile: Arc<Profile>,
+    cancel: CancellationToken,
+    handle: JoinHandle<RunEnd>,
+}
+
+struct Daemon {
+    metrics: Arc<Metrics>,
+    state: Arc<ServerState>,
+    running: BTreeMap<String, Running>,
+    drain: Duration,
+}
+
+fn describe(p: &Profile) -> String {
+    let load = match &p.load {
+        Load::Open { rate, .. } => format!("open model, {} req/s", rate.rate_at(Duration::ZERO)),
+        Load::Closed { users } => format!("closed model, {} users", users.rate_at(Duration::ZERO)),
+    };
+    format!(
+        "{} → target {} ({} endpoints): {load}",
+        p.name,
+        p.target.name,
+        p.endpoints.len()
+    )
+}
+
+impl Daemon {
+    fn start(&mut self, profile: Arc<Profile>) {
+        let recorder = ProfileRecorder::new(&self.metrics, &profile, None);
+        let cancel = CancellationToken::new();
+        tracing::info!(profile = %profile.name, "starting profile: {}", describe(&profile));
+        let handle = tokio::spawn(run_profile(
+            profile.clone(),
+            recorder,
+            cancel.clone(),
+            self.drain,
+        ));
+        self.running.insert(
+            profile.name.clone(),
+            Running {
+                profile,
+                cancel,
+                handle,
+            },
+        );
+    }
+
+    fn publish_status(&self) {
+        let lines = self
+            .running
+            .values()
+            .map(|r| describe(&r.profile))
+            .collect();
+        *self.state.profiles.write().expect("status lock poisoned") = lines;
+    }
+
+    /// Swaps in `new`'s profiles by name, keeping the unchanged ones running.
+    fn apply(&mut self, new: &Config) {
+        let mut keep = BTreeMap::new();
+        for p in &new.profiles {
+            match self.running.remove(&p.name) {
+                Some(r) if *r.profile == **p => {
+                    keep.insert(p.name.clone(), r);
+                }
+                Some(r) => {
+                    tracing::info!(profile = %p.name, "profile changed; restarting it");
+                    r.cancel.cancel();
+                }
+                None => {}
+            }
+        }
+        for (name, r) in std::mem::take(&mut self.running) {
+            tracing::info!(profile = %name, "profile removed; stopping it");
+            r.cancel.cancel();
+        }
+        self.running = keep;
+        for p in &new.profiles {
+            if !self.running.contains_key(&p.name) {
+                self.start(p.clone());
+            }
+        }
+        self.publish_status();
+    }
+
+    fn reload(&mut self, path: &std::path::Path, current: &mut Config) -> Result<(), String> {
+        match config::load(path) {
+            Ok(new) => {
+                if new.server != current.server || new.demo_target != current.demo_target {
+                    tracing::warn!("server and demo_target settings change only on restart; the rest was reloaded");
+                }
+                self.apply(&new);
+                *current = new;
+                self.metrics.config_reloaded(true);
+                tracing::info!(path = %path.display(), "configuration reloaded");
+                Ok(())
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    tracing::error!("reload rejected: {e}");
+                }
+                self.metrics.config_reloaded(false);
+                tracing::error!(
+                    "{} configuration error(s); the previous configuration keeps running",
+                    errors.0.len()
+                );
+                Err(errors.to_string())
+            }
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
+    let mut current = config::load(&opts.config_path).map_err(DaemonError::Config)?;
+    let listen = opts.listen.unwrap_or(current.server.listen);
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let demo = match current.demo_target {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+
+    let metrics = Metrics::new();
+    metrics.config_loaded();
+    let (reload_tx, mut reload_rx) = mpsc::channel(4);
+    let state = Arc::new(ServerState {
+        metrics: metrics.clone(),
+        ready: Default::default(),
+        lifecycle: opts.lifecycle,
+        reload: reload_tx,
+        profiles: Default::default(),
+    });
+    let server_cancel = CancellationToken::new();
+    tracing::info!(address = %listener.local_addr().unwrap_or(listen), "serving /metrics");
+    let server_task = tokio::spawn(server::run(listener, state.clone(), server_cancel.clone()));
+    if let Some(l) = demo {
+        tracing::info!(address = %l.local_addr().unwrap_or(listen), "demo target listening");
+        tokio::spawn(crate::demo::run(l, server_cancel.clone()));
+    }
+
+    let mut daemon = Daemon {
+        metrics,
+        state: state.clone(),
+        running: BTreeMap::new(),
+        drain: current.server.drain_timeout,
+    };
+    daemon.apply(&current);
+    state.ready.store(true, Ordering::Relaxed);
+
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading configuration");
+                let _ = daemon.reload(&opts.config_path, &mut current);
+            }
+            Some(reply) = reload_rx.recv() => {
+                tracing::info!("POST /-/reload: reloading configuration");
+                let _ = reply.send(daemon.reload(&opts.config_path, &mut current));
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM: draining"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: draining"); break; }
+        }
+    }
+
+    // Drain: stop every profile, give in-flight requests the drain time, then stop serving.
+    state.ready.store(false, Ordering::Relaxed);
+    let running = std::mem::take(&mut daemon.running);
+    for r in running.values() {
+        r.cancel.cancel();
+    }
+    let all = futures_join(running.into_values().map(|r| r.handle).collect());
+    let abandoned = match tokio::time::timeout(daemon.drain + Duration::from_secs(1), all).await {
+        Ok(ends) => ends.iter().map(|e| e.abandoned).sum(),
+        Err(_) => 1,
+    };
+    if abandoned > 0 {
+        tracing::warn!(
+            abandoned,
+            "drain time ran out with requests still in flight"
+        );
+    }
+    server_cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(2), server_task).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn futures_join(handles: Vec<JoinHandle<RunEnd>>) -> Vec<RunEnd> {
+    let mut ends = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(end) = h.await {
+            ends.push(end);
+        }
+    }
+    ends
+}

@@ -1,0 +1,55 @@
+//! loadtide's built-in demo target: a small HTTP API on loopback with realistic, varied
+//! latency and a trickle of errors, so the bundled config shows live traffic with nothing
+//! else running. Started by `[demo_target]` in a config or by `loadtide demo-target`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::httpserve::{response, serve, HttpResponse};
+
+/// Serves the demo API on `listener` until `cancel` fires.
+pub async fn run(listener: TcpListener, cancel: CancellationToken) {
+    serve(
+        listener,
+        cancel,
+        Arc::new(|req: Request<Incoming>| {
+            handle(req.method().clone(), req.uri().path().to_string())
+        }),
+    )
+    .await;
+}
+
+/// A delay between `lo` and `hi` milliseconds, skewed towards `lo` like real service times.
+fn service_time(lo: u64, hi: u64) -> Duration {
+    let u = fastrand::f64();
+    Duration::from_micros(lo * 1000 + ((hi - lo) as f64 * 1000.0 * u * u * u) as u64)
+}
+
+async fn handle(method: Method, path: String) -> HttpResponse {
+    match (method, path.as_str()) {
+        (Method::GET, "/") => response(200, "text/plain", "loadtide demo target\n"),
+        (Method::GET, "/health") => response(200, "text/plain", "ok\n"),
+        (Method::GET, "/api/items") => {
+            tokio::time::sleep(service_time(2, 40)).await;
+            response(
+                200,
+                "application/json",
+                r#"{"items":[{"id":1,"name":"tide table"},{"id":2,"name":"buoy"}]}"#,
+            )
+        }
+        (Method::POST, "/api/orders") => {
+            tokio::time::sleep(service_time(5, 120)).await;
+            if fastrand::u32(0..100) == 0 {
+                response(503, "application/json", r#"{"error":"try again"}"#)
+            } else {
+                response(201, "application/json", r#"{"order":"accepted"}"#)
+            }
+        }
+        _ => response(404, "text/plain", "not found\n"),
+    }
+}

@@ -1,0 +1,368 @@
+//! The HTTP client: one per running profile and target. HTTP/1.1 connections are pooled
+//! (a closed-model user keeps its own across requests; open-model requests borrow from the
+//! pool); HTTP/2 shares one multiplexed connection. Every failure is classified into an
+//! `ErrorKind` here and returned as data.
+
+use std::error::Error as _;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::header::{HeaderMap, CONTENT_LENGTH, HOST, USER_AGENT};
+use http::{HeaderValue, Request, Uri, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::tls;
+use crate::config::{Scheme, Target};
+use crate::outcome::{ErrorKind, Outcome};
+
+type Body = Full<Bytes>;
+
+/// A connection ready to carry requests.
+pub enum Conn {
+    H1(http1::SendRequest<Body>),
+    H2(http2::SendRequest<Body>),
+}
+
+impl Conn {
+    fn is_closed(&self) -> bool {
+        match self {
+            Conn::H1(s) => s.is_closed(),
+            Conn::H2(s) => s.is_closed(),
+        }
+    }
+}
+
+/// A request template per endpoint, built once.
+struct Prepared {
+    method: http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    body_contains: Option<Vec<u8>>,
+    expect_status: Vec<u16>,
+}
+
+pub struct HttpClient {
+    target: Arc<Target>,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    prepared: Vec<Prepared>,
+    idle: Mutex<Vec<Conn>>,
+    shared_h2: Mutex<Option<http2::SendRequest<Body>>>,
+}
+
+/// Response bodies larger than this are counted but not searched by `body_contains`.
+const MAX_CHECKED_BODY: usize = 4 << 20;
+
+impl HttpClient {
+    pub fn new(target: Arc<Target>) -> Arc<Self> {
+        let tls = (target.scheme == Scheme::Https).then(|| {
+            let name = ServerName::try_from(target.host.clone())
+                .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("static name"));
+            (
+                TlsConnector::from(tls::client_config(target.insecure, target.http2)),
+                name,
+            )
+        });
+        let authority = target.authority();
+        let scheme = if target.scheme == Scheme::Https {
+            "https"
+        } else {
+            "http"
+        };
+        let prepared = target
+            .endpoints
+            .iter()
+            .map(|e| {
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    USER_AGENT,
+                    HeaderValue::from_static(concat!("loadtide/", env!("CARGO_PKG_VERSION"))),
+                );
+                if !target.http2 {
+                    headers.insert(
+                        HOST,
+                        HeaderValue::from_str(&authority).expect("host validated with the config"),
+                    );
+                }
+                for (k, v) in target.headers.iter().chain(&e.headers) {
+                    headers.insert(k.clone(), v.clone());
+                }
+                if !e.body.is_empty() {
+                    headers.insert(CONTENT_LENGTH, HeaderValue::from(e.body.len()));
+                }
+                // HTTP/1.1 sends origin-form ("/path"); HTTP/2 needs the full URI for :authority.
+                let uri = if target.http2 {
+                    format!("{scheme}://{authority}{}", e.path)
+                } else {
+                    e.path.clone()
+                };
+                Prepared {
+                    method: e.method.clone(),
+                    uri: uri.parse().expect("path validated with the config"),
+                    headers,
+                    body: e.body.clone(),
+                    body_contains: e.body_contains.as_ref().map(|s| s.as_bytes().to_vec()),
+                    expect_status: e.expect_status.clone(),
+                }
+            })
+            .collect();
+        Arc::new(HttpClient {
+            target,
+            tls,
+            prepared,
+            idle: Mutex::new(Vec::new()),
+            shared_h2: Mutex::new(None),
+        })
+    }
+
+    /// A pooled idle connection, if any.
+    pub fn take_idle(&self) -> Option<Conn> {
+        self.idle.lock().expect("pool lock poisoned").pop()
+    }
+
+    /// Returns a connection to the pool (dropped if the pool is full).
+    pub fn put_idle(&self, conn: Conn) {
+        if conn.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("pool lock poisoned");
+        if idle.len() < self.target.max_connections {
+            idle.push(conn);
+        }
+    }
+
+    /// Sends one request to endpoint `idx`, reusing the connection in `slot` and leaving a
+    /// reusable one there afterwards. Bounded by the target's timeout.
+    pub async fn call(&self, idx: usize, slot: &mut Option<Conn>) -> Outcome {
+        match tokio::time::timeout(self.target.timeout, self.exchange(idx, slot)).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(kind)) => Outcome::failed(kind),
+            Err(_) => {
+                *slot = None; // the connection may still carry the late response: never reuse it
+                Outcome::failed(ErrorKind::Timeout)
+            }
+        }
+    }
+
+    async fn exchange(&self, idx: usize, slot: &mut Option<Conn>) -> Result<Outcome, ErrorKind> {
+        let mut conn = match slot.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => self.checkout().await?,
+        };
+        let p = &self.prepared[idx];
+        let mut req = Request::new(Full::new(p.body.clone()));
+        *req.method_mut() = p.method.clone();
+        *req.uri_mut() = p.uri.clone();
+        *req.headers_mut() = p.headers.clone();
+        let response = match &mut conn {
+            Conn::H1(s) => {
+                if s.ready().await.is_err() {
+                    // The server closed this keep-alive connection while it sat idle.
+                    conn = self.connect().await?;
+                    let Conn::H1(s) = &mut conn else {
+                        return Err(ErrorKind::Other);
+                    };
+                    s.ready().await.map_err(|e| classify_hyper(&e))?;
+                    s.send_request(req).await
+                } else {
+                    s.send_request(req).await
+                }
+            }
+            Conn::H2(s) => {
+                *req.version_mut() = Version::HTTP_2;
+                s.ready().await.map_err(|e| classify_hyper(&e))?;
+                s.send_request(req).await
+            }
+        }
+        .map_err(|e| classify_hyper(&e))?;
+
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut received = 0u64;
+        let mut kept: Vec<u8> = Vec::new();
+        let mut body_error = None;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        received += data.len() as u64;
+                        if p.body_contains.is_some() && kept.len() + data.len() <= MAX_CHECKED_BODY
+                        {
+                            kept.extend_from_slice(data);
+                        }
+                    }
+                }
+                Err(e) => {
+                    body_error = Some(classify_hyper(&e));
+                    break;
+                }
+            }
+        }
+        if body_error.is_none() {
+            *slot = Some(conn);
+        }
+        let status_ok = if p.expect_status.is_empty() {
+            (200..400).contains(&status)
+        } else {
+            p.expect_status.contains(&status)
+        };
+        let error = if let Some(e) = body_error {
+            Some(e)
+        } else if !status_ok {
+            Some(ErrorKind::Status)
+        } else if p
+            .body_contains
+            .as_ref()
+            .is_some_and(|needle| !contains(&kept, needle))
+        {
+            Some(ErrorKind::Check)
+        } else {
+            None
+        };
+        Ok(Outcome {
+            status: Some(status),
+            error,
+            bytes_received: received,
+        })
+    }
+
+    /// An idle pooled connection, the shared HTTP/2 connection, or a new one.
+    async fn checkout(&self) -> Result<Conn, ErrorKind> {
+        if self.target.http2 {
+            if let Some(s) = self
+                .shared_h2
+                .lock()
+                .expect("h2 lock poisoned")
+                .as_ref()
+                .filter(|s| !s.is_closed())
+            {
+                return Ok(Conn::H2(s.clone()));
+            }
+            let conn = self.connect().await?;
+            if let Conn::H2(s) = &conn {
+                *self.shared_h2.lock().expect("h2 lock poisoned") = Some(s.clone());
+            }
+            return Ok(conn);
+        }
+        while let Some(c) = self.take_idle() {
+            if !c.is_closed() {
+                return Ok(c);
+            }
+        }
+        self.connect().await
+    }
+
+    async fn connect(&self) -> Result<Conn, ErrorKind> {
+        let t = &self.target;
+        let addr: SocketAddr = match (t.host.as_str(), t.port).try_into_addr() {
+            Some(a) => a,
+            None => tokio::net::lookup_host((t.host.as_str(), t.port))
+                .await
+                .map_err(|_| ErrorKind::Dns)?
+                .next()
+                .ok_or(ErrorKind::Dns)?,
+        };
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| classify_io(&e, ErrorKind::Connect))?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => handshake(tcp, t.http2).await,
+            Some((connector, name)) => {
+                let stream = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| classify_io(&e, ErrorKind::Tls))?;
+                handshake(stream, t.http2).await
+            }
+        }
+    }
+}
+
+trait TryIntoAddr {
+    fn try_into_addr(self) -> Option<SocketAddr>;
+}
+
+impl TryIntoAddr for (&str, u16) {
+    fn try_into_addr(self) -> Option<SocketAddr> {
+        self.0
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, self.1))
+    }
+}
+
+async fn handshake<S>(io: S, http2: bool) -> Result<Conn, ErrorKind>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
+    if http2 {
+        let (send, conn) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(|e| classify_hyper(&e))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Conn::H2(send))
+    } else {
+        let (send, conn) = http1::handshake(io).await.map_err(|e| classify_hyper(&e))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Conn::H1(send))
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn classify_io(e: &io::Error, default: ErrorKind) -> ErrorKind {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::TimedOut => ErrorKind::Timeout,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+            if default != ErrorKind::Connect =>
+        {
+            ErrorKind::Reset
+        }
+        K::UnexpectedEof if default == ErrorKind::Tls => ErrorKind::Tls,
+        K::UnexpectedEof => ErrorKind::Reset,
+        _ => default,
+    }
+}
+
+/// Maps a hyper error to a kind: the io error underneath when there is one.
+fn classify_hyper(e: &hyper::Error) -> ErrorKind {
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() || e.is_user() {
+        return ErrorKind::Protocol;
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return classify_io(io, ErrorKind::Reset);
+        }
+        if let Some(h2) = s.downcast_ref::<hyper::Error>() {
+            if h2.is_parse() {
+                return ErrorKind::Protocol;
+            }
+        }
+        source = s.source();
+    }
+    if e.is_incomplete_message() || e.is_closed() || e.is_canceled() || e.is_body_write_aborted() {
+        return ErrorKind::Reset;
+    }
+    ErrorKind::Other
+}

@@ -1,0 +1,10 @@
+//! The load engine: turns a profile into requests. `executor` holds the open- and closed-model
+//! loops, `pacer` the intended send instants, `client` the protocol. The engine records into
+//! `metrics` and knows nothing of the server, reports or the CLI.
+
+pub mod client;
+pub mod executor;
+pub mod pacer;
+mod tls;
+
+pub use executor::{run_profile, RunEnd};

@@ -1,0 +1,17 @@
+//! loadtide: a load-generation daemon with Prometheus-native metrics, and a one-shot CLI for CI.
+//!
+//! `cli` parses arguments and picks a command; `daemon` runs profiles forever with `/metrics`;
+//! `oneshot` runs one profile to the end and reports. Both drive the same `engine`.
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod engine;
+pub mod httpserve;
+pub mod metrics;
+pub mod oneshot;
+pub mod outcome;
+pub mod report;
+pub mod schedule;
+pub mod server;

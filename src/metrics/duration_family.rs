@@ -1,0 +1,79 @@
+//! `loadtide_request_duration_seconds` as one metric family whose series may have different
+//! bucket layouts: buckets are configurable per target, which a `HistogramVec` (one layout for
+//! every series) cannot express. Series are added when a profile starts; the lock is taken
+//! only then and at scrape time, never per request.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Histogram, HistogramOpts};
+
+pub struct DurationFamily {
+    desc: Desc,
+    name: String,
+    help: String,
+    series: Mutex<BTreeMap<Vec<String>, Histogram>>,
+}
+
+impl DurationFamily {
+    pub fn new(name: &str, help: &str, labels: &[&str]) -> Self {
+        let desc = Desc::new(
+            name.to_string(),
+            help.to_string(),
+            labels.iter().map(|s| s.to_string()).collect(),
+            Default::default(),
+        )
+        .expect("static metric definition");
+        DurationFamily {
+            desc,
+            name: name.into(),
+            help: help.into(),
+            series: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The series for these label values, created with `buckets` on first use. A series that
+    /// exists keeps its buckets and counts (a reload with the same names keeps its history).
+    pub fn series(&self, label_names: &[&str], values: &[&str], buckets: &[f64]) -> Histogram {
+        let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        let mut series = self.series.lock().expect("duration family lock poisoned");
+        if let Some(h) = series.get(&key) {
+            return h.clone();
+        }
+        let labels = label_names
+            .iter()
+            .zip(values)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let h = Histogram::with_opts(
+            HistogramOpts::new(self.name.clone(), self.help.clone())
+                .const_labels(labels)
+                .buckets(buckets.to_vec()),
+        )
+        .expect("buckets were validated with the config");
+        series.insert(key, h.clone());
+        h
+    }
+}
+
+impl Collector for DurationFamily {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let series = self.series.lock().expect("duration family lock poisoned");
+        let mut family: Option<MetricFamily> = None;
+        for h in series.values() {
+            for mut mf in h.collect() {
+                match family.as_mut() {
+                    None => family = Some(mf),
+                    Some(f) => f.mut_metric().extend(mf.take_metric()),
+                }
+            }
+        }
+        family.into_iter().collect()
+    }
+}

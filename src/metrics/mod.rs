@@ -1,0 +1,181 @@
+//! The Prometheus registry and every metric family loadtide exports. Handles for one
+//! profile/endpoint are resolved once (`recorder.rs`), so recording a request costs a few
+//! atomic adds: no label lookup, lock or allocation on the hot path.
+
+mod duration_family;
+pub mod names;
+pub mod recorder;
+pub mod stats;
+
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+pub use duration_family::DurationFamily;
+pub use recorder::{EndpointRecorder, ProfileRecorder};
+pub use stats::{RunStats, SharedStats};
+
+use names::*;
+
+/// All metric families, registered in one unprefixed registry (a prefixed registry would
+/// also rename the standard `process_*` metrics).
+pub struct Metrics {
+    pub registry: Registry,
+    pub(crate) duration: Arc<DurationFamily>,
+    pub(crate) responses: IntCounterVec,
+    pub(crate) errors: IntCounterVec,
+    pub(crate) in_flight: IntGaugeVec,
+    pub(crate) intended_rps: GaugeVec,
+    pub(crate) virtual_users: IntGaugeVec,
+    pub(crate) dropped: IntCounterVec,
+    pub(crate) scheduler_lag: HistogramVec,
+    pub(crate) profile_active: IntGaugeVec,
+    pub(crate) bytes_sent: IntCounterVec,
+    pub(crate) bytes_received: IntCounterVec,
+    pub(crate) config_reloads: IntCounterVec,
+    pub(crate) config_last_reload_ok: IntGauge,
+}
+
+fn endpoint_labels_with(extra: &str) -> Vec<&str> {
+    let mut v = ENDPOINT_LABELS.to_vec();
+    v.push(extra);
+    v
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let registry = Registry::new();
+        let m = Metrics {
+            duration: Arc::new(DurationFamily::new(
+                REQUEST_DURATION,
+                REQUEST_DURATION_HELP,
+                ENDPOINT_LABELS,
+            )),
+            responses: IntCounterVec::new(
+                Opts::new(RESPONSES, RESPONSES_HELP),
+                &endpoint_labels_with("code"),
+            )
+            .expect("static metric definition"),
+            errors: IntCounterVec::new(
+                Opts::new(REQUEST_ERRORS, REQUEST_ERRORS_HELP),
+                &endpoint_labels_with("kind"),
+            )
+            .expect("static metric definition"),
+            in_flight: IntGaugeVec::new(
+                Opts::new(IN_FLIGHT, IN_FLIGHT_HELP),
+                &["profile", "target"],
+            )
+            .expect("static metric definition"),
+            intended_rps: GaugeVec::new(Opts::new(INTENDED_RPS, INTENDED_RPS_HELP), &["profile"])
+                .expect("static metric definition"),
+            virtual_users: IntGaugeVec::new(
+                Opts::new(VIRTUAL_USERS, VIRTUAL_USERS_HELP),
+                &["profile"],
+            )
+            .expect("static metric definition"),
+            dropped: IntCounterVec::new(Opts::new(DROPPED, DROPPED_HELP), &["profile", "reason"])
+                .expect("static metric definition"),
+            scheduler_lag: HistogramVec::new(
+                HistogramOpts::new(SCHEDULER_LAG, SCHEDULER_LAG_HELP)
+                    .buckets(SCHEDULER_LAG_BUCKETS.to_vec()),
+                &["profile"],
+            )
+            .expect("static metric definition"),
+            profile_active: IntGaugeVec::new(
+                Opts::new(PROFILE_ACTIVE, PROFILE_ACTIVE_HELP),
+                &["profile"],
+            )
+            .expect("static metric definition"),
+            bytes_sent: IntCounterVec::new(
+                Opts::new(BYTES_SENT, BYTES_SENT_HELP),
+                &["profile", "target"],
+            )
+            .expect("static metric definition"),
+            bytes_received: IntCounterVec::new(
+                Opts::new(BYTES_RECEIVED, BYTES_RECEIVED_HELP),
+                &["profile", "target"],
+            )
+            .expect("static metric definition"),
+            config_reloads: IntCounterVec::new(
+                Opts::new(CONFIG_RELOADS, CONFIG_RELOADS_HELP),
+                &["result"],
+            )
+            .expect("static metric definition"),
+            config_last_reload_ok: IntGauge::new(CONFIG_LAST_RELOAD_OK, CONFIG_LAST_RELOAD_OK_HELP)
+                .expect("static metric definition"),
+            registry,
+        };
+        let build_info = IntGaugeVec::new(
+            Opts::new(BUILD_INFO, BUILD_INFO_HELP),
+            &["version", "revision"],
+        )
+        .expect("static metric definition");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("LOADTIDE_REVISION")])
+            .set(1);
+        let r = &m.registry;
+        let register = |c: Box<dyn prometheus::core::Collector>| {
+            r.register(c).expect("each family is registered once")
+        };
+        register(Box::new(ArcCollector(m.duration.clone())));
+        register(Box::new(m.responses.clone()));
+        register(Box::new(m.errors.clone()));
+        register(Box::new(m.in_flight.clone()));
+        register(Box::new(m.intended_rps.clone()));
+        register(Box::new(m.virtual_users.clone()));
+        register(Box::new(m.dropped.clone()));
+        register(Box::new(m.scheduler_lag.clone()));
+        register(Box::new(m.profile_active.clone()));
+        register(Box::new(m.bytes_sent.clone()));
+        register(Box::new(m.bytes_received.clone()));
+        register(Box::new(m.config_reloads.clone()));
+        register(Box::new(m.config_last_reload_ok.clone()));
+        register(Box::new(build_info));
+        #[cfg(target_os = "linux")]
+        register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+        // Both results exist from the start, so `rate()` and alerts see a 0 before the first reload.
+        for result in ["success", "failure"] {
+            m.config_reloads.with_label_values(&[result]);
+        }
+        Arc::new(m)
+    }
+
+    /// Records the outcome of a config (re)load.
+    pub fn config_reloaded(&self, ok: bool) {
+        self.config_reloads
+            .with_label_values(&[if ok { "success" } else { "failure" }])
+            .inc();
+        self.config_last_reload_ok.set(i64::from(ok));
+    }
+
+    /// Marks the (initial) config as loaded without counting a reload.
+    pub fn config_loaded(&self) {
+        self.config_last_reload_ok.set(1);
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of every family.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("encoding into a Vec cannot fail");
+        buf
+    }
+}
+
+/// Lets the registry hold a collector we also keep a handle to.
+struct ArcCollector(Arc<DurationFamily>);
+
+impl prometheus::core::Collector for ArcCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
+    }
+}

@@ -1,0 +1,55 @@
+//! Every metric name, help text and label set loadtide exports, in one place. The names are
+//! part of the contract (DESIGN.md): dashboards and alert rules depend on them.
+
+pub const REQUEST_DURATION: &str = "loadtide_request_duration_seconds";
+pub const REQUEST_DURATION_HELP: &str =
+    "Request latency from the intended start (open model) or the send (closed model), including failed requests.";
+pub const ENDPOINT_LABELS: &[&str] = &["profile", "target", "endpoint", "method"];
+
+pub const RESPONSES: &str = "loadtide_responses_total";
+pub const RESPONSES_HELP: &str = "Responses received, by HTTP status code.";
+
+pub const REQUEST_ERRORS: &str = "loadtide_request_errors_total";
+pub const REQUEST_ERRORS_HELP: &str =
+    "Failed requests by kind: timeout, connect, dns, tls, reset, status, check, protocol, other.";
+
+pub const IN_FLIGHT: &str = "loadtide_requests_in_flight";
+pub const IN_FLIGHT_HELP: &str = "Requests sent and not yet finished.";
+
+pub const INTENDED_RPS: &str = "loadtide_intended_requests_per_second";
+pub const INTENDED_RPS_HELP: &str = "The profile's intended arrival rate now (open model).";
+
+pub const VIRTUAL_USERS: &str = "loadtide_virtual_users";
+pub const VIRTUAL_USERS_HELP: &str = "Virtual users running now (closed model).";
+
+pub const DROPPED: &str = "loadtide_dropped_requests_total";
+pub const DROPPED_HELP: &str =
+    "Requests that could not start on time because the generator, not the target, hit a limit.";
+
+pub const SCHEDULER_LAG: &str = "loadtide_scheduler_lag_seconds";
+pub const SCHEDULER_LAG_HELP: &str =
+    "How late the generator dispatched each request after its intended start.";
+pub const SCHEDULER_LAG_BUCKETS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+pub const PROFILE_ACTIVE: &str = "loadtide_profile_active";
+pub const PROFILE_ACTIVE_HELP: &str = "1 while the profile is generating load, 0 otherwise.";
+
+pub const BYTES_SENT: &str = "loadtide_bytes_sent_total";
+pub const BYTES_SENT_HELP: &str =
+    "Request bytes written (request line, headers and body, as serialised for HTTP/1.1).";
+pub const BYTES_RECEIVED: &str = "loadtide_bytes_received_total";
+pub const BYTES_RECEIVED_HELP: &str = "Response body bytes read.";
+
+pub const CONFIG_RELOADS: &str = "loadtide_config_reloads_total";
+pub const CONFIG_RELOADS_HELP: &str = "Configuration reloads by result (success, failure).";
+pub const CONFIG_LAST_RELOAD_OK: &str = "loadtide_config_last_reload_successful";
+pub const CONFIG_LAST_RELOAD_OK_HELP: &str = "1 if the last configuration (re)load succeeded.";
+
+pub const BUILD_INFO: &str = "loadtide_build_info";
+pub const BUILD_INFO_HELP: &str =
+    "Always 1; the labels carry the version and git revision of the build.";
+
+/// Drop reasons: a closed set, like error kinds.
+pub const DROP_MAX_IN_FLIGHT: &str = "max_in_flight";

@@ -1,0 +1,183 @@
+//! Pre-resolved metric handles for one running profile. Built once when the profile starts;
+//! `record` then costs atomic adds only (plus one uncontended lock in one-shot mode, where
+//! exact HDR percentiles are also kept).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use prometheus::{Gauge, Histogram, IntCounter, IntCounterVec, IntGauge};
+
+use super::names::DROP_MAX_IN_FLIGHT;
+use super::{Metrics, SharedStats};
+use crate::config::Profile;
+use crate::outcome::{ErrorKind, Outcome};
+
+const FIRST_CODE: u16 = 100;
+const CODES: usize = 500;
+
+pub struct EndpointRecorder {
+    duration: Histogram,
+    /// `loadtide_responses_total` by status code, resolved on the first response with that code.
+    responses: Box<[OnceLock<IntCounter>]>,
+    responses_vec: IntCounterVec,
+    labels: [String; 4],
+    errors: Vec<IntCounter>,
+    request_bytes: u64,
+}
+
+impl EndpointRecorder {
+    fn response(&self, code: u16) -> Option<&IntCounter> {
+        let slot = self
+            .responses
+            .get(usize::from(code.checked_sub(FIRST_CODE)?))?;
+        Some(slot.get_or_init(|| {
+            let [p, t, e, m] = &self.labels;
+            self.responses_vec
+                .with_label_values(&[p.as_str(), t, e, m, &code.to_string()])
+        }))
+    }
+}
+
+pub struct ProfileRecorder {
+    endpoints: Vec<EndpointRecorder>,
+    in_flight: IntGauge,
+    dropped: IntCounter,
+    lag: Histogram,
+    intended_rps: Gauge,
+    virtual_users: IntGauge,
+    active: IntGauge,
+    bytes_sent: IntCounter,
+    bytes_received: IntCounter,
+    stats: Option<SharedStats>,
+}
+
+/// The size of the request as HTTP/1.1 would serialise it, computed once per endpoint.
+fn request_size(profile: &Profile, idx: usize) -> u64 {
+    let t = &profile.target;
+    let e = &t.endpoints[idx];
+    let line = e.method.as_str().len() + 1 + e.path.len() + " HTTP/1.1\r\n".len();
+    let host = "host: \r\n".len() + t.authority().len();
+    let headers: usize = t
+        .headers
+        .iter()
+        .chain(&e.headers)
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    let length = if e.body.is_empty() {
+        0
+    } else {
+        "content-length: \r\n".len() + e.body.len().to_string().len()
+    };
+    (line + host + headers + length + 2 + e.body.len()) as u64
+}
+
+impl ProfileRecorder {
+    /// Handles for `profile`'s series; `stats` is set in one-shot mode.
+    pub fn new(metrics: &Metrics, profile: &Profile, stats: Option<SharedStats>) -> Arc<Self> {
+        let p = profile.name.as_str();
+        let t = profile.target.name.as_str();
+        let endpoints = (0..profile.target.endpoints.len())
+            .map(|idx| {
+                let e = &profile.target.endpoints[idx];
+                let m = e.method.as_str();
+                let values = [p, t, e.name.as_str(), m];
+                EndpointRecorder {
+                    duration: metrics.duration.series(
+                        super::names::ENDPOINT_LABELS,
+                        &values,
+                        &profile.target.buckets,
+                    ),
+                    responses: (0..CODES).map(|_| OnceLock::new()).collect(),
+                    responses_vec: metrics.responses.clone(),
+                    labels: values.map(str::to_string),
+                    errors: ErrorKind::ALL
+                        .iter()
+                        .map(|k| {
+                            metrics.errors.with_label_values(&[
+                                p,
+                                t,
+                                e.name.as_str(),
+                                m,
+                                k.as_str(),
+                            ])
+                        })
+                        .collect(),
+                    request_bytes: request_size(profile, idx),
+                }
+            })
+            .collect();
+        // Make every series visible at 0 from the start: alerts on `rate()` need a baseline.
+        let dropped = metrics.dropped.with_label_values(&[p, DROP_MAX_IN_FLIGHT]);
+        Arc::new(ProfileRecorder {
+            endpoints,
+            in_flight: metrics.in_flight.with_label_values(&[p, t]),
+            dropped,
+            lag: metrics.scheduler_lag.with_label_values(&[p]),
+            intended_rps: metrics.intended_rps.with_label_values(&[p]),
+            virtual_users: metrics.virtual_users.with_label_values(&[p]),
+            active: metrics.profile_active.with_label_values(&[p]),
+            bytes_sent: metrics.bytes_sent.with_label_values(&[p, t]),
+            bytes_received: metrics.bytes_received.with_label_values(&[p, t]),
+            stats,
+        })
+    }
+
+    /// Records a finished request to endpoint `idx` that took `latency`.
+    pub fn record(&self, idx: usize, latency: Duration, outcome: &Outcome) {
+        let ep = &self.endpoints[idx];
+        ep.duration.observe(latency.as_secs_f64());
+        if let Some(c) = outcome.status.and_then(|s| ep.response(s)) {
+            c.inc();
+        }
+        if let Some(k) = outcome.error {
+            ep.errors[k.index()].inc();
+        }
+        self.bytes_sent.inc_by(ep.request_bytes);
+        self.bytes_received.inc_by(outcome.bytes_received);
+        if let Some(s) = &self.stats {
+            s.lock()
+                .expect("stats lock poisoned")
+                .record(idx, latency, outcome);
+        }
+    }
+
+    /// A request that could not start because `max_in_flight` requests were outstanding.
+    pub fn dropped(&self) {
+        self.dropped.inc();
+        if let Some(s) = &self.stats {
+            s.lock().expect("stats lock poisoned").dropped += 1;
+        }
+    }
+
+    pub fn lag(&self, lag: Duration) {
+        self.lag.observe(lag.as_secs_f64());
+    }
+
+    pub fn started(&self) {
+        self.in_flight.inc();
+    }
+
+    pub fn finished(&self) {
+        self.in_flight.dec();
+    }
+
+    pub fn set_intended_rps(&self, rps: f64) {
+        self.intended_rps.set(rps);
+    }
+
+    pub fn set_virtual_users(&self, users: i64) {
+        self.virtual_users.set(users);
+    }
+
+    pub fn set_active(&self, active: bool) {
+        self.active.set(i64::from(active));
+        if !active {
+            self.intended_rps.set(0.0);
+            self.virtual_users.set(0);
+        }
+    }
+
+    pub fn stats(&self) -> Option<&SharedStats> {
+        self.stats.as_ref()
+    }
+}

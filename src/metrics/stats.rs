@@ -1,0 +1,197 @@
+//! Exact statistics for a one-shot run: an HDR histogram per endpoint (exact percentiles for
+//! the summary and thresholds) and a per-second timeline. Memory is fixed per endpoint and
+//! grows by one small row per second of run time, never per request.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::outcome::{ErrorKind, Outcome};
+
+/// Latencies are recorded in microseconds, from 1 µs to one hour, at 3 significant digits.
+const MAX_MICROS: u64 = 3_600_000_000;
+
+pub type SharedStats = Arc<Mutex<RunStats>>;
+
+pub struct EndpointStats {
+    pub name: String,
+    pub method: String,
+    pub latency: Histogram<u64>,
+    pub requests: u64,
+    pub errors: u64,
+    pub status_codes: BTreeMap<u16, u64>,
+    pub error_kinds: [u64; ErrorKind::ALL.len()],
+    pub bytes_received: u64,
+}
+
+/// One second of the run, closed when the first request of a later second completes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TimelineRow {
+    /// Seconds since the start of the run.
+    pub t: u64,
+    pub requests: u64,
+    pub rps: f64,
+    pub errors: u64,
+    pub p50: f64,
+    pub p99: f64,
+}
+
+pub struct RunStats {
+    started: tokio::time::Instant,
+    pub endpoints: Vec<EndpointStats>,
+    pub dropped: u64,
+    second: u64,
+    second_hist: Histogram<u32>,
+    second_errors: u64,
+    pub timeline: Vec<TimelineRow>,
+}
+
+fn latency_histogram<T: hdrhistogram::Counter>(sigfig: u8) -> Histogram<T> {
+    Histogram::new_with_bounds(1, MAX_MICROS, sigfig).expect("static histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_MICROS)
+}
+
+impl RunStats {
+    /// Stats for endpoints named `(name, method)`, starting the clock now.
+    pub fn new(endpoints: &[(String, String)]) -> SharedStats {
+        Arc::new(Mutex::new(RunStats {
+            started: tokio::time::Instant::now(),
+            endpoints: endpoints
+                .iter()
+                .map(|(name, method)| EndpointStats {
+                    name: name.clone(),
+                    method: method.clone(),
+                    latency: latency_histogram(3),
+                    requests: 0,
+                    errors: 0,
+                    status_codes: BTreeMap::new(),
+                    error_kinds: [0; ErrorKind::ALL.len()],
+                    bytes_received: 0,
+                })
+                .collect(),
+            dropped: 0,
+            second: 0,
+            second_hist: latency_histogram(2),
+            second_errors: 0,
+            timeline: Vec::new(),
+        }))
+    }
+
+    pub fn record(&mut self, idx: usize, latency: Duration, outcome: &Outcome) {
+        let now = self.started.elapsed().as_secs();
+        self.roll_to(now);
+        let us = micros(latency);
+        let e = &mut self.endpoints[idx];
+        e.latency.saturating_record(us);
+        e.requests += 1;
+        e.bytes_received += outcome.bytes_received;
+        if let Some(s) = outcome.status {
+            *e.status_codes.entry(s).or_default() += 1;
+        }
+        if let Some(k) = outcome.error {
+            e.errors += 1;
+            e.error_kinds[k.index()] += 1;
+            self.second_errors += 1;
+        }
+        self.second_hist.saturating_record(us);
+    }
+
+    /// Closes every second before `now` (seconds since start) into timeline rows.
+    pub fn roll_to(&mut self, now: u64) {
+        while self.second < now {
+            let h = &self.second_hist;
+            let n = h.len();
+            let q = |p: f64| {
+                if n == 0 {
+                    0.0
+                } else {
+                    h.value_at_quantile(p) as f64 / 1e6
+                }
+            };
+            self.timeline.push(TimelineRow {
+                t: self.second,
+                requests: n,
+                rps: n as f64,
+                errors: self.second_errors,
+                p50: q(0.5),
+                p99: q(0.99),
+            });
+            self.second_hist.reset();
+            self.second_errors = 0;
+            self.second += 1;
+        }
+    }
+
+    /// Closes the last, possibly partial, second at the end of a run.
+    pub fn finish(&mut self, elapsed: Duration) {
+        self.roll_to(elapsed.as_secs());
+        let frac = elapsed.as_secs_f64() - elapsed.as_secs() as f64;
+        if !self.second_hist.is_empty() {
+            self.roll_to(self.second + 1);
+            if let Some(last) = self.timeline.last_mut() {
+                if frac > 0.05 {
+                    last.rps = last.requests as f64 / frac;
+                }
+            }
+        }
+    }
+
+    /// Requests and errors so far, and the p99 of the last complete second (for live progress).
+    pub fn progress(&self) -> (u64, u64, Option<f64>) {
+        let requests = self.endpoints.iter().map(|e| e.requests).sum();
+        let errors = self.endpoints.iter().map(|e| e.errors).sum();
+        (requests, errors, self.timeline.last().map(|r| r.p99))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(status: u16) -> Outcome {
+        Outcome {
+            status: Some(status),
+            error: None,
+            bytes_received: 10,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeline_has_one_row_per_second_including_empty_ones() {
+        let stats = RunStats::new(&[("a".into(), "GET".into())]);
+        {
+            let mut s = stats.lock().expect("lock");
+            s.record(0, Duration::from_millis(10), &ok(200));
+            s.record(0, Duration::from_millis(30), &ok(200));
+        }
+        tokio::time::advance(Duration::from_millis(2_500)).await;
+        let mut s = stats.lock().expect("lock");
+        s.record(
+            0,
+            Duration::from_millis(20),
+            &Outcome::failed(ErrorKind::Timeout),
+        );
+        s.finish(Duration::from_millis(2_500));
+        let rows: Vec<_> = s
+            .timeline
+            .iter()
+            .map(|r| (r.t, r.requests, r.errors))
+            .collect();
+        assert_eq!(rows, vec![(0, 2, 0), (1, 0, 0), (2, 1, 1)]);
+        assert!(
+            (s.timeline[2].rps - 2.0).abs() < 1e-9,
+            "a half second with one request is 2 rps"
+        );
+        assert!((s.timeline[0].p99 - 0.030).abs() < 0.001);
+        let e = &s.endpoints[0];
+        assert_eq!((e.requests, e.errors, e.status_codes[&200]), (3, 1, 2));
+        assert_eq!(e.error_kinds[ErrorKind::Timeout.index()], 1);
+    }
+}

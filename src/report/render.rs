@@ -1,0 +1,122 @@
+//! Human text and JSON renderings of a `Summary`.
+
+use std::fmt::Write as _;
+
+use super::summary::{Latency, Summary};
+use crate::config::threshold::Metric;
+use crate::config::Threshold;
+
+/// `0.000123` -> `123µs`, `0.0123` -> `12.30ms`, `1.5` -> `1.50s`.
+pub fn seconds(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.0}µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.2}ms", s * 1e3)
+    } else {
+        format!("{s:.2}s")
+    }
+}
+
+fn latency_line(l: &Latency) -> String {
+    format!(
+        "min {}  mean {}  p50 {}  p90 {}  p95 {}  p99 {}  p99.9 {}  max {}",
+        seconds(l.min),
+        seconds(l.mean),
+        seconds(l.p50),
+        seconds(l.p90),
+        seconds(l.p95),
+        seconds(l.p99),
+        seconds(l.p999),
+        seconds(l.max)
+    )
+}
+
+fn value(metric: Metric, v: f64) -> String {
+    match metric {
+        Metric::Latency(_) => seconds(v),
+        Metric::ErrorRate => format!("{:.3}%", v * 100.0),
+        Metric::Rps => format!("{v:.1}/s"),
+        Metric::Requests | Metric::Errors => format!("{v:.0}"),
+    }
+}
+
+/// The end-of-run summary for a terminal or a CI log.
+pub fn text(s: &Summary, thresholds: &[Threshold]) -> String {
+    let mut o = String::new();
+    let pct = |r: f64| format!("{:.2}%", r * 100.0);
+    let _ = writeln!(o, "\nloadtide summary · profile {}", s.profile);
+    let _ = writeln!(o, "  requests     {:>10}   {:.1}/s", s.requests, s.rps);
+    let _ = writeln!(o, "  successes    {:>10}", s.successes);
+    let _ = writeln!(
+        o,
+        "  failures     {:>10}   error rate {}",
+        s.errors,
+        pct(s.error_rate)
+    );
+    if s.dropped > 0 {
+        let _ = writeln!(o, "  dropped      {:>10}   (max_in_flight reached: the generator, not the target, was the limit)", s.dropped);
+    }
+    let _ = writeln!(o, "  duration     {:>10}", format!("{:.2}s", s.duration_s));
+    let _ = writeln!(o, "  latency      {}", latency_line(&s.latency));
+    if !s.status_codes.is_empty() {
+        let codes: Vec<String> = s
+            .status_codes
+            .iter()
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect();
+        let _ = writeln!(o, "  status codes {}", codes.join(", "));
+    }
+    if !s.error_kinds.is_empty() {
+        let kinds: Vec<String> = s
+            .error_kinds
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        let _ = writeln!(o, "  errors       {}", kinds.join(", "));
+    }
+    if s.endpoints.len() > 1 {
+        let _ = writeln!(o, "  endpoints");
+        for e in &s.endpoints {
+            let _ = writeln!(
+                o,
+                "    {:<20} {:<6} {:>9} req {:>9.1}/s  p50 {:>9}  p99 {:>9}  errors {}",
+                e.name,
+                e.method,
+                e.requests,
+                e.rps,
+                seconds(e.latency.p50),
+                seconds(e.latency.p99),
+                pct(e.error_rate)
+            );
+        }
+    }
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(o, "  thresholds");
+        for (r, t) in s.thresholds.iter().zip(thresholds) {
+            let verdict = if r.passed { "PASSED" } else { "FAILED" };
+            let _ = writeln!(
+                o,
+                "    {verdict}  {:<24} observed {}",
+                r.expr,
+                value(t.metric, r.value)
+            );
+        }
+    }
+    o
+}
+
+pub fn json(s: &Summary) -> String {
+    serde_json::to_string_pretty(s).expect("a summary always serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_picks_a_readable_unit() {
+        assert_eq!(seconds(0.000_123), "123µs");
+        assert_eq!(seconds(0.012_3), "12.30ms");
+        assert_eq!(seconds(1.5), "1.50s");
+    }
+}
