@@ -1,0 +1,153 @@
+//! HTTPS and HTTP/2 against real servers on 127.0.0.1: a TLS server with a self-signed
+//! certificate (rcgen) and an HTTP/2 prior-knowledge (h2c) server, both built by the test.
+#![allow(clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use loadtide::oneshot::run_once;
+
+/// Serves 200 on 127.0.0.1:0, over TLS (self-signed, ALPN h2 + http/1.1) or as h2c;
+/// counts the requests that arrived as HTTP/2.
+async fn server(tls: bool) -> (u16, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let h2_seen = Arc::new(AtomicU64::new(0));
+    let acceptor = tls.then(|| {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let key =
+            rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+    });
+    let seen = h2_seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    if req.version() == Version::HTTP_2 {
+                        seen.fetch_add(1, Ordering::Relaxed);
+                    }
+                    async {
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                            b"secure hello",
+                        ))))
+                    }
+                });
+                let mut builder =
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                match acceptor {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(tcp).await {
+                            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
+                    None => {
+                        builder = builder.http2_only();
+                        let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+                    }
+                }
+            });
+        }
+    });
+    (port, h2_seen)
+}
+
+fn profile(url: &str, extra: &str) -> Arc<loadtide::config::Profile> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[targets.t]\nurl = \"{url}\"\ntimeout = \"2s\"\n{extra}\n[[targets.t.endpoints]]\nname = \"e\"\n\
+             body_contains = \"hello\"\n[profiles.p]\ntarget = \"t\"\nusers = 4\nrequests = 200\n"
+        ),
+    )
+    .unwrap();
+    loadtide::config::load(&path)
+        .unwrap()
+        .profile("p")
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn https_with_insecure_accepts_a_self_signed_certificate() {
+    let (port, h2) = server(true).await;
+    let (s, _) = run_once(
+        profile(&format!("https://localhost:{port}"), "insecure = true"),
+        false,
+    )
+    .await;
+    assert_eq!((s.requests, s.errors), (200, 0), "{:?}", s.error_kinds);
+    assert_eq!(s.status_codes["200"], 200);
+    assert_eq!(
+        h2.load(Ordering::Relaxed),
+        0,
+        "HTTP/1.1 unless http2 is asked for"
+    );
+}
+
+#[tokio::test]
+async fn https_without_insecure_rejects_a_self_signed_certificate_as_tls_error() {
+    let (port, _) = server(true).await;
+    let (s, _) = run_once(profile(&format!("https://localhost:{port}"), ""), false).await;
+    assert_eq!(s.errors, s.requests);
+    assert_eq!(
+        s.error_kinds.get("tls"),
+        Some(&s.requests),
+        "{:?}",
+        s.error_kinds
+    );
+}
+
+#[tokio::test]
+async fn http2_over_tls_negotiates_h2() {
+    let (port, h2) = server(true).await;
+    let (s, _) = run_once(
+        profile(
+            &format!("https://localhost:{port}"),
+            "insecure = true\nhttp2 = true",
+        ),
+        false,
+    )
+    .await;
+    assert_eq!((s.requests, s.errors), (200, 0), "{:?}", s.error_kinds);
+    assert_eq!(
+        h2.load(Ordering::Relaxed),
+        200,
+        "every request arrived as HTTP/2"
+    );
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_over_plain_http() {
+    let (port, h2) = server(false).await;
+    let (s, _) = run_once(
+        profile(&format!("http://127.0.0.1:{port}"), "http2 = true"),
+        false,
+    )
+    .await;
+    assert_eq!((s.requests, s.errors), (200, 0), "{:?}", s.error_kinds);
+    assert_eq!(h2.load(Ordering::Relaxed), 200);
+}
