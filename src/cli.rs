@@ -81,6 +81,7 @@ pub struct ServeArgs {
 }
 
 #[derive(Args, Debug, Default)]
+#[command(allow_negative_numbers = true)]
 pub struct RunArgs {
     /// Config file to take the profile from (with --profile).
     #[arg(long, env = "LOADTIDE_CONFIG", requires = "profile")]
@@ -91,13 +92,16 @@ pub struct RunArgs {
     /// Target URL for an ad hoc run.
     #[arg(long, short, env = "LOADTIDE_URL", conflicts_with = "config")]
     pub url: Option<String>,
+    /// HTTP method.
     #[arg(long, short = 'm', env = "LOADTIDE_METHOD", default_value = "GET")]
     pub method: String,
     /// Request header "Name: value" (repeatable).
-    #[arg(long = "header", short = 'H')]
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+    /// Request body.
     #[arg(long, short = 'b', conflicts_with = "body_file")]
     pub body: Option<String>,
+    /// Read the request body from this file.
     #[arg(long)]
     pub body_file: Option<PathBuf>,
     /// Open model: arrivals per second, whatever the target's speed.
@@ -158,8 +162,13 @@ fn print_config_errors(errors: &ConfigErrors) {
         eprintln!("error: {e}");
     }
     let n = errors.0.len();
+    let what = if errors.0.iter().all(|e| e.file == "command line") {
+        "usage"
+    } else {
+        "configuration"
+    };
     eprintln!(
-        "{n} configuration error{}; nothing was started",
+        "{n} {what} error{}; nothing was started",
         if n == 1 { "" } else { "s" }
     );
 }
@@ -293,7 +302,9 @@ pub fn describe_config(path: &Path, c: &Config) -> String {
             let _ = writeln!(
                 o,
                 "  endpoint {:<16} {:<6} {:<30} {share:5.1}%",
-                e.name, e.method, e.path
+                e.name,
+                e.method.as_str(),
+                e.path
             );
         }
         for th in &p.thresholds {
@@ -375,9 +386,14 @@ fn build_profile(
     args: &RunArgs,
 ) -> Result<(Arc<config::Profile>, Option<SocketAddr>), ConfigErrors> {
     let usage = |m: &str| ConfigErrors::one("command line", "", m);
+    let mut sources_for_errors = None;
     let (raw, file, dir) = match (&args.config, &args.url) {
         (Some(path), _) => (
-            config::load_raw(path)?,
+            {
+                let (raw, sources) = config::load_raw(path)?;
+                sources_for_errors = Some(sources);
+                raw
+            },
             path.display().to_string(),
             path.parent().map(Path::to_path_buf),
         ),
@@ -433,13 +449,11 @@ fn build_profile(
             .collect(),
         ..raw
     };
-    let config = config::validate(&raw, &file, dir.as_deref()).map_err(|e| {
-        if args.url.is_some() {
-            flag_errors(e)
-        } else {
-            e
-        }
-    })?;
+    let config =
+        config::validate(&raw, &file, dir.as_deref()).map_err(|e| match &sources_for_errors {
+            Some(sources) => sources.attribute(e),
+            None => flag_errors(e),
+        })?;
     let profile = config
         .profile(&name)
         .cloned()
@@ -448,12 +462,11 @@ fn build_profile(
 }
 
 fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|_| ConfigErrors::one("command line", "--url", format!("invalid URL {url:?}")))?;
+    // An unparsable or scheme-less URL goes through as it is: validation names what is wrong.
+    let uri: http::Uri = url.parse().unwrap_or_default();
     let base = match (uri.scheme_str(), uri.authority()) {
         (Some(s), Some(a)) => format!("{s}://{a}"),
-        _ => url.to_string(), // validation names what is missing
+        _ => url.to_string(),
     };
     let path = uri
         .path_and_query()

@@ -186,9 +186,42 @@ impl ConfigErrors {
     }
 }
 
+/// Where each value of a loaded config came from, to blame the right source in errors.
+pub struct Sources(Figment);
+
+impl Sources {
+    /// Re-labels errors whose value came from a `LOADTIDE_*` variable instead of the file.
+    pub fn attribute(&self, errors: ConfigErrors) -> ConfigErrors {
+        ConfigErrors(
+            errors
+                .0
+                .into_iter()
+                .map(|mut e| {
+                    let key = e.key.replace('[', ".").replace(']', "");
+                    if let Some(m) = self.0.find_metadata(&key).filter(|m| is_env(m)) {
+                        e.file = env_source(m, &key);
+                    }
+                    e
+                })
+                .collect(),
+        )
+    }
+}
+
+fn is_env(m: &figment::Metadata) -> bool {
+    m.name.contains("environment")
+}
+
+fn env_source(_m: &figment::Metadata, key: &str) -> String {
+    format!(
+        "environment (LOADTIDE_{})",
+        key.replace('.', "__").to_uppercase()
+    )
+}
+
 /// Reads the file at `path` (TOML, or YAML by extension) overlaid with `LOADTIDE_*` variables
 /// (`LOADTIDE_SERVER__LISTEN=:9000`, `LOADTIDE_PROFILES__STEADY__RATE=50`): the raw config.
-pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigErrors> {
+pub fn load_raw(path: &Path) -> Result<(RawConfig, Sources), ConfigErrors> {
     let file = path.display().to_string();
     // Read it ourselves: figment's file providers treat a missing file as an empty table.
     let text = std::fs::read_to_string(path)
@@ -207,38 +240,130 @@ pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigErrors> {
     let env = Env::prefixed("LOADTIDE_")
         .filter(|k| k.as_str().contains("__"))
         .split("__");
-    figment
-        .merge(env)
+    let figment = figment.merge(env);
+    let raw = figment
         .extract::<RawConfig>()
-        .map_err(|e| figment_errors(&file, e))
+        .map_err(|e| figment_errors(&file, e))?;
+    Ok((raw, Sources(figment)))
 }
 
 /// Loads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let raw = load_raw(path)?;
-    validate(&raw, &path.display().to_string(), path.parent())
+    let (raw, sources) = load_raw(path)?;
+    validate(&raw, &path.display().to_string(), path.parent()).map_err(|e| sources.attribute(e))
+}
+
+/// `targets.api.endpoints.0.name` -> `targets.api.endpoints[0].name`, as validation writes it.
+fn key_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        if seg.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+/// Plain words for serde's type names.
+fn type_name(t: &str) -> String {
+    match t {
+        "f64" | "f32" => "a number".into(),
+        "u64" | "u32" | "u16" | "usize" | "i64" => "a whole number".into(),
+        "bool" | "a boolean" => "true or false".into(),
+        other => other.to_string(),
+    }
 }
 
 fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
+    use figment::error::Kind;
     ConfigErrors(
         err.into_iter()
             .map(|e| {
-                let from_env = e
-                    .metadata
-                    .as_ref()
-                    .is_some_and(|m| m.name.contains("environment"));
-                let file = if from_env {
-                    "environment (LOADTIDE_*)".to_string()
-                } else {
-                    file.to_string()
+                let key = key_path(&e.path);
+                let file = match e.metadata.as_ref().filter(|m| is_env(m)) {
+                    Some(m) => env_source(m, &e.path.join(".")),
+                    None => file.to_string(),
                 };
-                // TOML syntax errors carry their own line/column; keep them verbatim.
-                ConfigError {
-                    file,
-                    key: e.path.join("."),
-                    message: e.kind.to_string(),
-                }
+                let message = match &e.kind {
+                    Kind::UnknownField(field, expected) => {
+                        let hint = expected
+                            .iter()
+                            .find(|k| strsim_close(field, k))
+                            .map(|k| format!("; did you mean {k:?}?"))
+                            .unwrap_or_default();
+                        format!(
+                            "unknown key {field:?}{hint} (known: {})",
+                            expected.join(", ")
+                        )
+                    }
+                    Kind::InvalidType(actual, expected) => {
+                        format!(
+                            "invalid type: found {actual}, expected {}",
+                            type_name(expected)
+                        )
+                    }
+                    // TOML syntax errors carry their own line and column.
+                    other => other.to_string().trim_end().to_string(),
+                };
+                ConfigError { file, key, message }
             })
             .collect(),
     )
+}
+
+/// True when `a` is one edit (insert, delete, substitute or swap) away from `b`: a typo.
+fn strsim_close(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a == b {
+        return false;
+    }
+    let (n, m) = (a.len(), b.len());
+    if n.abs_diff(m) > 1 {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (da, db) = (
+        n - prefix - suffix.min(n - prefix),
+        m - prefix - suffix.min(m - prefix),
+    );
+    match (da, db) {
+        (1, 1) | (0, 1) | (1, 0) => true,
+        // A swap of two neighbours: "timoeut" vs "timeout".
+        (2, 2) => a[prefix] == b[prefix + 1] && a[prefix + 1] == b[prefix],
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_are_recognised() {
+        assert!(strsim_close("timout", "timeout"));
+        assert!(strsim_close("timeoutt", "timeout"));
+        assert!(strsim_close("tmieout", "timeout"));
+        assert!(strsim_close("rat", "rate"));
+        assert!(!strsim_close("users", "rate"));
+        assert!(!strsim_close("url", "url"));
+    }
+
+    #[test]
+    fn key_paths_use_brackets_for_indices() {
+        let p: Vec<String> = ["targets", "api", "endpoints", "0", "name"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(key_path(&p), "targets.api.endpoints[0].name");
+    }
 }

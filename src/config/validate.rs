@@ -220,13 +220,18 @@ fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>)
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for (i, e) in t.endpoints.iter().enumerate() {
         let ekey = format!("{key}.endpoints[{i}]");
+        // Compared with every earlier raw name, valid or not, so no duplicate goes unreported.
+        if let Some(n) = e
+            .name
+            .as_ref()
+            .filter(|n| t.endpoints[..i].iter().any(|x| x.name.as_ref() == Some(*n)))
+        {
+            c.err(
+                format!("{ekey}.name"),
+                format!("duplicate endpoint name {n:?}"),
+            );
+        }
         if let Some(ep) = endpoint(c, &ekey, e, &base_path, base_dir) {
-            if endpoints.iter().any(|x| x.name == ep.name) {
-                c.err(
-                    format!("{ekey}.name"),
-                    format!("duplicate endpoint name {:?}", ep.name),
-                );
-            }
             endpoints.push(ep);
         }
     }
@@ -247,6 +252,11 @@ fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>)
 
 /// Splits a base URL into scheme, host, port and path prefix (without a trailing '/').
 pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
+    if !u.contains("://") {
+        return Err(format!(
+            "invalid URL {u:?}: no scheme (e.g. \"http://{u}\")"
+        ));
+    }
     let uri: Uri = u.parse().map_err(|_| format!("invalid URL {u:?}"))?;
     let scheme = match uri.scheme_str() {
         Some("http") => Scheme::Http,

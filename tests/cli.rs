@@ -1,0 +1,902 @@
+//! The `loadtide` binary, end to end: exit codes, the text and JSON summaries, what reaches the
+//! target, flags over config, `check` and `--help` (golden files under `tests/golden/`,
+//! rewritten only with `UPDATE_GOLDEN=1`).
+//!
+//! Traffic only ever goes to servers started here on 127.0.0.1:0: the built-in demo target
+//! (`loadtide::demo::run`), or a capture server that records every request it gets. Each run
+//! is short (`--requests N` or `--duration 1s`), and every command has a hard timeout.
+
+#![allow(clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+// ---------------------------------------------------------------------------------------------
+// Local targets
+
+/// A server on 127.0.0.1:0, running on its own tokio runtime's worker threads until dropped.
+struct LocalServer {
+    addr: SocketAddr,
+    cancel: CancellationToken,
+    runtime: Option<tokio::runtime::Runtime>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+/// One request as the capture server received it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path_and_query: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl LocalServer {
+    fn runtime() -> (tokio::runtime::Runtime, tokio::net::TcpListener) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        (runtime, listener)
+    }
+
+    /// loadtide's built-in demo API: GET / (text), GET /api/items (JSON, 2–40 ms),
+    /// POST /api/orders (201), GET /health.
+    fn demo() -> Self {
+        let (runtime, listener) = Self::runtime();
+        let addr = listener.local_addr().unwrap();
+        let cancel = CancellationToken::new();
+        runtime.spawn(loadtide::demo::run(listener, cancel.clone()));
+        LocalServer {
+            addr,
+            cancel,
+            runtime: Some(runtime),
+            seen: Arc::default(),
+        }
+    }
+
+    /// Answers 200 "ok" to everything and records method, path, headers and body.
+    fn capture() -> Self {
+        let (runtime, listener) = Self::runtime();
+        let addr = listener.local_addr().unwrap();
+        let cancel = CancellationToken::new();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let (stop, log) = (cancel.clone(), seen.clone());
+        runtime.spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
+                    _ = stop.cancelled() => return,
+                };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let log = log.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let body = body.collect().await.map(|b| b.to_bytes());
+                            log.lock().unwrap().push(Seen {
+                                method: parts.method.to_string(),
+                                path_and_query: parts
+                                    .uri
+                                    .path_and_query()
+                                    .map(|p| p.to_string())
+                                    .unwrap_or_default(),
+                                headers: parts.headers,
+                                body: body.unwrap_or_default(),
+                            });
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok\n"))))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        LocalServer {
+            addr,
+            cancel,
+            runtime: Some(runtime),
+            seen,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the binary
+
+/// `loadtide` with no inherited `LOADTIDE_*` variables (they set flags and config keys) and a
+/// hard timeout, so a run that would not end fails the test instead of hanging it.
+fn loadtide() -> Command {
+    let mut cmd = Command::cargo_bin("loadtide").unwrap();
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LOADTIDE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// What a finished command printed, with everything shown when an assertion fails.
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl fmt::Debug for Out {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit code {:?}\n--- stdout\n{}--- stderr\n{}---",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn exec(args: &[&str]) -> Out {
+    exec_with(args, &[])
+}
+
+fn exec_with(args: &[&str], envs: &[(&str, &str)]) -> Out {
+    let out = loadtide()
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[track_caller]
+fn assert_code(out: &Out, code: i32) {
+    assert_eq!(out.code, Some(code), "{out:?}");
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{text}"))
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("expected a number, got {v}"))
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64()
+        .unwrap_or_else(|| panic!("expected a count, got {v}"))
+}
+
+/// A config against `server` with no demo_target (so nothing binds a fixed port).
+fn write_config(dir: &Path, server: &LocalServer) -> String {
+    let path = dir.join("loadtide.toml");
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[targets.local]
+url = "{url}"
+timeout = "5s"
+
+[[targets.local.endpoints]]
+name = "home"
+path = "/"
+weight = 1
+
+[[targets.local.endpoints]]
+name = "items"
+path = "/api/items"
+weight = 1
+
+# Would run for an hour and 5 minutes on its own: the tests override its length with flags.
+[profiles.long]
+target = "local"
+rate = 50
+duration = "1h"
+thresholds = ["error_rate<5%"]
+
+[profiles.browsers]
+target = "local"
+endpoints = ["home"]
+users = 2
+duration = "5m"
+"#,
+        url = server.url("")
+    );
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exit codes
+
+#[test]
+fn exit_0_when_thresholds_hold() {
+    let demo = LocalServer::demo();
+    let out = exec(&[
+        "run",
+        "--url",
+        &demo.url("/"),
+        "--requests",
+        "20",
+        "--concurrency",
+        "2",
+        "--threshold",
+        "error_rate<1%",
+        "--threshold",
+        "p99<5s",
+        "--threshold",
+        "requests>=20",
+    ]);
+    assert_code(&out, 0);
+    assert!(!out.stdout.contains("FAILED"), "{out:?}");
+}
+
+#[test]
+fn exit_1_when_a_threshold_fails_and_the_summary_says_which() {
+    let demo = LocalServer::demo();
+    // /api/items takes at least 2 ms, so p50 < 1µs cannot hold.
+    let out = exec(&[
+        "run",
+        "--url",
+        &demo.url("/api/items"),
+        "--requests",
+        "10",
+        "--concurrency",
+        "2",
+        "--threshold",
+        "error_rate<1%",
+        "--threshold",
+        "p50<1us",
+    ]);
+    assert_code(&out, 1);
+    let verdicts: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("PASSED") || l.contains("FAILED"))
+        .collect();
+    assert_eq!(verdicts.len(), 2, "{out:?}");
+    assert!(
+        verdicts[0].contains("PASSED") && verdicts[0].contains("error_rate<1%"),
+        "{out:?}"
+    );
+    assert!(
+        verdicts[1].contains("FAILED") && verdicts[1].contains("p50<1us"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn exit_1_when_the_target_is_down_and_error_rate_is_bounded() {
+    // A port nobody listens on: every request fails to connect, no traffic leaves the host.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let out = exec(&[
+        "run",
+        "--url",
+        &format!("http://127.0.0.1:{port}/"),
+        "--requests",
+        "5",
+        "--concurrency",
+        "1",
+        "--threshold",
+        "error_rate<1%",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_code(&out, 1);
+    let s = read_json(&json);
+    assert_eq!(u(&s["requests"]), 5, "{s:#}");
+    assert_eq!(u(&s["errors"]), 5, "{s:#}");
+    assert_eq!(f(&s["error_rate"]), 1.0, "{s:#}");
+    assert_eq!(u(&s["error_kinds"]["connect"]), 5, "{s:#}");
+    assert!(s["status_codes"].as_object().unwrap().is_empty(), "{s:#}");
+}
+
+#[test]
+fn exit_2_on_bad_usage() {
+    let demo = LocalServer::demo();
+    let url = demo.url("/");
+    let cases: &[(&[&str], &str)] = &[
+        (&["run"], "--url"),
+        (
+            &["run", "--url", &url, "--rate", "0", "-n", "1"],
+            "`--rate`",
+        ),
+        (&["run", "--url", &url, "--rate=-3", "-n", "1"], "`--rate`"),
+        (&["run", "--url", &url, "--bogus"], "--bogus"),
+        (
+            &["run", "--url", &url, "-n", "1", "--threshold", "p95=1s"],
+            "`--threshold`",
+        ),
+        (
+            &["run", "--url", &url, "-n", "1", "--threshold", "latency<1s"],
+            "unknown metric",
+        ),
+        (
+            &["run", "--url", &url, "--rate", "5", "--concurrency", "2"],
+            "--concurrency",
+        ),
+        (
+            &["run", "--url", &url, "-n", "1", "--duration", "soon"],
+            "`--duration`",
+        ),
+        (&["run", "--url", &url, "-n", "0"], "`--requests`"),
+        (
+            &["run", "--url", &url, "-n", "1", "--header", "no-colon"],
+            "`--header`",
+        ),
+        (
+            &["run", "--url", &url, "-n", "1", "--method", "GE T"],
+            "`--method`",
+        ),
+        (&["run", "--url", "ftp://127.0.0.1/", "-n", "1"], "`--url`"),
+        (&["run", "--url", "127.0.0.1:9/", "-n", "1"], "`--url`"),
+        (&["run", "--profile", "steady"], "--config"),
+        (
+            &["serve", "--web.listen-address", "not an address"],
+            "--web.listen-address",
+        ),
+        (&["frobnicate"], "frobnicate"),
+        (&[], "Usage"),
+    ];
+    for (args, mention) in cases {
+        let out = exec(args);
+        assert_eq!(out.code, Some(2), "loadtide {args:?}\n{out:?}");
+        assert!(
+            out.stderr.contains(mention),
+            "loadtide {args:?}: stderr should mention {mention:?}\n{out:?}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "loadtide {args:?}: no report\n{out:?}"
+        );
+    }
+    assert!(demo.seen().is_empty());
+}
+
+#[test]
+fn exit_2_on_a_bad_config_for_check_serve_and_run() {
+    let bad = "tests/fixtures/config/bad/missing_url.toml";
+    let expected = format!(
+        "error: {}\n1 configuration error; nothing was started\n",
+        std::fs::read_to_string("tests/fixtures/config/bad/missing_url.err")
+            .unwrap()
+            .trim_end()
+    );
+    for args in [
+        &["check", "--config", bad][..],
+        &[
+            "serve",
+            "--config",
+            bad,
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ],
+        &["run", "--config", bad, "--profile", "steady"],
+    ] {
+        let out = exec(args);
+        assert_code(&out, 2);
+        assert_eq!(out.stderr, expected, "loadtide {args:?}");
+        assert!(out.stdout.is_empty(), "loadtide {args:?}\n{out:?}");
+    }
+
+    // All errors of a file, then the count.
+    let out = exec(&[
+        "check",
+        "--config",
+        "tests/fixtures/config/bad/many_errors.toml",
+    ]);
+    assert_code(&out, 2);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let errors = lines.iter().filter(|l| l.starts_with("error: ")).count();
+    assert!(errors >= 10, "{out:?}");
+    assert_eq!(
+        lines.last().copied(),
+        Some(format!("{errors} configuration errors; nothing was started").as_str()),
+        "{out:?}"
+    );
+
+    // Missing file, and a profile that is not in the file.
+    let out = exec(&[
+        "check",
+        "--config",
+        "tests/fixtures/config/no-such-file.toml",
+    ]);
+    assert_code(&out, 2);
+    assert!(out.stderr.contains("cannot read config file"), "{out:?}");
+    let out = exec(&[
+        "run",
+        "--config",
+        "tests/fixtures/config/good/minimal.toml",
+        "--profile",
+        "nope",
+    ]);
+    assert_code(&out, 2);
+    assert!(
+        out.stderr.contains(r#"no profile "nope" (known: steady)"#),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn exit_3_when_serve_cannot_bind_the_metrics_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    // No demo_target; the profile's target records anything it gets (it must get nothing).
+    let target = LocalServer::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &target);
+    let out = exec(&["serve", "--config", &config, "--web.listen-address", &addr]);
+    assert_code(&out, 3);
+    assert!(out.stderr.contains("cannot listen on"), "{out:?}");
+    assert!(out.stderr.contains(&addr), "{out:?}");
+    assert!(
+        target.seen().is_empty(),
+        "no traffic before the port is bound"
+    );
+    drop(taken);
+}
+
+#[test]
+fn exit_3_when_the_json_summary_cannot_be_written() {
+    let demo = LocalServer::demo();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("no-such-dir").join("summary.json");
+    let out = exec(&[
+        "run",
+        "--url",
+        &demo.url("/"),
+        "--requests",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_code(&out, 3);
+    assert!(
+        out.stderr.contains("cannot write the JSON summary"),
+        "{out:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports
+
+#[test]
+fn json_summary_has_the_design_fields_and_consistent_values() {
+    let demo = LocalServer::demo();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let n = 30;
+    let out = exec(&[
+        "run",
+        "--url",
+        &demo.url("/api/items"),
+        "--requests",
+        &n.to_string(),
+        "--concurrency",
+        "3",
+        "--threshold",
+        "error_rate<1%",
+        "--threshold",
+        "p99 < 5s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+    let s = read_json(&json);
+
+    for key in [
+        "requests",
+        "errors",
+        "error_rate",
+        "rps",
+        "duration_s",
+        "latency",
+        "status_codes",
+        "error_kinds",
+        "endpoints",
+        "thresholds",
+        "timeline",
+    ] {
+        assert!(s.get(key).is_some(), "missing {key:?} in {s:#}");
+    }
+    assert_eq!(u(&s["requests"]), n, "{s:#}");
+    assert_eq!(u(&s["errors"]), 0, "{s:#}");
+    assert_eq!(f(&s["error_rate"]), 0.0, "{s:#}");
+    assert_eq!(u(&s["status_codes"]["200"]), n, "{s:#}");
+    assert_eq!(s["status_codes"].as_object().unwrap().len(), 1, "{s:#}");
+    assert!(s["error_kinds"].as_object().unwrap().is_empty(), "{s:#}");
+
+    let duration = f(&s["duration_s"]);
+    let rps = f(&s["rps"]);
+    assert!(duration > 0.0 && duration < 30.0, "{s:#}");
+    assert!(
+        (rps - n as f64 / duration).abs() < 1e-6 * rps.max(1.0),
+        "rps is requests / duration_s: {s:#}"
+    );
+
+    // Seconds, ordered, and within what the demo's /api/items can take (2–40 ms plus noise).
+    let l = &s["latency"];
+    let stats: Vec<f64> = ["min", "p50", "p90", "p95", "p99", "p999", "max"]
+        .iter()
+        .map(|k| f(&l[*k]))
+        .collect();
+    assert!(stats.windows(2).all(|w| w[0] <= w[1]), "ordered: {l:#}");
+    let mean = f(&l["mean"]);
+    assert!(stats[0] <= mean && mean <= stats[6], "{l:#}");
+    assert!(stats[0] >= 0.0015, "min below the demo's 2 ms floor: {l:#}");
+    assert!(stats[6] < 5.0, "latency is in seconds: {l:#}");
+
+    let endpoints = s["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 1, "{s:#}");
+    let e = &endpoints[0];
+    assert_eq!(e["method"], "GET", "{s:#}");
+    assert_eq!(u(&e["requests"]), n, "{s:#}");
+    assert_eq!(u(&e["errors"]), 0, "{s:#}");
+    assert_eq!(u(&e["status_codes"]["200"]), n, "{s:#}");
+    assert_eq!(e["latency"], s["latency"], "one endpoint: same latency");
+
+    let thresholds = s["thresholds"].as_array().unwrap();
+    assert_eq!(thresholds.len(), 2, "{s:#}");
+    assert_eq!(thresholds[0]["expr"], "error_rate<1%");
+    assert_eq!(f(&thresholds[0]["value"]), 0.0);
+    assert_eq!(thresholds[0]["passed"], true);
+    assert_eq!(thresholds[1]["expr"], "p99<5s", "normalised expression");
+    let p99 = f(&thresholds[1]["value"]);
+    assert!(p99 > 0.0 && p99 <= stats[6], "{s:#}");
+    assert_eq!(thresholds[1]["passed"], true);
+
+    // Every request lands in exactly one second of the timeline.
+    let timeline = s["timeline"].as_array().unwrap();
+    assert!(!timeline.is_empty(), "{s:#}");
+    let total: u64 = timeline.iter().map(|r| u(&r["requests"])).sum();
+    assert_eq!(total, n, "{s:#}");
+    for row in timeline {
+        for key in ["rps", "p50", "p99", "errors"] {
+            assert!(
+                row.get(key).is_some(),
+                "timeline row without {key:?}: {row}"
+            );
+        }
+    }
+
+    // The text summary says the same.
+    assert!(out.stdout.contains("loadtide summary"), "{out:?}");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("requests") && l.contains(&n.to_string())),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains(&format!("200: {n}")), "{out:?}");
+}
+
+#[test]
+fn piped_output_has_no_progress_bar_or_escape_codes() {
+    let demo = LocalServer::demo();
+    let out = exec(&[
+        "run",
+        "--url",
+        &demo.url("/"),
+        "--duration",
+        "1s",
+        "--rate",
+        "20",
+        "--threshold",
+        "error_rate<1%",
+    ]);
+    assert_code(&out, 0);
+    for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(!text.contains('\x1b'), "ANSI escape on {name}\n{out:?}");
+        assert!(
+            !text.contains('\r'),
+            "carriage return (progress) on {name}\n{out:?}"
+        );
+        assert!(!text.contains(" left "), "progress bar on {name}\n{out:?}");
+    }
+    assert!(out.stdout.contains("PASSED"), "{out:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What reaches the target
+
+#[test]
+fn headers_and_query_reach_the_target() {
+    let target = LocalServer::capture();
+    let out = exec(&[
+        "run",
+        "--url",
+        &target.url("/echo?x=1&y=two"),
+        "--header",
+        "X-Test: 1",
+        "-H",
+        "x-other:   spaced out  ",
+        "--requests",
+        "3",
+        "--concurrency",
+        "1",
+    ]);
+    assert_code(&out, 0);
+    let seen = target.seen();
+    assert_eq!(seen.len(), 3, "{seen:#?}\n{out:?}");
+    for r in &seen {
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.path_and_query, "/echo?x=1&y=two");
+        assert_eq!(r.headers["x-test"], "1", "{r:#?}");
+        assert_eq!(r.headers["x-other"], "spaced out", "{r:#?}");
+        assert_eq!(r.headers["host"], target.addr.to_string(), "{r:#?}");
+        assert!(r.body.is_empty());
+    }
+}
+
+#[test]
+fn method_and_body_reach_the_target() {
+    let target = LocalServer::capture();
+    let out = exec(&[
+        "run",
+        "--url",
+        &target.url("/orders"),
+        "--method",
+        "POST",
+        "--body",
+        "abc",
+        "--requests",
+        "2",
+        "--concurrency",
+        "1",
+    ]);
+    assert_code(&out, 0);
+    let seen = target.seen();
+    assert_eq!(seen.len(), 2, "{seen:#?}\n{out:?}");
+    for r in &seen {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path_and_query, "/orders");
+        assert_eq!(r.body.as_ref(), b"abc");
+        assert_eq!(r.headers["content-length"], "3", "{r:#?}");
+    }
+
+    // --body-file, and a lowercase method.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.json");
+    std::fs::write(&file, br#"{"item": 7}"#).unwrap();
+    let target = LocalServer::capture();
+    let out = exec(&[
+        "run",
+        "--url",
+        &target.url("/orders"),
+        "--method",
+        "put",
+        "--body-file",
+        file.to_str().unwrap(),
+        "--requests",
+        "1",
+        "--concurrency",
+        "1",
+    ]);
+    assert_code(&out, 0);
+    let seen = target.seen();
+    assert_eq!(seen.len(), 1, "{seen:#?}\n{out:?}");
+    assert_eq!(seen[0].method, "PUT");
+    assert_eq!(seen[0].body.as_ref(), br#"{"item": 7}"#);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config and flags
+
+#[test]
+fn run_from_config_with_flags_overriding_the_file() {
+    let demo = LocalServer::demo();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &demo);
+    let json = dir.path().join("summary.json");
+    // The file says one hour; --requests 20 replaces that. Thresholds add up: file and flag.
+    let out = exec(&[
+        "run",
+        "--config",
+        &config,
+        "--profile",
+        "long",
+        "--requests",
+        "20",
+        "--threshold",
+        "requests>=20",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+    let s = read_json(&json);
+    assert_eq!(u(&s["requests"]), 20, "{s:#}");
+    assert!(f(&s["duration_s"]) < 30.0, "{s:#}");
+    let names: Vec<&str> = s["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["home", "items"], "{s:#}");
+    let per_endpoint: u64 = s["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| u(&e["requests"]))
+        .sum();
+    assert_eq!(per_endpoint, 20, "{s:#}");
+    let exprs: Vec<&str> = s["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert_eq!(exprs, ["error_rate<5%", "requests>=20"], "{s:#}");
+
+    // --duration replaces the file's length too, and --rate turns a closed profile open.
+    let out = exec(&[
+        "run",
+        "--config",
+        &config,
+        "--profile",
+        "browsers",
+        "--rate",
+        "10",
+        "--duration",
+        "1s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+    let s = read_json(&json);
+    let d = f(&s["duration_s"]);
+    assert!((0.9..10.0).contains(&d), "{s:#}");
+    let requests = u(&s["requests"]);
+    assert!((5..=15).contains(&requests), "about 10/s for 1s: {s:#}");
+
+    // Environment variables set flags as well (LOADTIDE_REQUESTS is --requests).
+    let out = exec_with(
+        &["run", "--profile", "long", "--json", json.to_str().unwrap()],
+        &[("LOADTIDE_CONFIG", &config), ("LOADTIDE_REQUESTS", "7")],
+    );
+    assert_code(&out, 0);
+    assert_eq!(u(&read_json(&json)["requests"]), 7);
+}
+
+#[test]
+fn check_prints_every_profile() {
+    let out = exec(&["check", "--config", "config/loadtide.toml"]);
+    assert_code(&out, 0);
+    assert!(
+        out.stdout.starts_with("config/loadtide.toml: OK\n"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .contains("profile steady: open model, 20 req/s, max 200 in flight, until stopped"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .contains("profile browsers: closed model, 2 users, until stopped"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("threshold p95<250ms"), "{out:?}");
+
+    // The default path is the bundled config.
+    let default = exec(&["check"]);
+    assert_code(&default, 0);
+    assert_eq!(default.stdout, out.stdout);
+
+    let out = exec(&[
+        "check",
+        "--config",
+        "tests/fixtures/config/good/closed_model.toml",
+    ]);
+    assert_code(&out, 0);
+    assert!(
+        out.stdout
+            .contains("profile browse: closed model, 3 users, for 1m 30s or 1000 requests"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("endpoint list_items"), "{out:?}");
+    assert!(
+        !out.stdout.contains("endpoint create_order"),
+        "only the profile's endpoints: {out:?}"
+    );
+    let profiles = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("profile "))
+        .count();
+    assert_eq!(profiles, 1, "{out:?}");
+
+    let out = exec(&["check", "--config", "tests/fixtures/config/good/full.toml"]);
+    assert_code(&out, 0);
+    for p in [
+        "profile pinger: closed model, 1 users",
+        "profile steady: open model, 12.5 req/s",
+    ] {
+        assert!(out.stdout.contains(p), "{p:?} in {out:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help text goldens
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all("tests/golden").unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}); UPDATE_GOLDEN=1 writes it. Actual:\n{actual}",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} differs (UPDATE_GOLDEN=1 rewrites it)\n--- expected\n{expected}--- actual\n{actual}",
+        path.display()
+    );
+}
+
+#[test]
+fn help_matches_the_goldens() {
+    for (args, file) in [
+        (&["--help"][..], "help.txt"),
+        (&["run", "--help"], "help_run.txt"),
+        (&["serve", "--help"], "help_serve.txt"),
+        (&["check", "--help"], "help_check.txt"),
+    ] {
+        let out = exec(args);
+        assert_code(&out, 0);
+        golden(file, &out.stdout);
+    }
+}
