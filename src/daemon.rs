@@ -43,6 +43,7 @@ pub struct DaemonOptions {
 
 struct Running {
     profile: Arc<Profile>,
+    recorder: Arc<ProfileRecorder>,
     cancel: CancellationToken,
     handle: JoinHandle<RunEnd>,
 }
@@ -67,6 +68,16 @@ fn describe(p: &Profile) -> String {
     )
 }
 
+impl Running {
+    /// Stops the run and zeroes its gauges here, before any replacement starts: the
+    /// executor leaves them alone when cancelled, so a late finish of the old run cannot
+    /// overwrite the new run's values (both write the same series).
+    fn stop(&self) {
+        self.cancel.cancel();
+        self.recorder.set_active(false);
+    }
+}
+
 impl Daemon {
     fn start(&mut self, profile: Arc<Profile>) {
         let recorder = ProfileRecorder::new(&self.metrics, &profile, None);
@@ -74,7 +85,7 @@ impl Daemon {
         tracing::info!(profile = %profile.name, "starting profile: {}", describe(&profile));
         let handle = tokio::spawn(run_profile(
             profile.clone(),
-            recorder,
+            recorder.clone(),
             cancel.clone(),
             self.drain,
         ));
@@ -82,6 +93,7 @@ impl Daemon {
             profile.name.clone(),
             Running {
                 profile,
+                recorder,
                 cancel,
                 handle,
             },
@@ -92,7 +104,7 @@ impl Daemon {
         let lines = self
             .running
             .values()
-            .map(|r| describe(&r.profile))
+            .map(|r| (r.profile.name.clone(), describe(&r.profile)))
             .collect();
         *self.state.profiles.write().expect("status lock poisoned") = lines;
     }
@@ -107,14 +119,14 @@ impl Daemon {
                 }
                 Some(r) => {
                     tracing::info!(profile = %p.name, "profile changed; restarting it");
-                    r.cancel.cancel();
+                    r.stop();
                 }
                 None => {}
             }
         }
         for (name, r) in std::mem::take(&mut self.running) {
             tracing::info!(profile = %name, "profile removed; stopping it");
-            r.cancel.cancel();
+            r.stop();
         }
         self.running = keep;
         for p in &new.profiles {
@@ -220,7 +232,7 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     state.ready.store(false, Ordering::Relaxed);
     let running = std::mem::take(&mut daemon.running);
     for r in running.values() {
-        r.cancel.cancel();
+        r.stop();
     }
     let all = futures_join(running.into_values().map(|r| r.handle).collect());
     let abandoned = match tokio::time::timeout(daemon.drain + Duration::from_secs(1), all).await {

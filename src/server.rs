@@ -22,8 +22,8 @@ pub struct ServerState {
     pub ready: AtomicBool,
     pub lifecycle: bool,
     pub reload: mpsc::Sender<ReloadRequest>,
-    /// One line per profile for the landing page: name, model, state.
-    pub profiles: RwLock<Vec<String>>,
+    /// Profile name and a one-line description, for the landing page.
+    pub profiles: RwLock<Vec<(String, String)>>,
 }
 
 pub async fn run(listener: TcpListener, state: Arc<ServerState>, cancel: CancellationToken) {
@@ -65,6 +65,11 @@ async fn handle(state: Arc<ServerState>, req: Request<Incoming>) -> HttpResponse
                 Err(_) => response(503, "text/plain", "shutting down\n"),
             }
         }
+        (_, "/-/reload") if state.lifecycle => response(
+            405,
+            "text/plain",
+            "This endpoint requires a POST request.\n",
+        ),
         (_, "/-/reload") => response(
             403,
             "text/plain",
@@ -87,7 +92,16 @@ fn landing(state: &ServerState) -> String {
         .read()
         .expect("status lock poisoned")
         .iter()
-        .map(|p| format!("<li>{}</li>", escape(p)))
+        .map(|(name, description)| {
+            let active = state
+                .metrics
+                .profile_active
+                .with_label_values(&[name.as_str()])
+                .get()
+                == 1;
+            let s = if active { "active" } else { "idle" };
+            format!("<li><b>{s}</b> {}</li>", escape(description))
+        })
         .collect();
     format!(
         "<!doctype html><html><head><title>loadtide</title></head><body><h1>loadtide {}</h1>\

@@ -74,6 +74,41 @@ pub struct Target {
 }
 
 impl Target {
+    /// The headers sent with every request to endpoint `e`, in the order the client sets
+    /// them: user-agent and host (HTTP/1.1 only) first, then the target's and the endpoint's
+    /// own headers, which replace those of the same name, then the body's length.
+    pub fn request_headers(&self, e: &Endpoint) -> http::HeaderMap {
+        use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("loadtide/", env!("CARGO_PKG_VERSION"))),
+        );
+        if !self.http2 {
+            if let Ok(host) = HeaderValue::from_str(&self.authority()) {
+                headers.insert(HOST, host);
+            }
+        }
+        for (k, v) in self.headers.iter().chain(&e.headers) {
+            headers.insert(k.clone(), v.clone());
+        }
+        if !e.body.is_empty() {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(e.body.len()));
+        }
+        headers
+    }
+
+    /// The size of a request to `e` as HTTP/1.1 puts it on the wire.
+    pub fn request_size(&self, e: &Endpoint) -> u64 {
+        let line = e.method.as_str().len() + 1 + e.path.len() + " HTTP/1.1\r\n".len();
+        let headers: usize = self
+            .request_headers(e)
+            .iter()
+            .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
+            .sum();
+        (line + headers + 2 + e.body.len()) as u64
+    }
+
     /// `host:port` as sent in the Host header (port omitted when it is the scheme's default).
     pub fn authority(&self) -> String {
         let default = matches!(

@@ -23,7 +23,6 @@ pub struct RawConfig {
 pub struct RawServer {
     pub listen: Option<String>,
     pub drain_timeout: Option<String>,
-    pub max_series: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

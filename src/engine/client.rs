@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, CONTENT_LENGTH, HOST, USER_AGENT};
-use http::{HeaderValue, Request, Uri, Version};
+use http::header::HeaderMap;
+use http::{Request, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -81,23 +81,7 @@ impl HttpClient {
             .endpoints
             .iter()
             .map(|e| {
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    USER_AGENT,
-                    HeaderValue::from_static(concat!("loadtide/", env!("CARGO_PKG_VERSION"))),
-                );
-                if !target.http2 {
-                    headers.insert(
-                        HOST,
-                        HeaderValue::from_str(&authority).expect("host validated with the config"),
-                    );
-                }
-                for (k, v) in target.headers.iter().chain(&e.headers) {
-                    headers.insert(k.clone(), v.clone());
-                }
-                if !e.body.is_empty() {
-                    headers.insert(CONTENT_LENGTH, HeaderValue::from(e.body.len()));
-                }
+                let headers = target.request_headers(e);
                 // HTTP/1.1 sends origin-form ("/path"); HTTP/2 needs the full URI for :authority.
                 let uri = if target.http2 {
                     format!("{scheme}://{authority}{}", e.path)

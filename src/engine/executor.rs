@@ -197,7 +197,10 @@ pub async fn run_profile(
             }
         }
     }
-    recorder.set_active(false);
+    // Cancelled runs are marked inactive by whoever cancelled them (see the daemon's reload).
+    if !cancel.is_cancelled() {
+        recorder.set_active(false);
+    }
     tracker.close();
     let drained = tokio::time::timeout(drain, tracker.wait()).await.is_ok();
     RunEnd {

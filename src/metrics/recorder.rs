@@ -39,7 +39,9 @@ impl EndpointRecorder {
 }
 
 pub struct ProfileRecorder {
-    endpoints: Vec<EndpointRecorder>,
+    /// Indexed like the target's endpoints; `None` for those the profile does not use, which
+    /// get no series at all.
+    endpoints: Vec<Option<EndpointRecorder>>,
     in_flight: IntGauge,
     dropped: IntCounter,
     lag: Histogram,
@@ -51,26 +53,6 @@ pub struct ProfileRecorder {
     stats: Option<SharedStats>,
 }
 
-/// The size of the request as HTTP/1.1 would serialise it, computed once per endpoint.
-fn request_size(profile: &Profile, idx: usize) -> u64 {
-    let t = &profile.target;
-    let e = &t.endpoints[idx];
-    let line = e.method.as_str().len() + 1 + e.path.len() + " HTTP/1.1\r\n".len();
-    let host = "host: \r\n".len() + t.authority().len();
-    let headers: usize = t
-        .headers
-        .iter()
-        .chain(&e.headers)
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    let length = if e.body.is_empty() {
-        0
-    } else {
-        "content-length: \r\n".len() + e.body.len().to_string().len()
-    };
-    (line + host + headers + length + 2 + e.body.len()) as u64
-}
-
 impl ProfileRecorder {
     /// Handles for `profile`'s series; `stats` is set in one-shot mode.
     pub fn new(metrics: &Metrics, profile: &Profile, stats: Option<SharedStats>) -> Arc<Self> {
@@ -78,10 +60,13 @@ impl ProfileRecorder {
         let t = profile.target.name.as_str();
         let endpoints = (0..profile.target.endpoints.len())
             .map(|idx| {
+                if !profile.endpoints.contains(&idx) {
+                    return None;
+                }
                 let e = &profile.target.endpoints[idx];
                 let m = e.method.as_str();
                 let values = [p, t, e.name.as_str(), m];
-                EndpointRecorder {
+                Some(EndpointRecorder {
                     duration: metrics.duration.series(
                         super::names::ENDPOINT_LABELS,
                         &values,
@@ -102,8 +87,8 @@ impl ProfileRecorder {
                             ])
                         })
                         .collect(),
-                    request_bytes: request_size(profile, idx),
-                }
+                    request_bytes: profile.target.request_size(e),
+                })
             })
             .collect();
         // Make every series visible at 0 from the start: alerts on `rate()` need a baseline.
@@ -124,7 +109,9 @@ impl ProfileRecorder {
 
     /// Records a finished request to endpoint `idx` that took `latency`.
     pub fn record(&self, idx: usize, latency: Duration, outcome: &Outcome) {
-        let ep = &self.endpoints[idx];
+        let ep = self.endpoints[idx]
+            .as_ref()
+            .expect("the executor picks only the profile's endpoints");
         ep.duration.observe(latency.as_secs_f64());
         if let Some(c) = outcome.status.and_then(|s| ep.response(s)) {
             c.inc();

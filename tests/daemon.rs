@@ -1,0 +1,1230 @@
+//! Integration tests of the daemon (`loadtide serve`): the real binary, spawned with a config
+//! that points at a small HTTP target this file starts on 127.0.0.1, scraped over HTTP. They
+//! assert metric values (not only names), promtool's lint, SIGHUP and `POST /-/reload`
+//! semantics, a bounded drain on SIGTERM and resilience to an absent target. Every spawned
+//! daemon is killed by a Drop guard, so none outlives a failing test; no traffic leaves
+//! 127.0.0.1.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+// ---------------------------------------------------------------------------------------
+// The target: 200 on /ok, 500 on /fail, 200 after 20 ms on /slow, never an answer on /hang.
+// ---------------------------------------------------------------------------------------
+
+/// Per path: requests seen and their size as serialised on the wire (HTTP/1.1).
+type Seen = Arc<Mutex<BTreeMap<String, (u64, u64)>>>;
+
+struct Target {
+    addr: SocketAddr,
+    seen: Seen,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Target {
+    fn start() -> Target {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Seen::default();
+        let s = seen.clone();
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| answer(s.clone(), req));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Target {
+            addr,
+            seen,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Mean size on the wire of the requests seen on `path`.
+    fn mean_request_size(&self, path: &str) -> f64 {
+        let (n, bytes) = self.seen.lock().unwrap()[path];
+        bytes as f64 / n as f64
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The request's size as HTTP/1.1 serialises it: request line, headers, blank line, body.
+fn wire_size(req: &Request<Incoming>) -> u64 {
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let line = req.method().as_str().len() + 1 + target.len() + " HTTP/1.1\r\n".len();
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
+        .sum();
+    let body: usize = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    (line + headers + 2 + body) as u64
+}
+
+async fn answer(seen: Seen, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_string();
+    {
+        let mut seen = seen.lock().unwrap();
+        let e = seen.entry(path.clone()).or_default();
+        e.0 += 1;
+        e.1 += wire_size(&req);
+    }
+    let (status, body) = match path.as_str() {
+        "/ok" => (200, "ok\n"),
+        "/fail" => (500, "fail\n"),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            (200, "slow\n")
+        }
+        "/hang" => std::future::pending().await,
+        _ => (404, "not found\n"),
+    };
+    Ok(Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap())
+}
+
+// ---------------------------------------------------------------------------------------
+// Configs
+// ---------------------------------------------------------------------------------------
+
+/// Target `local` at `addr` with endpoints ok, fail, slow and hang.
+fn target_toml(addr: SocketAddr, timeout: &str) -> String {
+    format!(
+        r#"
+[targets.local]
+url = "http://{addr}"
+timeout = "{timeout}"
+
+[[targets.local.endpoints]]
+name = "ok"
+path = "/ok"
+
+[[targets.local.endpoints]]
+name = "fail"
+path = "/fail"
+
+[[targets.local.endpoints]]
+name = "slow"
+path = "/slow"
+
+[[targets.local.endpoints]]
+name = "hang"
+path = "/hang"
+"#
+    )
+}
+
+/// An open profile (`rate` arrivals/s) on `endpoints` of target `local`.
+fn open_profile(name: &str, endpoints: &[&str], rate: &str) -> String {
+    format!("\n[profiles.{name}]\ntarget = \"local\"\nendpoints = {endpoints:?}\nrate = {rate}\n")
+}
+
+/// A closed profile (`users` virtual users) on `endpoints` of target `local`.
+fn closed_profile(name: &str, endpoints: &[&str], users: u32) -> String {
+    format!("\n[profiles.{name}]\ntarget = \"local\"\nendpoints = {endpoints:?}\nusers = {users}\n")
+}
+
+/// Both load models against `addr`: `open` at 50/s on ok+fail, `closed` with 2 users on slow.
+fn both_models(addr: SocketAddr) -> String {
+    format!(
+        "[server]\ndrain_timeout = \"10s\"\n{}{}{}",
+        target_toml(addr, "5s"),
+        open_profile("open", &["ok", "fail"], "50"),
+        closed_profile("closed", &["slow"], 2)
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// The daemon under test
+// ---------------------------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    config: PathBuf,
+    log: PathBuf,
+    spawned: Instant,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `loadtide serve` on a free loopback port with `config` and waits until ready.
+    fn start(config: &str, extra: &[&str]) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("loadtide.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = dir.path().join("daemon.log");
+        let out = File::create(&log).unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadtide"));
+        // The test's own environment must not change the daemon's config.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("LOADTIDE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args(["--log-level", "info", "--log-format", "human", "serve"])
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--web.listen-address")
+            .arg(addr.to_string())
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        let d = Daemon {
+            child: cmd.spawn().unwrap(),
+            addr,
+            config: config_path,
+            log,
+            spawned: Instant::now(),
+            _dir: dir,
+        };
+        d.wait_ready();
+        d
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok((200, _)) = try_http(self.addr, "GET", "/-/ready") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon not ready within 15 s; log:\n{}",
+                self.log()
+            );
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        http(self.addr, "GET", path)
+    }
+
+    fn post(&self, path: &str) -> (u16, String) {
+        http(self.addr, "POST", path)
+    }
+
+    fn scrape(&self) -> Scrape {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "/metrics answered {status}: {body}");
+        Scrape::parse(&body)
+    }
+
+    fn write_config(&self, config: &str) {
+        std::fs::write(&self.config, config).unwrap();
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The exit status, if the process exits within `within`.
+    fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A one-request HTTP/1.1 client (`Connection: close`, read to the end).
+fn try_http(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, text.to_string());
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((status, body.to_string()))
+}
+
+fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    try_http(addr, method, path).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, for at most `within`.
+fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// Two counters that must agree, read from one scrape. Families are separate atomics
+/// collected one after another, so a request finishing mid-scrape can put them one apart:
+/// retry a few scrapes for a consistent view before failing.
+fn assert_consistent(d: &Daemon, what: &str, f: impl Fn(&Scrape) -> (f64, f64)) {
+    let mut last = (0.0, 0.0);
+    for _ in 0..10 {
+        last = f(&d.scrape());
+        if last.0 == last.1 {
+            return;
+        }
+        sleep(Duration::from_millis(10));
+    }
+    panic!("{what}: {} != {} in 10 scrapes", last.0, last.1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Prometheus text format
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+struct Scrape {
+    text: String,
+    samples: Vec<Sample>,
+    /// Family name -> type, from `# TYPE`.
+    types: BTreeMap<String, String>,
+    /// Families with a `# HELP` line.
+    helps: BTreeSet<String>,
+}
+
+fn parse_sample(line: &str) -> Sample {
+    let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+    let name = line[..name_end].to_string();
+    let mut labels = BTreeMap::new();
+    let mut rest = &line[name_end..];
+    if let Some(inner) = rest.strip_prefix('{') {
+        let mut chars = inner.char_indices().peekable();
+        loop {
+            let (start, c) = chars.next().unwrap();
+            if c == '}' {
+                rest = &inner[start + 1..];
+                break;
+            }
+            if c == ',' {
+                continue;
+            }
+            let eq = inner[start..].find('=').unwrap() + start;
+            let key = inner[start..eq].to_string();
+            while chars.peek().unwrap().0 <= eq {
+                chars.next();
+            }
+            assert_eq!(chars.next().unwrap().1, '"', "label value unquoted: {line}");
+            let mut value = String::new();
+            loop {
+                match chars.next().unwrap().1 {
+                    '"' => break,
+                    '\\' => match chars.next().unwrap().1 {
+                        'n' => value.push('\n'),
+                        other => value.push(other),
+                    },
+                    other => value.push(other),
+                }
+            }
+            labels.insert(key, value);
+        }
+    }
+    let value = rest.split_whitespace().next().unwrap();
+    let value = value
+        .parse()
+        .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+    Sample {
+        name,
+        labels,
+        value,
+    }
+}
+
+impl Scrape {
+    fn parse(text: &str) -> Scrape {
+        let mut samples = Vec::new();
+        let mut types = BTreeMap::new();
+        let mut helps = BTreeSet::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some("#"), Some("TYPE"), Some(name)) => {
+                    types.insert(name.to_string(), words.next().unwrap().to_string());
+                }
+                (Some("#"), Some("HELP"), Some(name)) => {
+                    helps.insert(name.to_string());
+                }
+                (Some("#"), _, _) => {}
+                _ => samples.push(parse_sample(line)),
+            }
+        }
+        Scrape {
+            text: text.to_string(),
+            samples,
+            types,
+            helps,
+        }
+    }
+
+    fn series<'a>(
+        &'a self,
+        name: &'a str,
+        filter: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = &'a Sample> + 'a {
+        self.samples.iter().filter(move |s| {
+            s.name == name
+                && filter
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+    }
+
+    /// The value of the one series of `name` matching `filter`.
+    fn value(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
+        let found: Vec<_> = self.series(name, filter).collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one series {name}{filter:?}, found {found:?}"
+        );
+        found[0].value
+    }
+
+    /// The sum over every series of `name` matching `filter` (0 if there is none).
+    fn sum(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
+        self.series(name, filter).map(|s| s.value).sum()
+    }
+
+    /// Requests completed by `profile` (every endpoint), from the duration histogram.
+    fn requests(&self, profile: &str) -> f64 {
+        self.sum(
+            "loadtide_request_duration_seconds_count",
+            &[("profile", profile)],
+        )
+    }
+
+    /// Label names used by family `family` (histogram `le` excluded).
+    fn label_names(&self, family: &str) -> BTreeSet<String> {
+        let names: BTreeSet<String> =
+            if self.types.get(family).map(String::as_str) == Some("histogram") {
+                [format!("{family}_count")].into()
+            } else {
+                [family.to_string()].into()
+            };
+        self.samples
+            .iter()
+            .filter(|s| names.contains(&s.name))
+            .flat_map(|s| s.labels.keys().cloned())
+            .collect()
+    }
+}
+
+/// `promtool check metrics` on `text`; skipped (with a note) when promtool is missing,
+/// unless `CI` is set.
+fn promtool_check(text: &str) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "promtool is required when CI is set (apt-get install prometheus)"
+            );
+            eprintln!("note: promtool not installed; skipping `promtool check metrics`");
+            return;
+        }
+        Err(e) => panic!("cannot run promtool: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed ({}):\n{}{}\n--- scrape ---\n{text}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const KINDS: [&str; 9] = [
+    "timeout", "connect", "dns", "tls", "reset", "status", "check", "protocol", "other",
+];
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn scrape_has_every_design_metric_with_the_right_values() {
+    let target = Target::start();
+    let d = Daemon::start(&both_models(target.addr), &[]);
+    let ready = Instant::now();
+    // Profiles start before the daemon reports ready: at least `ready` to the start of the
+    // scrape and at most `spawned` to its end lie between the first arrival and the scrape.
+    sleep(Duration::from_secs(2).saturating_sub(ready.elapsed()));
+    let before = Instant::now();
+    let s = d.scrape();
+    let after = Instant::now();
+
+    assert_types_help_and_labels(&s, target.addr);
+    check_golden_names(&s);
+
+    // The open profile ran at ~50/s for the time elapsed; the closed one as fast as 2 users
+    // and a 20 ms target allow.
+    let open = s.requests("open");
+    let (lo, hi) = (
+        0.4 * 50.0 * (before - ready).as_secs_f64(),
+        1.2 * 50.0 * (after - d.spawned).as_secs_f64() + 1.0,
+    );
+    assert!(
+        (lo..=hi).contains(&open),
+        "open profile: {open} requests, expected {lo:.0}..{hi:.0}"
+    );
+    let closed = s.requests("closed");
+    assert!(closed > 10.0, "closed profile: {closed} requests");
+
+    assert_latency_histogram(&s);
+    assert_responses_and_errors(&d, &s);
+    assert_engine_gauges(&s, open);
+    assert_config_build_and_process(&s);
+
+    // Bytes: response bodies as the target sent them ("slow\n"); request bytes grow below.
+    let closed_pt = [("profile", "closed"), ("target", "local")];
+    assert_consistent(&d, "closed bytes received vs 5 × requests", |s| {
+        (
+            s.value("loadtide_bytes_received_total", &closed_pt),
+            5.0 * s.requests("closed"),
+        )
+    });
+
+    // Counters grow between two scrapes.
+    sleep(Duration::from_millis(300));
+    let s2 = d.scrape();
+    assert!(s2.requests("open") > open);
+    assert!(s2.requests("closed") > closed);
+    let sent = |s: &Scrape| s.value("loadtide_bytes_sent_total", &[("profile", "open")]);
+    assert!(sent(&s2) > sent(&s) && sent(&s) > 0.0);
+    let cpu = |s: &Scrape| s.value("process_cpu_seconds_total", &[]);
+    assert!(cpu(&s2) >= cpu(&s));
+}
+
+/// Every DESIGN family with its type, help text and label names; label values never hold
+/// the target's URL.
+fn assert_types_help_and_labels(s: &Scrape, target: SocketAddr) {
+    const ENDPOINT: &str = "endpoint,method,profile,target";
+    let families = [
+        ("loadtide_request_duration_seconds", "histogram", ENDPOINT),
+        (
+            "loadtide_responses_total",
+            "counter",
+            "code,endpoint,method,profile,target",
+        ),
+        (
+            "loadtide_request_errors_total",
+            "counter",
+            "endpoint,kind,method,profile,target",
+        ),
+        ("loadtide_requests_in_flight", "gauge", "profile,target"),
+        ("loadtide_intended_requests_per_second", "gauge", "profile"),
+        ("loadtide_virtual_users", "gauge", "profile"),
+        (
+            "loadtide_dropped_requests_total",
+            "counter",
+            "profile,reason",
+        ),
+        ("loadtide_scheduler_lag_seconds", "histogram", "profile"),
+        ("loadtide_profile_active", "gauge", "profile"),
+        ("loadtide_bytes_sent_total", "counter", "profile,target"),
+        ("loadtide_bytes_received_total", "counter", "profile,target"),
+        ("loadtide_config_reloads_total", "counter", "result"),
+        ("loadtide_config_last_reload_successful", "gauge", ""),
+        ("loadtide_build_info", "gauge", "revision,version"),
+        ("process_cpu_seconds_total", "counter", ""),
+        ("process_resident_memory_bytes", "gauge", ""),
+        ("process_open_fds", "gauge", ""),
+        ("process_max_fds", "gauge", ""),
+        ("process_start_time_seconds", "gauge", ""),
+    ];
+    for (family, ty, labels) in families {
+        assert_eq!(
+            s.types.get(family).map(String::as_str),
+            Some(ty),
+            "type of {family}"
+        );
+        let names: Vec<_> = s.label_names(family).into_iter().collect();
+        assert_eq!(names.join(","), labels, "label names of {family}");
+    }
+    for family in s.types.keys() {
+        assert!(s.helps.contains(family), "{family} has no HELP");
+    }
+    assert!(
+        !s.text.contains("loadtide_process_"),
+        "process metrics must stay unprefixed"
+    );
+    let url_bits = [
+        "://".to_string(),
+        target.ip().to_string(),
+        target.port().to_string(),
+    ];
+    for sample in &s.samples {
+        for (k, v) in &sample.labels {
+            assert!(
+                !v.starts_with('/') && !url_bits.iter().any(|b| v.contains(b.as_str())),
+                "label {k}={v:?} of {} looks like a URL",
+                sample.name
+            );
+        }
+    }
+}
+
+/// Cumulative buckets ending in `+Inf` = `_count`, and a plausible mean on loopback.
+fn assert_latency_histogram(s: &Scrape) {
+    let ok = [
+        ("profile", "open"),
+        ("target", "local"),
+        ("endpoint", "ok"),
+        ("method", "GET"),
+    ];
+    let count = s.value("loadtide_request_duration_seconds_count", &ok);
+    let buckets: Vec<(f64, f64)> = s
+        .series("loadtide_request_duration_seconds_bucket", &ok)
+        .map(|b| (b.labels["le"].parse().unwrap(), b.value))
+        .collect();
+    assert!(buckets.len() > 5, "too few buckets: {buckets:?}");
+    assert!(
+        buckets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "{buckets:?}"
+    );
+    assert_eq!(*buckets.last().unwrap(), (f64::INFINITY, count));
+    let sum = s.value("loadtide_request_duration_seconds_sum", &ok);
+    assert!(count > 0.0 && sum > 0.0, "count {count}, sum {sum}");
+    assert!(sum / count < 0.5, "mean latency {} s", sum / count);
+}
+
+fn errors(s: &Scrape, profile: &str, endpoint: &str, kind: &str) -> f64 {
+    s.value(
+        "loadtide_request_errors_total",
+        &[("profile", profile), ("endpoint", endpoint), ("kind", kind)],
+    )
+}
+
+fn responses(s: &Scrape, profile: &str, endpoint: &str, code: &str) -> f64 {
+    s.value(
+        "loadtide_responses_total",
+        &[("profile", profile), ("endpoint", endpoint), ("code", code)],
+    )
+}
+
+fn endpoint_requests(s: &Scrape, profile: &str, endpoint: &str) -> f64 {
+    s.value(
+        "loadtide_request_duration_seconds_count",
+        &[("profile", profile), ("endpoint", endpoint)],
+    )
+}
+
+/// /ok answers 200 without errors; /fail answers 500, each counted as a `status` error.
+fn assert_responses_and_errors(d: &Daemon, s: &Scrape) {
+    let codes: BTreeSet<_> = s
+        .series("loadtide_responses_total", &[("profile", "open")])
+        .map(|r| r.labels["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["200", "500"].into());
+    for sample in s.series("loadtide_request_errors_total", &[]) {
+        let kind = sample.labels["kind"].as_str();
+        assert!(KINDS.contains(&kind), "{sample:?}");
+    }
+    for kind in KINDS {
+        assert_eq!(errors(s, "open", "ok", kind), 0.0, "open/ok {kind} errors");
+        if kind != "status" {
+            assert_eq!(errors(s, "open", "fail", kind), 0.0, "open/fail {kind}");
+        }
+    }
+    assert!(errors(s, "open", "fail", "status") > 0.0);
+    assert_consistent(d, "status errors vs 500 responses", |s| {
+        (
+            errors(s, "open", "fail", "status"),
+            responses(s, "open", "fail", "500"),
+        )
+    });
+    assert_consistent(d, "fail requests vs 500 responses", |s| {
+        (
+            endpoint_requests(s, "open", "fail"),
+            responses(s, "open", "fail", "500"),
+        )
+    });
+    assert_consistent(d, "ok requests vs 200 responses", |s| {
+        (
+            endpoint_requests(s, "open", "ok"),
+            responses(s, "open", "ok", "200"),
+        )
+    });
+}
+
+/// In flight, intended rate, users, active, drops and scheduler lag, per model.
+fn assert_engine_gauges(s: &Scrape, open_requests: f64) {
+    let p = |name| [("profile", name)];
+    let in_flight = s.value(
+        "loadtide_requests_in_flight",
+        &[("profile", "closed"), ("target", "local")],
+    );
+    assert!(
+        (0.0..=2.0).contains(&in_flight),
+        "closed in flight {in_flight}"
+    );
+    let in_flight = s.value("loadtide_requests_in_flight", &p("open"));
+    assert!(
+        (0.0..=10.0).contains(&in_flight),
+        "open in flight {in_flight}"
+    );
+    let rps = "loadtide_intended_requests_per_second";
+    assert_eq!(s.value(rps, &p("open")), 50.0);
+    assert_eq!(s.value(rps, &p("closed")), 0.0);
+    assert_eq!(s.value("loadtide_virtual_users", &p("closed")), 2.0);
+    assert_eq!(s.value("loadtide_virtual_users", &p("open")), 0.0);
+    for name in ["open", "closed"] {
+        assert_eq!(s.value("loadtide_profile_active", &p(name)), 1.0);
+        let dropped = [("profile", name), ("reason", "max_in_flight")];
+        assert_eq!(s.value("loadtide_dropped_requests_total", &dropped), 0.0);
+    }
+    // One lag observation per open-model dispatch, made before the request is sent (so at
+    // least one per completed request); none in the closed model.
+    let lag = "loadtide_scheduler_lag_seconds";
+    let lag_count = s.value(&format!("{lag}_count"), &p("open"));
+    assert!(
+        lag_count >= open_requests,
+        "lag observations {lag_count} < requests {open_requests}"
+    );
+    let inf = [("profile", "open"), ("le", "+Inf")];
+    assert_eq!(s.value(&format!("{lag}_bucket"), &inf), lag_count);
+    assert_eq!(s.value(&format!("{lag}_count"), &p("closed")), 0.0);
+}
+
+/// No reload yet, build info = 1 with this crate's version, process metrics of this process.
+fn assert_config_build_and_process(s: &Scrape) {
+    let reloads = "loadtide_config_reloads_total";
+    assert_eq!(s.value(reloads, &[("result", "success")]), 0.0);
+    assert_eq!(s.value(reloads, &[("result", "failure")]), 0.0);
+    assert_eq!(s.value("loadtide_config_last_reload_successful", &[]), 1.0);
+    let info: Vec<_> = s.series("loadtide_build_info", &[]).collect();
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0].value, 1.0);
+    assert_eq!(info[0].labels["version"], env!("CARGO_PKG_VERSION"));
+    assert!(!info[0].labels["revision"].is_empty());
+
+    assert!(s.value("process_resident_memory_bytes", &[]) > 1e6);
+    assert!(s.value("process_open_fds", &[]) >= 3.0);
+    assert!(s.value("process_max_fds", &[]) >= s.value("process_open_fds", &[]));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = s.value("process_start_time_seconds", &[]);
+    assert!(
+        (now - 60.0..=now + 1.0).contains(&started),
+        "start time {started}, now {now}"
+    );
+}
+
+/// The metric families, their types and label names, against `tests/golden/metrics-names.txt`
+/// (rewritten with `UPDATE_GOLDEN=1`): names are part of the contract.
+fn check_golden_names(s: &Scrape) {
+    let listing: String = s
+        .types
+        .iter()
+        .map(|(family, ty)| {
+            let labels: Vec<_> = s.label_names(family).into_iter().collect();
+            format!("{family} {ty} {{{}}}\n", labels.join(","))
+        })
+        .collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/metrics-names.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &listing).unwrap();
+        return;
+    }
+    let golden = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
+    assert_eq!(
+        listing, golden,
+        "metric families changed; if intended, rerun with UPDATE_GOLDEN=1"
+    );
+}
+
+#[test]
+fn scrape_passes_promtool_check_metrics() {
+    let target = Target::start();
+    let d = Daemon::start(&both_models(target.addr), &[]);
+    // Every family with at least one sample, including 500s and status errors.
+    let s = eventually("traffic on every endpoint", Duration::from_secs(10), || {
+        let s = d.scrape();
+        let f = [("profile", "open"), ("endpoint", "fail"), ("code", "500")];
+        (s.sum("loadtide_responses_total", &f) > 0.0
+            && s.requests("open") > 0.0
+            && s.requests("closed") > 0.0)
+            .then_some(s)
+    });
+    promtool_check(&s.text);
+}
+
+#[test]
+fn request_bytes_match_what_the_target_received() {
+    let target = Target::start();
+    let config = format!(
+        "{}{}",
+        target_toml(target.addr, "5s"),
+        closed_profile("closed", &["slow"], 1)
+    );
+    let d = Daemon::start(&config, &[]);
+    eventually("some requests", Duration::from_secs(10), || {
+        (d.scrape().requests("closed") >= 10.0).then_some(())
+    });
+    let wire = target.mean_request_size("/slow");
+    let pt = [("profile", "closed"), ("target", "local")];
+    assert_consistent(&d, "bytes sent vs requests × size on the wire", |s| {
+        (
+            s.value("loadtide_bytes_sent_total", &pt),
+            s.requests("closed") * wire,
+        )
+    });
+}
+
+#[test]
+fn sighup_keeps_unchanged_profiles_adds_new_ones_and_rejects_a_bad_config() {
+    let target = Target::start();
+    let head = format!(
+        "[server]\ndrain_timeout = \"2s\"\n{}",
+        target_toml(target.addr, "5s")
+    );
+    let v1 = format!(
+        "{head}{}{}",
+        open_profile("keep", &["ok"], "50"),
+        closed_profile("gone", &["slow"], 2)
+    );
+    let v2 = format!(
+        "{head}{}{}",
+        open_profile("keep", &["ok"], "50"),
+        open_profile("fresh", &["ok"], "20")
+    );
+    let bad = format!(
+        "{head}{}{}",
+        open_profile("keep", &["ok"], "-1"),
+        open_profile("fresh", &["ok"], "20")
+    );
+    let mut d = Daemon::start(&v1, &[]);
+    let keep = [("profile", "keep")];
+    eventually("traffic from keep", Duration::from_secs(10), || {
+        (d.scrape().requests("keep") >= 20.0).then_some(())
+    });
+    let before = d.scrape().requests("keep");
+
+    // A valid, changed config.
+    d.write_config(&v2);
+    d.signal("HUP");
+    let reloads = "loadtide_config_reloads_total";
+    eventually("a successful reload", Duration::from_secs(10), || {
+        (d.scrape().value(reloads, &[("result", "success")]) == 1.0).then_some(())
+    });
+    let s = eventually(
+        "fresh running, gone stopped",
+        Duration::from_secs(10),
+        || {
+            let s = d.scrape();
+            let gone = [("profile", "gone")];
+            // A removed profile's last requests may still finish (that is its drain).
+            (s.value("loadtide_profile_active", &[("profile", "fresh")]) == 1.0
+                && s.requests("fresh") > 0.0
+                && s.value("loadtide_profile_active", &gone) == 0.0
+                && s.value("loadtide_requests_in_flight", &gone) == 0.0)
+                .then_some(s)
+        },
+    );
+    assert_eq!(s.value(reloads, &[("result", "failure")]), 0.0);
+    assert_eq!(s.value("loadtide_config_last_reload_successful", &[]), 1.0);
+    assert_eq!(s.value("loadtide_profile_active", &keep), 1.0);
+    assert_eq!(
+        s.value("loadtide_virtual_users", &[("profile", "gone")]),
+        0.0
+    );
+    assert_eq!(
+        s.value(
+            "loadtide_intended_requests_per_second",
+            &[("profile", "fresh")]
+        ),
+        20.0
+    );
+    // keep was neither reset nor restarted: its count carries on from where it was...
+    let after = s.requests("keep");
+    assert!(after >= before, "keep went from {before} to {after}");
+    // ...and it was started exactly once.
+    let log = d.log();
+    assert_eq!(
+        log.matches("starting profile: keep ").count(),
+        1,
+        "keep restarted on reload; log:\n{log}"
+    );
+    assert!(log.contains("profile removed"), "{log}");
+    // gone sends nothing more.
+    let gone = s.requests("gone");
+    assert!(gone > 0.0);
+    sleep(Duration::from_millis(300));
+    let s = d.scrape();
+    assert_eq!(s.requests("gone"), gone, "a removed profile kept sending");
+    assert!(s.requests("keep") > after);
+
+    // An invalid config: rejected, counted, the old profiles keep running.
+    d.write_config(&bad);
+    d.signal("HUP");
+    let s = eventually("a failed reload", Duration::from_secs(10), || {
+        let s = d.scrape();
+        (s.value(reloads, &[("result", "failure")]) == 1.0).then_some(s)
+    });
+    assert_eq!(s.value(reloads, &[("result", "success")]), 1.0);
+    assert_eq!(s.value("loadtide_config_last_reload_successful", &[]), 0.0);
+    assert_eq!(
+        s.value("loadtide_intended_requests_per_second", &keep),
+        50.0
+    );
+    let (keep1, fresh1) = (s.requests("keep"), s.requests("fresh"));
+    sleep(Duration::from_millis(300));
+    let s = d.scrape();
+    assert!(
+        s.requests("keep") > keep1,
+        "keep stopped after a bad reload"
+    );
+    assert!(
+        s.requests("fresh") > fresh1,
+        "fresh stopped after a bad reload"
+    );
+    assert_eq!(s.value("loadtide_profile_active", &keep), 1.0);
+    assert!(d.alive(), "daemon died on a bad config:\n{}", d.log());
+    assert_eq!(d.get("/-/healthy").0, 200);
+    assert_eq!(d.get("/-/ready").0, 200);
+    let log = d.log();
+    assert!(
+        log.contains("profiles.keep.rate"),
+        "the log names the bad key:\n{log}"
+    );
+}
+
+#[test]
+fn sighup_restarts_a_changed_profile_with_its_new_settings() {
+    let target = Target::start();
+    let head = target_toml(target.addr, "5s");
+    let config = |users: u32, rate: &str| {
+        format!(
+            "{head}{}{}",
+            closed_profile("users", &["slow"], users),
+            open_profile("arrivals", &["ok"], rate)
+        )
+    };
+    let d = Daemon::start(&config(2, "20"), &[]);
+    eventually("traffic", Duration::from_secs(10), || {
+        let s = d.scrape();
+        (s.requests("users") > 0.0 && s.requests("arrivals") > 0.0).then_some(())
+    });
+    // The old and the new run race to their gauges; several reloads make a loss likely.
+    for (i, (users, rate)) in [(3, "30"), (2, "20")].iter().cycle().take(8).enumerate() {
+        d.write_config(&config(*users, rate));
+        d.signal("HUP");
+        eventually("a successful reload", Duration::from_secs(10), || {
+            let s = d.scrape();
+            let n = s.value("loadtide_config_reloads_total", &[("result", "success")]);
+            (n == (i + 1) as f64).then_some(())
+        });
+        // Let the old runs wind down; then the gauges must show the new settings.
+        sleep(Duration::from_millis(200));
+        let s = d.scrape();
+        let users = f64::from(*users);
+        let p = |name| [("profile", name)];
+        assert_eq!(
+            s.value("loadtide_virtual_users", &p("users")),
+            users,
+            "reload {i}"
+        );
+        assert_eq!(
+            s.value("loadtide_profile_active", &p("users")),
+            1.0,
+            "reload {i}"
+        );
+        assert_eq!(
+            s.value("loadtide_profile_active", &p("arrivals")),
+            1.0,
+            "reload {i}"
+        );
+    }
+}
+
+#[test]
+fn reload_endpoint_needs_the_lifecycle_flag() {
+    let target = Target::start();
+    let good = format!(
+        "{}{}",
+        target_toml(target.addr, "5s"),
+        open_profile("p", &["ok"], "5")
+    );
+    let bad = good.replace("rate = 5", "rate = -1");
+    assert_ne!(good, bad);
+
+    let plain = Daemon::start(&good, &[]);
+    let (status, body) = plain.post("/-/reload");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--web.enable-lifecycle"), "{body}");
+    let s = plain.scrape();
+    assert_eq!(
+        s.value("loadtide_config_reloads_total", &[("result", "success")]),
+        0.0
+    );
+
+    let lifecycle = Daemon::start(&good, &["--web.enable-lifecycle"]);
+    let (status, body) = lifecycle.post("/-/reload");
+    assert_eq!(status, 200, "{body}");
+    let s = lifecycle.scrape();
+    assert_eq!(
+        s.value("loadtide_config_reloads_total", &[("result", "success")]),
+        1.0
+    );
+    lifecycle.write_config(&bad);
+    let (status, body) = lifecycle.post("/-/reload");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("profiles.p.rate"), "{body}");
+    let s = lifecycle.scrape();
+    assert_eq!(
+        s.value("loadtide_config_reloads_total", &[("result", "failure")]),
+        1.0
+    );
+    assert_eq!(s.value("loadtide_config_last_reload_successful", &[]), 0.0);
+    assert_eq!(lifecycle.get("/-/healthy").0, 200);
+}
+
+#[test]
+fn sigterm_exits_zero_after_draining() {
+    let target = Target::start();
+    let mut d = Daemon::start(&both_models(target.addr), &[]);
+    eventually("traffic", Duration::from_secs(10), || {
+        let s = d.scrape();
+        (s.requests("open") > 0.0 && s.requests("closed") > 0.0).then_some(())
+    });
+    let sent = Instant::now();
+    d.signal("TERM");
+    // drain_timeout is 10 s; nothing hangs, so this should take well under a second.
+    let status = d.wait_exit(Duration::from_secs(10));
+    let log = d.log();
+    let status = status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM:\n{log}"));
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+}
+
+#[test]
+fn sigterm_with_a_hanging_target_is_bounded_by_the_drain_timeout() {
+    let target = Target::start();
+    let config = format!(
+        "[server]\ndrain_timeout = \"1s\"\n{}{}{}",
+        target_toml(target.addr, "30s"),
+        open_profile("open", &["hang"], "20"),
+        closed_profile("closed", &["hang"], 2)
+    );
+    let mut d = Daemon::start(&config, &[]);
+    eventually("requests hanging", Duration::from_secs(10), || {
+        let s = d.scrape();
+        let f = |p| s.value("loadtide_requests_in_flight", &[("profile", p)]);
+        (f("open") >= 3.0 && f("closed") == 2.0).then_some(())
+    });
+    let sent = Instant::now();
+    d.signal("TERM");
+    let status = d.wait_exit(Duration::from_secs(8));
+    let took = sent.elapsed();
+    let log = d.log();
+    let status = status.unwrap_or_else(|| panic!("still running 8 s after SIGTERM:\n{log}"));
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "did not wait for the drain: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(log.contains("drain time ran out"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+}
+
+#[test]
+fn an_absent_target_counts_connect_errors_and_the_daemon_keeps_serving() {
+    let port = free_port(); // nothing listens there: connections are refused
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let config = format!(
+        "{}{}{}",
+        target_toml(addr, "2s"),
+        open_profile("open", &["ok"], "50"),
+        closed_profile("closed", &["ok"], 2)
+    );
+    let mut d = Daemon::start(&config, &[]);
+    let connect = |s: &Scrape, p: &str| {
+        s.value(
+            "loadtide_request_errors_total",
+            &[("profile", p), ("endpoint", "ok"), ("kind", "connect")],
+        )
+    };
+    let s1 = eventually("connect errors", Duration::from_secs(10), || {
+        let s = d.scrape();
+        (connect(&s, "open") > 0.0 && connect(&s, "closed") > 0.0).then_some(s)
+    });
+    sleep(Duration::from_millis(300));
+    let s2 = d.scrape();
+    for p in ["open", "closed"] {
+        assert!(
+            connect(&s2, p) > connect(&s1, p),
+            "{p}: connect errors stalled"
+        );
+        for kind in KINDS.iter().filter(|k| **k != "connect") {
+            assert_eq!(
+                s2.value(
+                    "loadtide_request_errors_total",
+                    &[("profile", p), ("endpoint", "ok"), ("kind", kind)]
+                ),
+                0.0,
+                "{p}: errors of kind {kind}"
+            );
+        }
+        assert_eq!(s2.value("loadtide_profile_active", &[("profile", p)]), 1.0);
+    }
+    assert_eq!(s2.series("loadtide_responses_total", &[]).count(), 0);
+    // Failed requests are observed in the latency histogram too.
+    for p in ["open", "closed"] {
+        assert_consistent(&d, "requests vs connect errors", |s| {
+            (s.requests(p), connect(s, p))
+        });
+    }
+    // The closed model backs off after a refused connect instead of spinning.
+    let closed_rate = (connect(&s2, "closed") - connect(&s1, "closed")) / 0.3;
+    assert!(closed_rate < 2.0 * 2.0 / 0.010, "{closed_rate}/s");
+    assert!(d.alive(), "{}", d.log());
+    assert_eq!(d.get("/-/healthy").0, 200);
+}
+
+#[test]
+fn landing_page_lists_profiles_and_health_endpoints_answer() {
+    let target = Target::start();
+    let config = format!(
+        "{}{}{}",
+        target_toml(target.addr, "5s"),
+        open_profile("alpha-arrivals", &["ok"], "5"),
+        closed_profile("bravo-browsers", &["slow"], 1)
+    );
+    let d = Daemon::start(&config, &[]);
+    let (status, body) = d.get("/");
+    assert_eq!(status, 200);
+    assert!(body.contains("alpha-arrivals"), "{body}");
+    assert!(body.contains("bravo-browsers"), "{body}");
+    assert!(body.contains("/metrics"), "{body}");
+    let (status, body) = d.get("/-/healthy");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(d.get("/-/ready").0, 200);
+    assert_eq!(d.get("/no-such-page").0, 404);
+}
