@@ -536,7 +536,17 @@ async fn run(args: RunArgs) -> Result<u8, RunError> {
             .map_err(RunError::Runtime)?;
         tokio::spawn(crate::demo::run(l, demo_cancel.clone()));
     }
-    let (summary, passed) = crate::oneshot::run_once(profile.clone(), !args.quiet).await;
+    // Ctrl-C ends the run early; the summary still covers what ran.
+    let cancel = CancellationToken::new();
+    let ctrl_c = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ctrl_c.cancel();
+        }
+    });
+    let (summary, passed) =
+        crate::oneshot::run_once_until(profile.clone(), !args.quiet, cancel).await;
+    watcher.abort();
     demo_cancel.cancel();
     print!("{}", render::text(&summary, &profile.thresholds));
     if let Some(path) = &args.json {

@@ -1,4 +1,4 @@
-//! `loadtide run`: one profile, run to its end (or Ctrl-C), with exact statistics, live
+//! `loadtide run`: one profile, run to its end (or until cancelled), with exact statistics, live
 //! progress on a terminal, the summary and the threshold verdicts.
 
 use std::io::IsTerminal;
@@ -17,6 +17,15 @@ use crate::report::Summary;
 /// Runs `profile` once and summarises it; thresholds are evaluated into the summary.
 /// `progress` draws a live line on stderr (only when it is a terminal).
 pub async fn run_once(profile: Arc<Profile>, progress: bool) -> (Summary, bool) {
+    run_once_until(profile, progress, CancellationToken::new()).await
+}
+
+/// As `run_once`, ending early (with a summary of what ran) when `cancel` fires.
+pub async fn run_once_until(
+    profile: Arc<Profile>,
+    progress: bool,
+    cancel: CancellationToken,
+) -> (Summary, bool) {
     let endpoints: Vec<(String, String)> = profile
         .target
         .endpoints
@@ -26,15 +35,6 @@ pub async fn run_once(profile: Arc<Profile>, progress: bool) -> (Summary, bool) 
     let stats = RunStats::new(&endpoints);
     let metrics = Metrics::new();
     let recorder = ProfileRecorder::new(&metrics, &profile, Some(stats.clone()));
-    let cancel = CancellationToken::new();
-
-    // Ctrl-C ends the run early; the summary still covers what ran.
-    let ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            ctrl_c.cancel();
-        }
-    });
 
     let bar =
         (progress && std::io::stderr().is_terminal()).then(|| live_progress(&profile, &stats));
@@ -45,7 +45,14 @@ pub async fn run_once(profile: Arc<Profile>, progress: bool) -> (Summary, bool) 
         bar.finish_and_clear();
     }
     let mut s = stats.lock().expect("stats lock poisoned");
+    if end.abandoned > 0 {
+        tracing::warn!(
+            abandoned = end.abandoned,
+            "requests still in flight after the drain time are left out of the summary"
+        );
+    }
     let mut summary = Summary::new(&profile.name, &mut s, end.elapsed);
+    summary.abandoned = end.abandoned as u64;
     let passed = summary.check(&profile.thresholds);
     (summary, passed)
 }

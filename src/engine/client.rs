@@ -58,9 +58,6 @@ pub struct HttpClient {
     shared_h2: Mutex<Option<http2::SendRequest<Body>>>,
 }
 
-/// Response bodies larger than this are counted but not searched by `body_contains`.
-const MAX_CHECKED_BODY: usize = 4 << 20;
-
 impl HttpClient {
     pub fn new(target: Arc<Target>) -> Arc<Self> {
         let tls = (target.scheme == Scheme::Https).then(|| {
@@ -171,16 +168,15 @@ impl HttpClient {
         let status = response.status().as_u16();
         let mut body = response.into_body();
         let mut received = 0u64;
-        let mut kept: Vec<u8> = Vec::new();
+        let mut search = p.body_contains.as_deref().map(Search::new);
         let mut body_error = None;
         while let Some(frame) = body.frame().await {
             match frame {
                 Ok(frame) => {
                     if let Some(data) = frame.data_ref() {
                         received += data.len() as u64;
-                        if p.body_contains.is_some() && kept.len() + data.len() <= MAX_CHECKED_BODY
-                        {
-                            kept.extend_from_slice(data);
+                        if let Some(search) = search.as_mut() {
+                            search.feed(data);
                         }
                     }
                 }
@@ -202,11 +198,7 @@ impl HttpClient {
             Some(e)
         } else if !status_ok {
             Some(ErrorKind::Status)
-        } else if p
-            .body_contains
-            .as_ref()
-            .is_some_and(|needle| !contains(&kept, needle))
-        {
+        } else if search.is_some_and(|s| !s.found) {
             Some(ErrorKind::Check)
         } else {
             None
@@ -306,8 +298,38 @@ where
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+/// A streaming substring search over a response body: keeps only the last `needle.len() - 1`
+/// bytes between chunks, so a match across a chunk boundary is found and memory stays flat
+/// whatever the body's size.
+struct Search<'a> {
+    needle: &'a [u8],
+    carry: Vec<u8>,
+    found: bool,
+}
+
+impl<'a> Search<'a> {
+    fn new(needle: &'a [u8]) -> Self {
+        Search {
+            needle,
+            carry: Vec::new(),
+            found: needle.is_empty(),
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.found {
+            return;
+        }
+        let n = self.needle.len();
+        let mut window = std::mem::take(&mut self.carry);
+        window.extend_from_slice(chunk);
+        if window.windows(n).any(|w| w == self.needle) {
+            self.found = true;
+            return;
+        }
+        window.drain(..window.len().saturating_sub(n - 1));
+        self.carry = window;
+    }
 }
 
 fn classify_io(e: &io::Error, default: ErrorKind) -> ErrorKind {
@@ -349,4 +371,34 @@ fn classify_hyper(e: &hyper::Error) -> ErrorKind {
         return ErrorKind::Reset;
     }
     ErrorKind::Other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(chunks: &[&[u8]], needle: &[u8]) -> bool {
+        let mut s = Search::new(needle);
+        for c in chunks {
+            s.feed(c);
+        }
+        s.found
+    }
+
+    #[test]
+    fn search_finds_a_needle_split_across_chunks() {
+        assert!(search(&[b"...ite", b"ms..."], b"items"));
+        assert!(search(&[b"i", b"t", b"e", b"m", b"s"], b"items"));
+        assert!(!search(&[b"item", b"z", b"tems"], b"items"));
+        assert!(search(&[b""], b""));
+    }
+
+    #[test]
+    fn search_keeps_only_a_short_tail() {
+        let mut s = Search::new(b"needle");
+        s.feed(&vec![b'x'; 8 << 20]);
+        assert!(s.carry.len() < 6);
+        s.feed(b"needle");
+        assert!(s.found);
+    }
 }

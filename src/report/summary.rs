@@ -55,6 +55,8 @@ pub struct Summary {
     pub duration_s: f64,
     /// Arrivals not sent because `max_in_flight` was reached (the generator's limit).
     pub dropped: u64,
+    /// Requests still in flight when the drain time ran out; not in any other figure.
+    pub abandoned: u64,
     pub bytes_received: u64,
     pub latency: Latency,
     pub status_codes: BTreeMap<String, u64>,
@@ -158,6 +160,7 @@ impl Summary {
             },
             duration_s: secs,
             dropped: stats.dropped,
+            abandoned: 0,
             bytes_received: bytes,
             latency: latency(&merged),
             status_codes: codes(&status),
