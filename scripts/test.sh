@@ -18,3 +18,5 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --all-targets --locked
+echo "== packaging: hadolint, systemd-analyze verify/security"
+./scripts/check-packaging.sh target/debug/loadtide
