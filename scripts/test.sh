@@ -20,3 +20,5 @@ echo "== cargo test"
 cargo test --all-targets --locked
 echo "== packaging: hadolint, systemd-analyze verify/security"
 ./scripts/check-packaging.sh target/debug/loadtide
+echo "== Prometheus rules: promtool check rules/config, promtool test rules"
+./scripts/check-rules.sh
