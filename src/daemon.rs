@@ -212,16 +212,23 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     };
     daemon.apply(&current);
     state.ready.store(true, Ordering::Relaxed);
+    let status = |n: usize| format!("serving /metrics; {n} profile(s) running");
+    crate::notify::ready(&status(daemon.running.len()));
+    let watchdog = crate::notify::spawn_watchdog();
 
     loop {
         tokio::select! {
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration");
+                crate::notify::reloading();
                 let _ = daemon.reload(&opts.config_path, &mut current);
+                crate::notify::ready(&status(daemon.running.len()));
             }
             Some(reply) = reload_rx.recv() => {
                 tracing::info!("POST /-/reload: reloading configuration");
+                crate::notify::reloading();
                 let _ = reply.send(daemon.reload(&opts.config_path, &mut current));
+                crate::notify::ready(&status(daemon.running.len()));
             }
             _ = term.recv() => { tracing::info!("SIGTERM: draining"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: draining"); break; }
@@ -230,6 +237,10 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
 
     // Drain: stop every profile, give in-flight requests the drain time, then stop serving.
     state.ready.store(false, Ordering::Relaxed);
+    crate::notify::stopping();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     let running = std::mem::take(&mut daemon.running);
     for r in running.values() {
         r.stop();

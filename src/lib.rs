@@ -10,6 +10,7 @@ pub mod demo;
 pub mod engine;
 pub mod httpserve;
 pub mod metrics;
+pub mod notify;
 pub mod oneshot;
 pub mod outcome;
 pub mod report;

@@ -205,6 +205,10 @@ struct Daemon {
 impl Daemon {
     /// Starts `loadtide serve` on a free loopback port with `config` and waits until ready.
     fn start(config: &str, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(config, extra, &[])
+    }
+
+    fn start_with_env(config: &str, extra: &[&str], env: &[(&str, &std::path::Path)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("loadtide.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -224,6 +228,7 @@ impl Daemon {
             .arg("--web.listen-address")
             .arg(addr.to_string())
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);
@@ -1227,4 +1232,46 @@ fn landing_page_lists_profiles_and_health_endpoints_answer() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(d.get("/-/ready").0, 200);
     assert_eq!(d.get("/no-such-page").0, 404);
+}
+
+#[test]
+fn systemd_notify_protocol_ready_reloading_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let target = Target::start();
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let recv = || {
+        let mut buf = [0u8; 4096];
+        let n = socket.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    let mut d = Daemon::start_with_env(
+        &both_models(target.addr),
+        &[],
+        &[("NOTIFY_SOCKET", &socket_path)],
+    );
+    let first = recv();
+    assert!(first.contains("READY=1"), "{first:?}");
+    assert!(
+        first.contains("STATUS=serving /metrics; 2 profile(s) running"),
+        "{first:?}"
+    );
+
+    d.signal("HUP");
+    let reloading = recv();
+    assert!(reloading.contains("RELOADING=1"), "{reloading:?}");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading:?}");
+    assert!(recv().contains("READY=1"));
+
+    d.signal("TERM");
+    let stopping = recv();
+    assert!(stopping.contains("STOPPING=1"), "{stopping:?}");
+    let status = d
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0));
 }
