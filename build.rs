@@ -4,7 +4,9 @@ use std::process::Command;
 fn main() {
     // A container build has no .git: it passes the revision in LOADTIDE_REVISION instead.
     println!("cargo:rerun-if-env-changed=LOADTIDE_REVISION");
-    let from_env = std::env::var("LOADTIDE_REVISION").ok().filter(|s| !s.is_empty());
+    let from_env = std::env::var("LOADTIDE_REVISION")
+        .ok()
+        .filter(|s| !s.is_empty());
     let rev = from_env.unwrap_or_else(|| git_revision().unwrap_or_else(|| "unknown".into()));
     println!("cargo:rustc-env=LOADTIDE_REVISION={rev}");
     println!("cargo:rerun-if-changed=.git/HEAD");
