@@ -22,3 +22,7 @@ echo "== packaging: hadolint, systemd-analyze verify/security"
 ./scripts/check-packaging.sh target/debug/loadtide
 echo "== Prometheus rules: promtool check rules/config, promtool test rules"
 ./scripts/check-rules.sh
+echo "== dashboards: conventions and Grafana's dashboard schema"
+./scripts/check-dashboards.sh
+echo "== end to end: a real Prometheus scraping loadtide evaluates every dashboard and rule expression"
+./scripts/e2e-prometheus.sh target/debug/loadtide
