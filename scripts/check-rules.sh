@@ -9,12 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v promtool >/dev/null 2>&1; then
-  echo "== installing promtool (Debian package prometheus)"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends prometheus
-fi
+./scripts/ensure-prometheus.sh
 
 dir=config/prometheus
 echo "== $(promtool --version 2>&1 | head -n1)"

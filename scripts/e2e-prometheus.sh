@@ -23,12 +23,7 @@ if [ "$#" -gt 0 ]; then DASHBOARDS=("$@"); else DASHBOARDS=(dashboards/*.json); 
 [ -x "$BIN" ] || { echo "loadtide binary not found or not executable: $BIN (run cargo build)" >&2; exit 2; }
 LIMIT=${E2E_TIMEOUT:-100}   # seconds any started process may live
 
-if ! command -v prometheus >/dev/null 2>&1; then
-  echo "== installing prometheus (Debian package)"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends prometheus
-fi
+./scripts/ensure-prometheus.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/loadtide-e2e.XXXXXX")
 pids=()
