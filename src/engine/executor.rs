@@ -203,8 +203,16 @@ pub async fn run_profile(
     }
     tracker.close();
     let drained = tokio::time::timeout(drain, tracker.wait()).await.is_ok();
+    // A run that lasted its full duration is at least that long, even though the last
+    // arrival is due (and may finish) a little before the end: rps = requests / duration.
+    let spent = (*budget)
+        .as_ref()
+        .is_some_and(|b| b.load(Ordering::Relaxed) == 0);
+    let full_length = profile
+        .duration
+        .filter(|_| !cancel.is_cancelled() && !spent);
     RunEnd {
-        elapsed: start.elapsed(),
+        elapsed: start.elapsed().max(full_length.unwrap_or_default()),
         abandoned: if drained { 0 } else { tracker.len() },
     }
 }
