@@ -267,82 +267,61 @@ async fn a_500_is_a_status_error_with_its_code() {
     assert_eq!(server.requests(), 10);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expect_status_turns_an_unexpected_200_into_a_status_error() {
-    let _serial = SERIAL.lock().await;
-    let server = TestServer::with(Behavior::Ok);
-    // Two endpoints on the same 200 server, mixed in one run: only the one expecting 201 fails.
+/// Two endpoints on one server returning 200, mixed in one run: `good` (with its extra
+/// endpoint keys) passes, `bad` fails every request with `kind`.
+async fn one_of_two_endpoints_fails(
+    behavior: Behavior,
+    good: (&str, &str),
+    bad: (&str, &str),
+    kind: &str,
+) {
+    let server = TestServer::with(behavior);
     let p = profile(&format!(
-        r#"
-[targets.t]
-url = "{}"
-[[targets.t.endpoints]]
-name = "created"
-path = "/created"
-expect_status = [201]
-[[targets.t.endpoints]]
-name = "okay"
-path = "/okay"
-expect_status = [200]
-[profiles.p]
-target = "t"
-users = 2
-requests = 60
-"#,
-        server.url()
+        "[targets.t]\nurl = \"{}\"\n\
+         [[targets.t.endpoints]]\nname = \"{g}\"\npath = \"/{g}\"\n{}\n\
+         [[targets.t.endpoints]]\nname = \"{b}\"\npath = \"/{b}\"\n{}\n\
+         [profiles.p]\ntarget = \"t\"\nusers = 2\nrequests = 60\n",
+        server.url(),
+        good.1,
+        bad.1,
+        g = good.0,
+        b = bad.0,
     ));
 
     let (s, _) = run(p).await;
 
     assert_eq!(s.requests, 60);
     assert_eq!(s.status_codes, map(&[("200", 60)]));
-    let (created, okay) = (endpoint(&s, "created"), endpoint(&s, "okay"));
-    assert!(
-        created.requests > 0 && okay.requests > 0,
-        "both were picked"
-    );
-    assert_eq!(created.errors, created.requests);
-    assert_eq!(created.error_kinds, map(&[("status", created.requests)]));
-    assert_eq!(okay.errors, 0, "{:?}", okay.error_kinds);
-    assert_eq!(s.error_kinds, map(&[("status", created.requests)]));
+    let (good, bad) = (endpoint(&s, good.0), endpoint(&s, bad.0));
+    assert!(good.requests > 0 && bad.requests > 0, "both were picked");
+    assert_eq!(bad.errors, bad.requests);
+    assert_eq!(bad.error_kinds, map(&[(kind, bad.requests)]));
+    assert_eq!(good.errors, 0, "{:?}", good.error_kinds);
+    assert_eq!(s.error_kinds, map(&[(kind, bad.requests)]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_status_turns_an_unexpected_200_into_a_status_error() {
+    let _serial = SERIAL.lock().await;
+    one_of_two_endpoints_fails(
+        Behavior::Ok,
+        ("okay", "expect_status = [200]"),
+        ("created", "expect_status = [201]"),
+        "status",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_contains_mismatch_is_a_check_error() {
     let _serial = SERIAL.lock().await;
-    let server = TestServer::with(Behavior::Body("{\"items\": [1, 2, 3]}".into()));
-    let p = profile(&format!(
-        r#"
-[targets.t]
-url = "{}"
-[[targets.t.endpoints]]
-name = "found"
-path = "/found"
-body_contains = "items"
-[[targets.t.endpoints]]
-name = "missing"
-path = "/missing"
-body_contains = "orders"
-[profiles.p]
-target = "t"
-users = 2
-requests = 60
-"#,
-        server.url()
-    ));
-
-    let (s, _) = run(p).await;
-
-    assert_eq!(s.requests, 60);
-    assert_eq!(s.status_codes, map(&[("200", 60)]));
-    let (found, missing) = (endpoint(&s, "found"), endpoint(&s, "missing"));
-    assert!(
-        found.requests > 0 && missing.requests > 0,
-        "both were picked"
-    );
-    assert_eq!(found.errors, 0, "{:?}", found.error_kinds);
-    assert_eq!(missing.error_kinds, map(&[("check", missing.requests)]));
-    assert_eq!(s.error_kinds, map(&[("check", missing.requests)]));
+    one_of_two_endpoints_fails(
+        Behavior::Body("{\"items\": [1, 2, 3]}".into()),
+        ("found", "body_contains = \"items\""),
+        ("missing", "body_contains = \"orders\""),
+        "check",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
