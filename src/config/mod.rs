@@ -233,8 +233,8 @@ impl Sources {
                 .into_iter()
                 .map(|mut e| {
                     let key = e.key.replace('[', ".").replace(']', "");
-                    if let Some(m) = self.0.find_metadata(&key).filter(|m| is_env(m)) {
-                        e.file = env_source(m, &key);
+                    if self.0.find_metadata(&key).is_some_and(is_env) {
+                        e.file = env_source(&key);
                     }
                     e
                 })
@@ -247,7 +247,7 @@ fn is_env(m: &figment::Metadata) -> bool {
     m.name.contains("environment")
 }
 
-fn env_source(_m: &figment::Metadata, key: &str) -> String {
+fn env_source(key: &str) -> String {
     format!(
         "environment (LOADTIDE_{})",
         key.replace('.', "__").to_uppercase()
@@ -320,9 +320,10 @@ fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
         err.into_iter()
             .map(|e| {
                 let key = key_path(&e.path);
-                let file = match e.metadata.as_ref().filter(|m| is_env(m)) {
-                    Some(m) => env_source(m, &e.path.join(".")),
-                    None => file.to_string(),
+                let file = if e.metadata.as_ref().is_some_and(is_env) {
+                    env_source(&e.path.join("."))
+                } else {
+                    file.to_string()
                 };
                 let message = match &e.kind {
                     Kind::UnknownField(field, expected) => {

@@ -47,7 +47,6 @@ struct Prepared {
     headers: HeaderMap,
     body: Bytes,
     body_contains: Option<Vec<u8>>,
-    expect_status: Vec<u16>,
 }
 
 pub struct HttpClient {
@@ -91,7 +90,6 @@ impl HttpClient {
                     headers,
                     body: e.body.clone(),
                     body_contains: e.body_contains.as_ref().map(|s| s.as_bytes().to_vec()),
-                    expect_status: e.expect_status.clone(),
                 }
             })
             .collect();
@@ -189,11 +187,7 @@ impl HttpClient {
         if body_error.is_none() {
             *slot = Some(conn);
         }
-        let status_ok = if p.expect_status.is_empty() {
-            (200..400).contains(&status)
-        } else {
-            p.expect_status.contains(&status)
-        };
+        let status_ok = self.target.endpoints[idx].status_ok(status);
         let error = if let Some(e) = body_error {
             Some(e)
         } else if !status_ok {

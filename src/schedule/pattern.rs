@@ -18,13 +18,6 @@ impl Pattern {
             Pattern::Constant { value } => *value,
         }
     }
-
-    /// The largest value the pattern ever takes, for sizing limits up front.
-    pub fn peak(&self) -> f64 {
-        match self {
-            Pattern::Constant { value } => *value,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -37,6 +30,5 @@ mod tests {
         for s in [0, 1, 59, 3_600, 86_400 * 30] {
             assert_eq!(p.rate_at(Duration::from_secs(s)), 250.0);
         }
-        assert_eq!(p.peak(), 250.0);
     }
 }
