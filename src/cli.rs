@@ -423,11 +423,11 @@ fn build_profile(
     };
     // Flags win over the file.
     if let Some(r) = args.rate {
-        p.rate = Some(r);
+        p.rate = Some(config::raw::RawPattern::Value(r));
         p.users = None;
     }
     if let Some(c) = args.concurrency {
-        p.users = Some(c);
+        p.users = Some(config::raw::RawPattern::Value(c as f64));
         p.rate = None;
         p.max_in_flight = None;
     }
@@ -515,9 +515,11 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
     };
     let profile = config::raw::RawProfile {
         target: Some("adhoc".into()),
-        rate: args.rate,
+        rate: args.rate.map(config::raw::RawPattern::Value),
         users: if args.rate.is_none() {
-            Some(args.concurrency.unwrap_or(10))
+            Some(config::raw::RawPattern::Value(
+                args.concurrency.unwrap_or(10) as f64,
+            ))
         } else {
             None
         },

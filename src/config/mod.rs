@@ -337,7 +337,7 @@ fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
                             expected.join(", ")
                         )
                     }
-                    Kind::InvalidType(actual, expected) => {
+                    Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
                         format!(
                             "invalid type: found {actual}, expected {}",
                             type_name(expected)

@@ -441,7 +441,13 @@ fn profile(
             }
         }
     }
-    let load = match (p.rate, p.users) {
+    // Placeholder until patterns are parsed: plain numbers only.
+    let num = |v: &Option<super::raw::RawPattern>| match v {
+        Some(super::raw::RawPattern::Value(x)) => Some(*x),
+        Some(_) => Some(f64::NAN),
+        None => None,
+    };
+    let load = match (num(&p.rate), num(&p.users).map(|u| u as u64)) {
         (Some(_), Some(_)) => {
             c.err(
                 &key,
