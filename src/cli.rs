@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigErrors, Load, RawConfig};
 use crate::daemon::{self, DaemonError, DaemonOptions};
+use crate::engine::Shard;
 use crate::report::render;
 
 pub const EXIT_THRESHOLDS: u8 = 1;
@@ -55,7 +56,12 @@ pub enum Command {
             default_value = "config/loadtide.toml"
         )]
         config: PathBuf,
+        /// Show the timetable as of this instant instead of now (RFC 3339).
+        #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
+        at: Option<SystemTime>,
     },
+    /// Merge the JSON summaries of sharded runs into one, checking thresholds again.
+    Merge(crate::report::merge::MergeArgs),
     /// Run only the built-in demo target (a small HTTP API for trying loadtide out).
     DemoTarget {
         #[arg(long, default_value = config::DEFAULT_DEMO_LISTEN)]
@@ -78,6 +84,10 @@ pub struct ServeArgs {
     /// Enable POST /-/reload.
     #[arg(long = "web.enable-lifecycle")]
     pub lifecycle: bool,
+    /// Generate shard INDEX of COUNT of every profile's load (0-based, e.g. "1/3"; "auto/3"
+    /// takes INDEX from a StatefulSet pod name ending in -<ordinal>).
+    #[arg(long, env = "LOADTIDE_SHARD", value_name = "INDEX/COUNT")]
+    pub shard: Option<Shard>,
 }
 
 #[derive(Args, Debug, Default)]
@@ -136,12 +146,39 @@ pub struct RunArgs {
     /// Pass/fail criterion, e.g. 'p95<300ms', 'error_rate<1%', 'rps>400' (repeatable).
     #[arg(long = "threshold", short = 't')]
     pub thresholds: Vec<String>,
+    /// Closed model: users started (or retired) per second (default: all at once for --url,
+    /// the profile's spawn_rate for --config).
+    #[arg(long)]
+    pub spawn_rate: Option<f64>,
+    /// Run the pattern this many times faster (e.g. 60 rehearses a daily curve in 24 minutes).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+    /// Generate shard INDEX of COUNT of the load (0-based, e.g. "1/3"; "auto/3" takes INDEX
+    /// from a StatefulSet pod name ending in -<ordinal>).
+    #[arg(long, env = "LOADTIDE_SHARD", value_name = "INDEX/COUNT")]
+    pub shard: Option<Shard>,
+    /// Start at this instant (RFC 3339, e.g. 2026-11-22T10:00:00Z), so that shards on several
+    /// machines run the same pattern in step; a late start joins the pattern where it is.
+    #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
+    pub start_at: Option<SystemTime>,
     /// Write the summary as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("invalid speed {s:?}: a factor > 0, e.g. 60")),
+    }
+}
+
+fn parse_start_at(s: &str) -> Result<SystemTime, String> {
+    humantime::parse_rfc3339_weak(s.trim())
+        .map_err(|e| format!("invalid time {s:?} ({e}); e.g. 2026-11-22T10:00:00Z"))
 }
 
 fn init_logging(format: LogFormat, filter: &str) {
@@ -214,7 +251,8 @@ async fn dispatch(command: Command) -> u8 {
                 EXIT_RUNTIME
             }
         },
-        Command::Check { config } => check(&config),
+        Command::Check { config, at } => check(&config, at),
+        Command::Merge(args) => crate::report::merge::merge_command(args),
         Command::DemoTarget { listen } => demo_target(&listen).await,
     }
 }
@@ -231,6 +269,7 @@ async fn serve(args: ServeArgs) -> u8 {
         config_path: args.config,
         listen,
         lifecycle: args.lifecycle,
+        shard: args.shard.unwrap_or(Shard::WHOLE),
     };
     match daemon::serve(opts).await {
         Ok(()) => 0,
@@ -245,10 +284,13 @@ async fn serve(args: ServeArgs) -> u8 {
     }
 }
 
-fn check(path: &Path) -> u8 {
+fn check(path: &Path, at: Option<SystemTime>) -> u8 {
+    let at = at
+        .map(chrono::DateTime::<chrono::Utc>::from)
+        .unwrap_or_else(chrono::Utc::now);
     match config::load(path) {
         Ok(c) => {
-            print!("{}", describe_config(path, &c));
+            print!("{}", describe_config(path, &c, at));
             0
         }
         Err(e) => {
@@ -258,8 +300,9 @@ fn check(path: &Path) -> u8 {
     }
 }
 
-/// What `check` prints: every profile with its load, limits and endpoint mix.
-pub fn describe_config(path: &Path, c: &Config) -> String {
+/// What `check` prints: every profile with its load, limits, endpoint mix and timetable
+/// (next activations and the planned load over the 24 hours from `at`).
+pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc>) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let _ = writeln!(o, "{}: OK", path.display());
@@ -268,18 +311,30 @@ pub fn describe_config(path: &Path, c: &Config) -> String {
         let _ = writeln!(o, "demo target on {d}");
     }
     for p in &c.profiles {
+        let value = |pattern: &crate::schedule::Pattern, unit: &str| match pattern {
+            crate::schedule::Pattern::Constant { value } => format!("{value} {unit}"),
+            other => format!("{unit}: {}", other.describe()),
+        };
         let load = match &p.load {
             Load::Open {
                 rate,
                 max_in_flight,
             } => {
+                let poisson = match p.arrivals {
+                    config::Arrivals::Poisson { .. } => ", Poisson arrivals",
+                    config::Arrivals::Even => "",
+                };
                 format!(
-                    "open model, {} req/s, max {max_in_flight} in flight",
-                    rate.rate_at(Duration::ZERO)
+                    "open model, {}{poisson}, max {max_in_flight} in flight",
+                    value(rate, "req/s")
                 )
             }
             Load::Closed { users } => {
-                format!("closed model, {} users", users.rate_at(Duration::ZERO))
+                let spawn = p
+                    .spawn_rate
+                    .map(|r| format!(", spawning {r}/s"))
+                    .unwrap_or_default();
+                format!("closed model, {}{spawn}", value(users, "users"))
             }
         };
         let length = match (p.duration, p.requests) {
@@ -317,6 +372,7 @@ pub fn describe_config(path: &Path, c: &Config) -> String {
         for th in &p.thresholds {
             let _ = writeln!(o, "  threshold {th}");
         }
+        o.push_str(&crate::timetable::describe(p, at));
     }
     o
 }
@@ -461,11 +517,34 @@ fn build_profile(
             Some(sources) => sources.attribute(e),
             None => flag_errors(e),
         })?;
-    let profile = config
+    let mut profile = config
         .profile(&name)
-        .cloned()
+        .map(|p| (**p).clone())
         .ok_or_else(|| usage("profile vanished in validation"))?;
-    Ok((profile, config.demo_target))
+    match args.spawn_rate {
+        Some(r) if !(r.is_finite() && r > 0.0) => {
+            return Err(ConfigErrors::one(
+                "command line",
+                "--spawn-rate",
+                format!("invalid spawn rate {r}: must be > 0 users per second"),
+            ))
+        }
+        Some(r) => profile.spawn_rate = Some(r),
+        // Ad hoc runs are benchmarks: every connection at once, as wrk and oha do.
+        None if args.url.is_some() => profile.spawn_rate = None,
+        None => {}
+    }
+    let ends = profile.duration.is_some()
+        || profile.requests.is_some()
+        || profile.load.pattern().length().is_some();
+    if !ends {
+        return Err(ConfigErrors::one(
+            &file,
+            &format!("profiles.{name}"),
+            "never ends: its pattern has no length; give --duration or --requests",
+        ));
+    }
+    Ok((Arc::new(profile), config.demo_target))
 }
 
 fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
@@ -535,6 +614,10 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
     })
 }
 
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
 async fn run(args: RunArgs) -> Result<u8, RunError> {
     let (profile, demo) = build_profile(&args).map_err(RunError::Config)?;
     let demo_cancel = CancellationToken::new();
@@ -553,8 +636,30 @@ async fn run(args: RunArgs) -> Result<u8, RunError> {
             ctrl_c.cancel();
         }
     });
+    let mut spec =
+        crate::oneshot::one_pass(&profile, args.shard.unwrap_or(Shard::WHOLE), args.speed);
+    if let Some(at) = args.start_at {
+        match at.duration_since(SystemTime::now()) {
+            Ok(wait) => {
+                tracing::info!(
+                    "waiting {} for --start-at",
+                    humantime::format_duration(round_ms(wait))
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cancel.cancelled() => {}
+                }
+            }
+            // Late: join the pattern where the others are, for what is left of the run.
+            Err(e) => {
+                let late = e.duration();
+                spec.offset = late.mul_f64(spec.speed);
+                spec.length = spec.length.map(|l| l.saturating_sub(late));
+            }
+        }
+    }
     let (summary, passed) =
-        crate::oneshot::run_once_until(profile.clone(), !args.quiet, cancel).await;
+        crate::oneshot::run_once_until(profile.clone(), spec, !args.quiet, cancel).await;
     watcher.abort();
     demo_cancel.cancel();
     print!("{}", render::text(&summary, &profile.thresholds));

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigErrors, Load, Profile};
-use crate::engine::{run_profile, RunEnd};
+use crate::engine::{RunEnd, Shard};
 use crate::metrics::{Metrics, ProfileRecorder};
 use crate::server::{self, ServerState};
 
@@ -39,6 +39,8 @@ pub struct DaemonOptions {
     /// Overrides `server.listen` (`--web.listen-address`).
     pub listen: Option<SocketAddr>,
     pub lifecycle: bool,
+    /// This instance's share of every profile (`--shard`).
+    pub shard: Shard,
 }
 
 struct Running {
@@ -53,6 +55,7 @@ struct Daemon {
     state: Arc<ServerState>,
     running: BTreeMap<String, Running>,
     drain: Duration,
+    shard: Shard,
 }
 
 fn describe(p: &Profile) -> String {
@@ -83,8 +86,9 @@ impl Daemon {
         let recorder = ProfileRecorder::new(&self.metrics, &profile, None);
         let cancel = CancellationToken::new();
         tracing::info!(profile = %profile.name, "starting profile: {}", describe(&profile));
-        let handle = tokio::spawn(run_profile(
+        let handle = tokio::spawn(crate::scheduler::follow(
             profile.clone(),
+            self.shard,
             recorder.clone(),
             cancel.clone(),
             self.drain,
@@ -209,6 +213,7 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         state: state.clone(),
         running: BTreeMap::new(),
         drain: current.server.drain_timeout,
+        shard: opts.shard,
     };
     daemon.apply(&current);
     state.ready.store(true, Ordering::Relaxed);

@@ -15,4 +15,6 @@ pub mod oneshot;
 pub mod outcome;
 pub mod report;
 pub mod schedule;
+pub mod scheduler;
 pub mod server;
+pub mod timetable;

@@ -3,26 +3,42 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Profile;
-use crate::engine::run_profile;
+use crate::engine::{run_profile, RunSpec, Shard};
 use crate::metrics::{Metrics, ProfileRecorder, RunStats};
 use crate::report::render::seconds;
 use crate::report::Summary;
 
-/// Runs `profile` once and summarises it; thresholds are evaluated into the summary.
-/// `progress` draws a live line on stderr (only when it is a terminal).
-pub async fn run_once(profile: Arc<Profile>, progress: bool) -> (Summary, bool) {
-    run_once_until(profile, progress, CancellationToken::new()).await
+/// One pass of `profile`'s pattern from its beginning, `speed` times faster than real
+/// time, as shard `shard`: it lasts the profile's `duration`, or else the pattern's length.
+pub fn one_pass(profile: &Profile, shard: Shard, speed: f64) -> RunSpec {
+    let length = profile
+        .duration
+        .or_else(|| profile.load.pattern().length().map(|l| l.div_f64(speed)));
+    RunSpec {
+        shard,
+        speed,
+        ..RunSpec::once(length)
+    }
 }
 
-/// As `run_once`, ending early (with a summary of what ran) when `cancel` fires.
+/// Runs one pass of `profile` and summarises it; thresholds are evaluated into the summary.
+/// `progress` draws a live line on stderr (only when it is a terminal).
+pub async fn run_once(profile: Arc<Profile>, progress: bool) -> (Summary, bool) {
+    let spec = one_pass(&profile, Shard::WHOLE, 1.0);
+    run_once_until(profile, spec, progress, CancellationToken::new()).await
+}
+
+/// Runs `profile` as `spec` says, ending early (with a summary of what ran) when `cancel`
+/// fires.
 pub async fn run_once_until(
     profile: Arc<Profile>,
+    spec: RunSpec,
     progress: bool,
     cancel: CancellationToken,
 ) -> (Summary, bool) {
@@ -33,13 +49,19 @@ pub async fn run_once_until(
         .map(|e| (e.name.clone(), e.method.to_string()))
         .collect();
     let stats = RunStats::new(&endpoints);
+    // Wall-clock start, beside the run clock RunStats just started: aligns shards' timelines.
+    let started_at = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .ok();
     let metrics = Metrics::new();
     let recorder = ProfileRecorder::new(&metrics, &profile, Some(stats.clone()));
 
-    let bar =
-        (progress && std::io::stderr().is_terminal()).then(|| live_progress(&profile, &stats));
+    let bar = (progress && std::io::stderr().is_terminal())
+        .then(|| live_progress(&profile, spec.length, &stats));
     let drain = profile.target.timeout + Duration::from_secs(1);
-    let end = run_profile(profile.clone(), recorder, cancel, drain).await;
+    let shard = spec.shard;
+    let end = run_profile(profile.clone(), spec, recorder, cancel, drain).await;
     if let Some((bar, task)) = bar {
         task.abort();
         bar.finish_and_clear();
@@ -53,15 +75,33 @@ pub async fn run_once_until(
     }
     let mut summary = Summary::new(&profile.name, &mut s, end.elapsed);
     summary.abandoned = end.abandoned as u64;
+    summary.started_at = started_at;
+    if !shard.is_whole() {
+        summary.shard = Some(crate::report::summary::Shard {
+            index: shard.index,
+            count: shard.count,
+        });
+    }
+    summary.seed = seed_used(&profile);
     let passed = summary.check(&profile.thresholds);
     (summary, passed)
 }
 
+/// The seed that replays the run's random choices (a random pattern's, or the Poisson
+/// arrivals'), if it made any.
+fn seed_used(profile: &Profile) -> Option<u64> {
+    match profile.arrivals {
+        crate::config::Arrivals::Poisson { seed } => Some(seed),
+        crate::config::Arrivals::Even => profile.load.pattern().seed(),
+    }
+}
+
 fn live_progress(
     profile: &Profile,
+    length: Option<Duration>,
     stats: &crate::metrics::SharedStats,
 ) -> (ProgressBar, tokio::task::JoinHandle<()>) {
-    let bar = match profile.duration {
+    let bar = match length {
         Some(d) => ProgressBar::new(d.as_secs().max(1)),
         None => ProgressBar::new(profile.requests.unwrap_or(0)),
     };
@@ -70,7 +110,7 @@ fn live_progress(
             .expect("static template")
             .progress_chars("=> "),
     );
-    let (bar2, stats, by_time) = (bar.clone(), stats.clone(), profile.duration.is_some());
+    let (bar2, stats, by_time) = (bar.clone(), stats.clone(), length.is_some());
     let started = tokio::time::Instant::now();
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(250));

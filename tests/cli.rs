@@ -821,7 +821,7 @@ fn check_prints_every_profile() {
     );
     assert!(
         out.stdout
-            .contains("profile browsers: closed model, 2 users, until stopped"),
+            .contains("profile browsers: closed model, 2 users, spawning 10/s, until stopped"),
         "{out:?}"
     );
     assert!(out.stdout.contains("threshold p95<250ms"), "{out:?}");
@@ -838,8 +838,9 @@ fn check_prints_every_profile() {
     ]);
     assert_code(&out, 0);
     assert!(
-        out.stdout
-            .contains("profile browse: closed model, 3 users, for 1m 30s or 1000 requests"),
+        out.stdout.contains(
+            "profile browse: closed model, 3 users, spawning 10/s, for 1m 30s or 1000 requests"
+        ),
         "{out:?}"
     );
     assert!(out.stdout.contains("endpoint list_items"), "{out:?}");
@@ -887,6 +888,24 @@ fn golden(name: &str, actual: &str) {
     );
 }
 
+/// The timetable of scheduled profiles as of a fixed instant: schedules, next activations
+/// (cron in Europe/Berlin at 02:00 local is 01:00 UTC in winter) and the 24-hour charts.
+#[test]
+fn check_shows_the_timetable_at_a_given_instant() {
+    let out = exec(&[
+        "check",
+        "--config",
+        "tests/fixtures/config/good/schedules.toml",
+        "--at",
+        "2026-11-23T08:10:00Z",
+    ]);
+    assert_code(&out, 0);
+    golden("check_schedules.txt", &out.stdout);
+    assert!(out.stdout.contains(
+        "idle now; next starts: 2026-11-24T01:00:00Z, 2026-11-25T01:00:00Z, 2026-11-26T01:00:00Z"
+    ));
+}
+
 #[test]
 fn help_matches_the_goldens() {
     for (args, file) in [
@@ -894,6 +913,7 @@ fn help_matches_the_goldens() {
         (&["run", "--help"], "help_run.txt"),
         (&["serve", "--help"], "help_serve.txt"),
         (&["check", "--help"], "help_check.txt"),
+        (&["merge", "--help"], "help_merge.txt"),
     ] {
         let out = exec(args);
         assert_code(&out, 0);

@@ -168,7 +168,7 @@ fn open_profile(name: &str, endpoints: &[&str], rate: &str) -> String {
 
 /// A closed profile (`users` virtual users) on `endpoints` of target `local`.
 fn closed_profile(name: &str, endpoints: &[&str], users: u32) -> String {
-    format!("\n[profiles.{name}]\ntarget = \"local\"\nendpoints = {endpoints:?}\nusers = {users}\n")
+    format!("\n[profiles.{name}]\ntarget = \"local\"\nendpoints = {endpoints:?}\nusers = {users}\nspawn_rate = 100\n")
 }
 
 /// Both load models against `addr`: `open` at 50/s on ok+fail, `closed` with 2 users on slow.
@@ -1274,4 +1274,57 @@ fn systemd_notify_protocol_ready_reloading_stopping() {
         .wait_exit(Duration::from_secs(10))
         .expect("exits after SIGTERM");
     assert_eq!(status.code(), Some(0));
+}
+
+/// Schedules in the daemon: a profile whose schedule starts in 2099 stays idle and exports
+/// that start; one that runs for 1 s of every 2 s (cron with seconds) sends about half of
+/// what it would send always, is active only part of the time, and announces its next start.
+#[test]
+fn scheduled_profiles_follow_their_timetable() {
+    let target = Target::start();
+    let config = format!(
+        "{}{}schedule = {{ start = \"2099-01-01\" }}\n{}schedule = {{ cron = \"*/2 * * * * *\", for = \"1s\" }}\n",
+        target_toml(target.addr, "5s"),
+        open_profile("later", &["ok"], "50"),
+        open_profile("blink", &["ok"], "100"),
+    );
+    let mut d = Daemon::start(&config, &[]);
+    let p = |name| [("profile", name)];
+    let s = d.scrape();
+    assert_eq!(s.value("loadtide_profile_active", &p("later")), 0.0);
+    assert_eq!(
+        s.value("loadtide_profile_next_start_timestamp_seconds", &p("later")),
+        4_070_908_800.0,
+        "2099-01-01T00:00:00Z"
+    );
+    // Watch `blink` for 6 s: active and idle in turns, next start always within 2 s ahead.
+    let (mut active, mut idle) = (0, 0);
+    let first = d.scrape().requests("blink");
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(6) {
+        let s = d.scrape();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let next = s.value("loadtide_profile_next_start_timestamp_seconds", &p("blink"));
+        assert!(
+            next > now - 0.5 && next <= now + 2.5,
+            "next start {next} vs now {now}"
+        );
+        match s.value("loadtide_profile_active", &p("blink")) as i64 {
+            1 => active += 1,
+            _ => idle += 1,
+        }
+        sleep(Duration::from_millis(100));
+    }
+    let sent = d.scrape().requests("blink") - first;
+    assert!(
+        active >= 10 && idle >= 10,
+        "active {active}, idle {idle} samples"
+    );
+    // 6 s at half duty: ~300 of the 600 an always-on profile would send.
+    assert!((200.0..=400.0).contains(&sent), "sent {sent} in 6 s");
+    assert_eq!(d.scrape().requests("later"), 0.0);
+    assert!(d.alive(), "{}", d.log());
 }

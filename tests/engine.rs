@@ -332,7 +332,7 @@ async fn closed_model_sends_exactly_its_request_budget() {
         &server.url(),
         "",
         "path = \"/\"",
-        "users = 4\nrequests = 200",
+        "users = 4\nspawn_rate = 1000\nrequests = 200",
     );
 
     let (s, passed) = run(p).await;

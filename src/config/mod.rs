@@ -21,6 +21,7 @@ pub use raw::RawConfig;
 pub use threshold::Threshold;
 pub use validate::{parse_listen, validate, DEFAULT_DEMO_LISTEN, DEFAULT_LISTEN};
 
+use crate::schedule::calendar::Schedule;
 use crate::schedule::Pattern;
 
 /// Default latency buckets (seconds): Prometheus' defaults plus a sub-5ms start for fast
@@ -162,6 +163,25 @@ pub enum Load {
     Closed { users: Pattern },
 }
 
+/// How the open model spaces arrivals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arrivals {
+    /// Evenly spaced at the rate of each moment.
+    Even,
+    /// Exponentially distributed gaps (independent users), reproducible from the seed.
+    Poisson { seed: u64 },
+}
+
+impl Load {
+    /// The rate or users pattern.
+    pub fn pattern(&self) -> &Pattern {
+        match self {
+            Load::Open { rate, .. } => rate,
+            Load::Closed { users } => users,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     pub name: String,
@@ -169,6 +189,13 @@ pub struct Profile {
     /// Indices into `target.endpoints`, each with its weight.
     pub endpoints: Vec<usize>,
     pub load: Load,
+    pub arrivals: Arrivals,
+    /// Closed model: users started or retired per second (None: all at once).
+    pub spawn_rate: Option<f64>,
+    /// Seeds the random pattern and Poisson arrivals.
+    pub seed: u64,
+    /// When the daemon runs it (`run` ignores it and runs one pass now).
+    pub schedule: Schedule,
     /// Ends the profile after this long (one-shot runs; the daemon runs forever when unset).
     pub duration: Option<Duration>,
     /// Ends the profile after this many requests.

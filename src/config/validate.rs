@@ -9,12 +9,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Uri};
 
-use super::raw::{RawConfig, RawEndpoint, RawProfile, RawTarget};
+use super::raw::{RawConfig, RawEndpoint, RawPattern, RawProfile, RawTarget};
 use super::{
-    Config, ConfigError, ConfigErrors, Endpoint, Load, Profile, Scheme, ServerSettings, Target,
-    Threshold, DEFAULT_BUCKETS,
+    Arrivals, Config, ConfigError, ConfigErrors, Endpoint, Load, Profile, Scheme, ServerSettings,
+    Target, Threshold, DEFAULT_BUCKETS,
 };
-use crate::schedule::Pattern;
+use crate::schedule::calendar::Schedule;
 
 pub const DEFAULT_LISTEN: &str = ":9632";
 pub const DEFAULT_DEMO_LISTEN: &str = "127.0.0.1:9633";
@@ -22,6 +22,18 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_CONNECTIONS: u64 = 1_000;
 const DEFAULT_MAX_IN_FLIGHT: u64 = 1_000;
+
+/// Users started (or retired) per second when a profile does not say: a hundred users
+/// arrive over ten seconds instead of all in one instant.
+const DEFAULT_SPAWN_RATE: f64 = 10.0;
+
+/// The default seed of a profile: stable across reloads and identical on every shard, so
+/// a random pattern is the same curve everywhere (FNV-1a of the name).
+fn name_seed(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 struct Collector<'a> {
     file: &'a str,
@@ -441,13 +453,26 @@ fn profile(
             }
         }
     }
-    // Placeholder until patterns are parsed: plain numbers only.
-    let num = |v: &Option<super::raw::RawPattern>| match v {
-        Some(super::raw::RawPattern::Value(x)) => Some(*x),
-        Some(_) => Some(f64::NAN),
-        None => None,
+    let seed = p.seed.unwrap_or_else(|| name_seed(name));
+    let pattern = |c: &mut Collector, field: &str, raw: &RawPattern, what: &str| {
+        let key = format!("{key}.{field}");
+        if let RawPattern::Value(v) = raw {
+            if !(v.is_finite() && *v > 0.0 && *v <= 10_000_000.0) {
+                c.err(&key, format!("invalid {field} {v}: must be > 0 {what}"));
+                return None;
+            }
+        }
+        match crate::schedule::pattern::parse(raw, &key, seed) {
+            Ok(p) => Some(p),
+            Err(errors) => {
+                for (k, m) in errors {
+                    c.err(k, m);
+                }
+                None
+            }
+        }
     };
-    let load = match (num(&p.rate), num(&p.users).map(|u| u as u64)) {
+    let load = match (&p.rate, &p.users) {
         (Some(_), Some(_)) => {
             c.err(
                 &key,
@@ -463,38 +488,92 @@ fn profile(
             None
         }
         (Some(r), None) => {
-            if !(r.is_finite() && r > 0.0 && r <= 10_000_000.0) {
-                c.err(
-                    format!("{key}.rate"),
-                    format!("invalid rate {r}: must be > 0 requests per second"),
-                );
-            }
             let max = p.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
             if max == 0 {
                 c.err(format!("{key}.max_in_flight"), "must be at least 1, got 0");
             }
-            Some(Load::Open {
-                rate: Pattern::Constant { value: r },
+            if p.spawn_rate.is_some() {
+                c.err(
+                    format!("{key}.spawn_rate"),
+                    "only applies to the closed model (users); the rate pattern paces arrivals",
+                );
+            }
+            pattern(c, "rate", r, "requests per second").map(|rate| Load::Open {
+                rate,
                 max_in_flight: usize::try_from(max).unwrap_or(usize::MAX),
             })
         }
         (None, Some(u)) => {
-            if u == 0 || u > 1_000_000 {
-                c.err(
-                    format!("{key}.users"),
-                    format!("invalid users {u}: must be 1..=1000000"),
-                );
-            }
             if p.max_in_flight.is_some() {
                 c.err(
                     format!("{key}.max_in_flight"),
                     "only applies to the open model (rate); users already bound it",
                 );
             }
-            Some(Load::Closed {
-                users: Pattern::Constant { value: u as f64 },
+            if p.arrivals.is_some() {
+                c.err(
+                    format!("{key}.arrivals"),
+                    "only applies to the open model (rate); users send when their last request ends",
+                );
+            }
+            if let RawPattern::Value(v) = u {
+                if v.fract() != 0.0 && v.is_finite() {
+                    c.err(
+                        format!("{key}.users"),
+                        format!("invalid users {v}: must be a whole number"),
+                    );
+                }
+            }
+            pattern(c, "users", u, "virtual users").and_then(|users| {
+                if users.max_value() > 1_000_000.0 {
+                    c.err(
+                        format!("{key}.users"),
+                        format!("too many users ({}): at most 1000000", users.max_value()),
+                    );
+                    return None;
+                }
+                Some(Load::Closed { users })
             })
         }
+    };
+    let arrivals = match p.arrivals.as_deref() {
+        None | Some("even") => Arrivals::Even,
+        Some("poisson") => Arrivals::Poisson { seed },
+        Some(other) => {
+            c.err(
+                format!("{key}.arrivals"),
+                format!("unknown arrivals {other:?} (known: even, poisson)"),
+            );
+            Arrivals::Even
+        }
+    };
+    if let Some(s) = p.spawn_rate {
+        if !(s.is_finite() && s > 0.0) {
+            c.err(
+                format!("{key}.spawn_rate"),
+                format!("invalid spawn_rate {s}: must be > 0 users per second"),
+            );
+        }
+    }
+    let schedule = match (&p.schedule, &load) {
+        (None, _) => Some(Schedule::always()),
+        (Some(raw), Some(load)) => {
+            match crate::schedule::calendar::parse(
+                raw,
+                &format!("{key}.schedule"),
+                load.pattern().length(),
+            ) {
+                Ok(s) => Some(s),
+                Err(errors) => {
+                    for (k, m) in errors {
+                        c.err(k, m);
+                    }
+                    None
+                }
+            }
+        }
+        // The load's own errors are reported; the schedule is checked once it is fixed.
+        (Some(_), None) => None,
     };
     let duration = p
         .duration
@@ -518,6 +597,10 @@ fn profile(
         target: target?,
         endpoints,
         load: load?,
+        arrivals,
+        spawn_rate: p.spawn_rate.or(Some(DEFAULT_SPAWN_RATE)),
+        seed,
+        schedule: schedule?,
         duration,
         requests: p.requests,
         thresholds,

@@ -4,7 +4,7 @@
 //! Both record every outcome through pre-resolved handles and stop on cancel, at the end of
 //! the profile's duration or after its request budget.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::client::HttpClient;
-use super::pacer::Pacer;
+use super::pacer::{Due, Pacer};
+use super::plan::RunSpec;
 use crate::config::{Load, Profile};
 use crate::metrics::ProfileRecorder;
 use crate::outcome::ErrorKind;
@@ -80,10 +81,118 @@ fn take(budget: &Option<AtomicU64>) -> bool {
     })
 }
 
-/// Runs `profile` until it ends or `cancel` fires, then waits up to `drain` for the requests
-/// still in flight.
+/// True once the request budget is used up.
+fn spent(budget: &Option<AtomicU64>) -> bool {
+    budget
+        .as_ref()
+        .is_some_and(|b| b.load(Ordering::Relaxed) == 0)
+}
+
+/// How often the closed model compares its users with the pattern.
+const USER_TICK: Duration = Duration::from_millis(50);
+
+/// The closed model's live users, grown and shrunk towards the pattern at the spawn rate.
+/// Each user has its own retire flag, so retiring one never stops another.
+struct Crowd {
+    flags: Vec<Arc<AtomicBool>>,
+    spawn_rate: Option<f64>,
+    /// Users that may be started or retired now; refills at the spawn rate.
+    credit: f64,
+    last: Option<Instant>,
+}
+
+impl Crowd {
+    fn new(spawn_rate: Option<f64>) -> Self {
+        // The first tick may start a tick's worth of users, and at least one.
+        let credit = spawn_rate.map_or(1.0, |r| (r * USER_TICK.as_secs_f64()).max(1.0));
+        Crowd {
+            flags: Vec::new(),
+            spawn_rate,
+            credit,
+            last: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// Moves towards `want` users as far as the credit allows, starting users with `spawn`.
+    fn steer(&mut self, want: usize, now: Instant, mut spawn: impl FnMut(Arc<AtomicBool>)) {
+        if let (Some(rate), Some(last)) = (self.spawn_rate, self.last) {
+            // Credit does not pile up while nothing changes: at most a second's worth.
+            let dt = now.duration_since(last).as_secs_f64();
+            self.credit = (self.credit + rate * dt).min(rate.max(1.0));
+        }
+        self.last = Some(now);
+        while self.flags.len() != want && (self.spawn_rate.is_none() || self.credit >= 1.0) {
+            if self.flags.len() < want {
+                let flag = Arc::new(AtomicBool::new(false));
+                spawn(flag.clone());
+                self.flags.push(flag);
+            } else if let Some(flag) = self.flags.pop() {
+                flag.store(true, Ordering::Relaxed);
+            }
+            self.credit -= 1.0;
+        }
+    }
+
+    fn retire_all(&mut self) {
+        for flag in self.flags.drain(..) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One closed-model virtual user: sends its next request when the last one ends.
+#[derive(Clone)]
+struct User {
+    client: Arc<HttpClient>,
+    recorder: Arc<ProfileRecorder>,
+    picker: Arc<Picker>,
+    budget: Arc<Option<AtomicU64>>,
+    cancel: CancellationToken,
+    deadline: Option<Instant>,
+}
+
+impl User {
+    async fn run(self, retired: Arc<AtomicBool>) {
+        let mut slot = None;
+        loop {
+            if retired.load(Ordering::Relaxed)
+                || self.cancel.is_cancelled()
+                || self.deadline.is_some_and(|d| Instant::now() >= d)
+                || !take(&self.budget)
+            {
+                break;
+            }
+            let idx = self.picker.pick();
+            let sent = Instant::now();
+            self.recorder.started();
+            // Not raced against `cancel`: a stop lets the request in flight finish (that is
+            // the drain), and registering a canceller per request would cost a lock on the
+            // hot path.
+            let outcome = self.client.call(idx, &mut slot).await;
+            self.recorder.finished();
+            self.recorder.record(idx, sent.elapsed(), &outcome);
+            if matches!(
+                outcome.error,
+                Some(ErrorKind::Connect | ErrorKind::Dns | ErrorKind::Tls)
+            ) {
+                tokio::select! {
+                    _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
+                    _ = self.cancel.cancelled() => break,
+                }
+            }
+        }
+    }
+}
+
+/// Runs `profile` as `spec` says until it ends or `cancel` fires, then waits up to `drain`
+/// for the requests still in flight.
 pub async fn run_profile(
     profile: Arc<Profile>,
+    spec: RunSpec,
     recorder: Arc<ProfileRecorder>,
     cancel: CancellationToken,
     drain: Duration,
@@ -93,7 +202,7 @@ pub async fn run_profile(
     let budget = Arc::new(profile.requests.map(AtomicU64::new));
     let tracker = TaskTracker::new();
     let start = Instant::now();
-    let deadline = profile.duration.map(|d| start + d);
+    let deadline = spec.length.map(|d| start + d);
     recorder.set_active(true);
 
     match &profile.load {
@@ -108,8 +217,24 @@ pub async fn run_profile(
                 (*max_in_flight).min(profile.target.max_connections)
             };
             let permits = Arc::new(Semaphore::new(cap));
-            let mut pacer = Pacer::new(rate.clone(), profile.duration);
-            while let Some(offset) = pacer.next_due() {
+            let mut pacer = Pacer::new(
+                spec.plan(rate, true),
+                profile.arrivals,
+                spec.shard,
+                spec.length,
+            );
+            loop {
+                let offset = match pacer.next_due() {
+                    Due::End => break,
+                    Due::Idle(until) => {
+                        recorder.set_intended_rps(0.0);
+                        tokio::select! {
+                            _ = sleep_until(start + until) => continue,
+                            _ = cancel.cancelled() => break,
+                        }
+                    }
+                    Due::At(offset) => offset,
+                };
                 let due = start + offset;
                 if Instant::now() + EARLY < due {
                     tokio::select! {
@@ -147,54 +272,37 @@ pub async fn run_profile(
             }
         }
         Load::Closed { users } => {
-            let n = users.rate_at(Duration::ZERO).round().max(0.0) as i64;
-            recorder.set_virtual_users(n);
-            for _ in 0..n {
-                let (client, recorder, picker, budget, cancel) = (
-                    client.clone(),
-                    recorder.clone(),
-                    picker.clone(),
-                    budget.clone(),
-                    cancel.clone(),
-                );
-                tracker.spawn(async move {
-                    let mut slot = None;
-                    loop {
-                        if cancel.is_cancelled()
-                            || deadline.is_some_and(|d| Instant::now() >= d)
-                            || !take(&budget)
-                        {
-                            break;
-                        }
-                        let idx = picker.pick();
-                        let sent = Instant::now();
-                        recorder.started();
-                        // Not raced against `cancel`: a stop lets the request in flight finish
-                        // (that is the drain), and registering a canceller per request would cost
-                        // a lock on the hot path.
-                        let outcome = client.call(idx, &mut slot).await;
-                        recorder.finished();
-                        recorder.record(idx, sent.elapsed(), &outcome);
-                        if matches!(
-                            outcome.error,
-                            Some(ErrorKind::Connect | ErrorKind::Dns | ErrorKind::Tls)
-                        ) {
-                            tokio::select! {
-                                _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
-                                _ = cancel.cancelled() => break,
-                            }
-                        }
-                    }
+            let user = User {
+                client: client.clone(),
+                recorder: recorder.clone(),
+                picker: picker.clone(),
+                budget: budget.clone(),
+                cancel: cancel.clone(),
+                deadline,
+            };
+            let mut plan = spec.plan(users, false);
+            let mut crowd = Crowd::new(profile.spawn_rate);
+            let mut tick = tokio::time::interval(USER_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = cancel.cancelled() => break,
+                }
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) || spent(&budget) {
+                    break;
+                }
+                let total = plan
+                    .value_at(now.duration_since(start).as_secs_f64())
+                    .round();
+                let want = spec.shard.users(total as u64) as usize;
+                crowd.steer(want, now, |retire| {
+                    tracker.spawn(user.clone().run(retire));
                 });
+                recorder.set_virtual_users(crowd.len() as i64);
             }
-            // Users stop themselves at the deadline or when the budget is spent; until then
-            // the profile is active.
-            tracker.close();
-            tokio::select! {
-                _ = async { match deadline { Some(d) => sleep_until(d).await, None => std::future::pending().await } } => {}
-                _ = cancel.cancelled() => {}
-                _ = tracker.wait() => {}
-            }
+            crowd.retire_all();
         }
     }
     // Cancelled runs are marked inactive by whoever cancelled them (see the daemon's reload).
@@ -203,16 +311,73 @@ pub async fn run_profile(
     }
     tracker.close();
     let drained = tokio::time::timeout(drain, tracker.wait()).await.is_ok();
-    // A run that lasted its full duration is at least that long, even though the last
+    // A run that lasted its full length is at least that long, even though the last
     // arrival is due (and may finish) a little before the end: rps = requests / duration.
-    let spent = (*budget)
-        .as_ref()
-        .is_some_and(|b| b.load(Ordering::Relaxed) == 0);
-    let full_length = profile
-        .duration
-        .filter(|_| !cancel.is_cancelled() && !spent);
+    let full_length = spec
+        .length
+        .filter(|_| !cancel.is_cancelled() && !spent(&budget));
     RunEnd {
         elapsed: start.elapsed().max(full_length.unwrap_or_default()),
         abandoned: if drained { 0 } else { tracker.len() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Steers `crowd` towards `want` at `t` ms; returns how many users it started.
+    fn steer(crowd: &mut Crowd, start: Instant, t: u64, want: usize) -> usize {
+        let mut started = 0;
+        crowd.steer(want, start + Duration::from_millis(t), |_| started += 1);
+        started
+    }
+
+    #[test]
+    fn users_join_at_the_spawn_rate_not_all_at_once() {
+        let start = Instant::now();
+        let mut crowd = Crowd::new(Some(10.0));
+        assert_eq!(steer(&mut crowd, start, 0, 20), 1, "one at once");
+        let mut total = 1;
+        for tick in 1..=20 {
+            total += steer(&mut crowd, start, tick * 50, 20);
+        }
+        // 10 users/s for 1 s after the first.
+        assert_eq!(total, 11);
+        for tick in 21..=60 {
+            total += steer(&mut crowd, start, tick * 50, 20);
+        }
+        assert_eq!(total, 20, "never beyond what the pattern asks");
+        assert_eq!(crowd.len(), 20);
+    }
+
+    #[test]
+    fn users_retire_at_the_spawn_rate_and_only_the_newest() {
+        let start = Instant::now();
+        let mut crowd = Crowd::new(None);
+        let mut flags = Vec::new();
+        crowd.steer(6, start, |f| flags.push(f));
+        assert_eq!(flags.len(), 6);
+        crowd.spawn_rate = Some(2.0);
+        crowd.credit = 0.0;
+        crowd.steer(2, start + Duration::from_millis(500), |_| {});
+        assert_eq!(crowd.len(), 5, "2/s retires one in half a second");
+        for t in [1_000, 1_500, 2_000] {
+            crowd.steer(2, start + Duration::from_millis(t), |_| {});
+        }
+        assert_eq!(crowd.len(), 2);
+        let retired: Vec<bool> = flags.iter().map(|f| f.load(Ordering::Relaxed)).collect();
+        assert_eq!(retired, [false, false, true, true, true, true]);
+        crowd.retire_all();
+        assert!(flags.iter().all(|f| f.load(Ordering::Relaxed)));
+    }
+
+    #[test]
+    fn without_a_spawn_rate_the_crowd_jumps_to_the_pattern() {
+        let start = Instant::now();
+        let mut crowd = Crowd::new(None);
+        assert_eq!(steer(&mut crowd, start, 0, 50), 50);
+        assert_eq!(steer(&mut crowd, start, 50, 10), 0);
+        assert_eq!(crowd.len(), 10);
     }
 }

@@ -5,6 +5,8 @@
 pub mod client;
 pub mod executor;
 pub mod pacer;
+pub mod plan;
 mod tls;
 
 pub use executor::{run_profile, RunEnd};
+pub use plan::{RunSpec, Shard};

@@ -33,6 +33,7 @@ pub struct Metrics {
     pub(crate) dropped: IntCounterVec,
     pub(crate) scheduler_lag: HistogramVec,
     pub(crate) profile_active: IntGaugeVec,
+    pub(crate) next_start: GaugeVec,
     pub(crate) bytes_sent: IntCounterVec,
     pub(crate) bytes_received: IntCounterVec,
     pub(crate) config_reloads: IntCounterVec,
@@ -89,6 +90,8 @@ impl Metrics {
                 &["profile"],
             )
             .expect("static metric definition"),
+            next_start: GaugeVec::new(Opts::new(NEXT_START, NEXT_START_HELP), &["profile"])
+                .expect("static metric definition"),
             bytes_sent: IntCounterVec::new(
                 Opts::new(BYTES_SENT, BYTES_SENT_HELP),
                 &["profile", "target"],
@@ -129,6 +132,7 @@ impl Metrics {
         register(Box::new(m.dropped.clone()));
         register(Box::new(m.scheduler_lag.clone()));
         register(Box::new(m.profile_active.clone()));
+        register(Box::new(m.next_start.clone()));
         register(Box::new(m.bytes_sent.clone()));
         register(Box::new(m.bytes_received.clone()));
         register(Box::new(m.config_reloads.clone()));

@@ -36,6 +36,10 @@ pub const SCHEDULER_LAG_BUCKETS: &[f64] = &[
 pub const PROFILE_ACTIVE: &str = "loadtide_profile_active";
 pub const PROFILE_ACTIVE_HELP: &str = "1 while the profile is generating load, 0 otherwise.";
 
+pub const NEXT_START: &str = "loadtide_profile_next_start_timestamp_seconds";
+pub const NEXT_START_HELP: &str =
+    "When the profile's schedule next starts it (Unix seconds); 0 when it never will again.";
+
 pub const BYTES_SENT: &str = "loadtide_bytes_sent_total";
 pub const BYTES_SENT_HELP: &str =
     "Request bytes written (request line, headers and body, as serialised for HTTP/1.1).";

@@ -48,6 +48,7 @@ pub struct ProfileRecorder {
     intended_rps: Gauge,
     virtual_users: IntGauge,
     active: IntGauge,
+    next_start: Gauge,
     bytes_sent: IntCounter,
     bytes_received: IntCounter,
     stats: Option<SharedStats>,
@@ -101,6 +102,7 @@ impl ProfileRecorder {
             intended_rps: metrics.intended_rps.with_label_values(&[p]),
             virtual_users: metrics.virtual_users.with_label_values(&[p]),
             active: metrics.profile_active.with_label_values(&[p]),
+            next_start: metrics.next_start.with_label_values(&[p]),
             bytes_sent: metrics.bytes_sent.with_label_values(&[p, t]),
             bytes_received: metrics.bytes_received.with_label_values(&[p, t]),
             stats,
@@ -162,6 +164,11 @@ impl ProfileRecorder {
             self.intended_rps.set(0.0);
             self.virtual_users.set(0);
         }
+    }
+
+    /// The schedule's next start (Unix seconds), or None when there is none.
+    pub fn set_next_start(&self, at: Option<f64>) {
+        self.next_start.set(at.unwrap_or(0.0));
     }
 
     pub fn stats(&self) -> Option<&SharedStats> {

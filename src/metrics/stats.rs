@@ -27,7 +27,7 @@ pub struct EndpointStats {
 }
 
 /// One second of the run, closed when the first request of a later second completes.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimelineRow {
     /// Seconds since the start of the run.
     pub t: u64,

@@ -1,18 +1,19 @@
 //! The one-shot summary with DESIGN's stable field names, built from the run's exact HDR
-//! statistics, and the threshold verdicts that decide the exit code.
+//! statistics, and the threshold verdicts that decide the exit code. The summary carries its
+//! latency histograms (HdrHistogram V2 deflate, base64), so shard summaries merge exactly.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::threshold::{LatencyStat, Metric};
 use crate::config::Threshold;
 use crate::metrics::stats::{EndpointStats, RunStats, TimelineRow};
 use crate::outcome::ErrorKind;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     pub min: f64,
     pub mean: f64,
@@ -24,7 +25,7 @@ pub struct Latency {
     pub max: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndpointSummary {
     pub name: String,
     pub method: String,
@@ -35,18 +36,36 @@ pub struct EndpointSummary {
     pub latency: Latency,
     pub status_codes: BTreeMap<String, u64>,
     pub error_kinds: BTreeMap<String, u64>,
+    /// This endpoint's latencies in microseconds; `None` only in files from older versions.
+    #[serde(default, with = "hdr_base64")]
+    pub histogram: Option<Histogram<u64>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     pub expr: String,
     pub value: f64,
     pub passed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Which slice of a sharded run a summary covers: `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub profile: String,
+    /// Unix time in seconds when the run started; aligns the timelines of shards.
+    #[serde(default)]
+    pub started_at: Option<f64>,
+    /// The slice of a sharded run; `None` for an unsharded run or a merged summary.
+    #[serde(default)]
+    pub shard: Option<Shard>,
+    #[serde(default)]
+    pub seed: Option<u64>,
     pub requests: u64,
     pub successes: u64,
     pub errors: u64,
@@ -64,11 +83,56 @@ pub struct Summary {
     pub endpoints: Vec<EndpointSummary>,
     pub thresholds: Vec<ThresholdResult>,
     pub timeline: Vec<TimelineRow>,
-    #[serde(skip)]
-    merged: Option<Histogram<u64>>,
+    /// All endpoints' latencies in microseconds; `None` only in files from older versions.
+    #[serde(default, with = "hdr_base64")]
+    pub histogram: Option<Histogram<u64>>,
 }
 
-fn latency(h: &Histogram<u64>) -> Latency {
+/// An HDR histogram as the base64 of its V2 deflate serialisation, the encoding other
+/// HdrHistogram tools read (e.g. the `HISTFAAA…` strings of Java's histogram logs).
+pub mod hdr_base64 {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::{
+        Deserializer as HdrDeserializer, Serializer as _, V2DeflateSerializer,
+    };
+    use hdrhistogram::Histogram;
+    use serde::{de, ser, Deserialize as _, Deserializer, Serializer};
+
+    pub fn encode(h: &Histogram<u64>) -> Result<String, String> {
+        let mut buf = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(h, &mut buf)
+            .map_err(|e| format!("cannot encode a histogram: {e}"))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+    }
+
+    pub fn decode(s: &str) -> Result<Histogram<u64>, String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .map_err(|e| format!("invalid histogram: not base64 ({e})"))?;
+        HdrDeserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("invalid histogram: {e}"))
+    }
+
+    pub fn serialize<S: Serializer>(h: &Option<Histogram<u64>>, s: S) -> Result<S::Ok, S::Error> {
+        match h {
+            Some(h) => s.serialize_some(&encode(h).map_err(ser::Error::custom)?),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Histogram<u64>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| decode(&s).map_err(de::Error::custom))
+            .transpose()
+    }
+}
+
+/// Min, mean, percentiles and max of a histogram of microseconds, in seconds.
+pub fn latency(h: &Histogram<u64>) -> Latency {
     if h.is_empty() {
         return Latency::default();
     }
@@ -85,7 +149,7 @@ fn latency(h: &Histogram<u64>) -> Latency {
     }
 }
 
-fn ratio(a: u64, b: u64) -> f64 {
+pub(crate) fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
         0.0
     } else {
@@ -121,6 +185,7 @@ fn endpoint(e: &EndpointStats, secs: f64) -> EndpointSummary {
         latency: latency(&e.latency),
         status_codes: codes(&e.status_codes),
         error_kinds: kinds(&e.error_kinds),
+        histogram: Some(e.latency.clone()),
     }
 }
 
@@ -149,6 +214,9 @@ impl Summary {
         }
         Summary {
             profile: profile.to_string(),
+            started_at: None,
+            shard: None,
+            seed: None,
             requests,
             successes: requests - errors,
             errors,
@@ -168,7 +236,7 @@ impl Summary {
             endpoints: stats.endpoints.iter().map(|e| endpoint(e, secs)).collect(),
             thresholds: Vec::new(),
             timeline: stats.timeline.clone(),
-            merged: Some(merged),
+            histogram: Some(merged),
         }
     }
 
@@ -180,7 +248,7 @@ impl Summary {
             Metric::Requests => self.requests as f64,
             Metric::Errors => self.errors as f64,
             Metric::Latency(stat) => {
-                let Some(h) = self.merged.as_ref().filter(|h| !h.is_empty()) else {
+                let Some(h) = self.histogram.as_ref().filter(|h| !h.is_empty()) else {
                     return 0.0;
                 };
                 match stat {

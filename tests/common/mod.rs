@@ -106,6 +106,8 @@ impl Script {
 }
 
 struct State {
+    /// When each request arrived (tests send bounded loads, so this stays small).
+    arrivals: std::sync::Mutex<Vec<Instant>>,
     default: Behavior,
     routes: HashMap<String, (Behavior, AtomicU64)>,
     stall: Option<Stall>,
@@ -147,6 +149,7 @@ impl TestServer {
                 .collect(),
             stall: script.stall,
             anchor: Instant::now(),
+            arrivals: Default::default(),
             requests: AtomicU64::new(0),
             connections: AtomicU64::new(0),
         });
@@ -203,6 +206,19 @@ impl TestServer {
             .get(path)
             .map(|(_, n)| n.load(Ordering::SeqCst))
             .unwrap_or_else(|| panic!("{path} is not a scripted route"))
+    }
+
+    /// Requests received in each whole second since `from`.
+    pub fn per_second(&self, from: Instant) -> Vec<u64> {
+        let mut counts = Vec::new();
+        for t in self.state.arrivals.lock().expect("arrivals lock").iter() {
+            let second = t.saturating_duration_since(from).as_secs() as usize;
+            if counts.len() <= second {
+                counts.resize(second + 1, 0);
+            }
+            counts[second] += 1;
+        }
+        counts
     }
 
     /// TCP connections accepted so far.
@@ -273,6 +289,11 @@ fn response(status: u16, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> io::Result<Response<Full<Bytes>>> {
     state.requests.fetch_add(1, Ordering::SeqCst);
+    state
+        .arrivals
+        .lock()
+        .expect("arrivals lock")
+        .push(Instant::now());
     let behavior = match state.routes.get(req.uri().path()) {
         Some((b, n)) => {
             n.fetch_add(1, Ordering::SeqCst);

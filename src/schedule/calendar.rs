@@ -1,0 +1,1403 @@
+//! When a profile runs, as pure functions of wall-clock time: always, on a cron schedule (each
+//! fire starts an activation lasting `for`), or inside weekday/time-of-day windows, in an IANA
+//! timezone and between optional `start` and `end`. It also says how far into its pattern a
+//! profile is at any instant ("pattern time"), computed from the calendar alone, so every
+//! instance of a scaled-out deployment agrees without talking to the others. Nothing here
+//! reads the clock or touches tokio: every function takes the instant it is asked about.
+//!
+//! Rules worth knowing:
+//! - Always: pattern time is the local time since 1970-01-01T00:00 local, so a 24h pattern
+//!   lines up with the local day. When clocks fall back, that hour's pattern plays twice; when
+//!   they spring forward, an hour of it is skipped.
+//! - One activation at a time: the one that started most recently and still runs wins, so an
+//!   activation ends at its own end or when the next one starts, whichever is first.
+//! - Local times that do not exist (spring-forward gap) mean the first instant after the gap;
+//!   ambiguous ones (fall back) the earlier instant. Cron follows croner: a fixed-time job
+//!   (single second, minute and hour) due in a gap runs at the first instant after it, and in a
+//!   repeated hour only at the earlier instant; interval jobs (`*/30 * * * *`) skip times in a
+//!   gap and run at both instants of a repeated hour.
+//! - An activation already running at `start` begins there, mid-pattern, as after a restart.
+
+use std::time::Duration;
+
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
+    TimeZone, Timelike, Utc, Weekday,
+};
+use chrono_tz::Tz;
+use croner::parser::{CronParser, Seconds, Year};
+use croner::Cron;
+
+use crate::config::raw::{RawSchedule, RawWindow};
+
+/// A profile's compiled `schedule` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    when: When,
+    tz: Tz,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    repeat: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum When {
+    Always,
+    Cron {
+        cron: Box<Cron>,
+        expr: String,
+        length: Duration,
+    },
+    Windows(Vec<Window>),
+}
+
+/// A time-of-day window on some weekdays, in local time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Window {
+    /// Bit `n` is set for the weekday `n` days from Monday.
+    days: u8,
+    from: NaiveTime,
+    to: NaiveTime,
+    /// `to` is on the day after the one the window starts on.
+    crosses_midnight: bool,
+}
+
+const EVERY_DAY: u8 = 0x7f;
+
+/// What a schedule says about one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    /// active; `elapsed` = pattern time; `until` = end of this activation (None for always
+    /// without end)
+    Active {
+        elapsed: Duration,
+        until: Option<DateTime<Utc>>,
+    },
+    /// not active; `next` = start of the next activation, None if never again
+    Idle { next: Option<DateTime<Utc>> },
+}
+
+impl Schedule {
+    /// Active at every instant, in UTC.
+    pub fn always() -> Schedule {
+        Schedule {
+            when: When::Always,
+            tz: Tz::UTC,
+            start: None,
+            end: None,
+            repeat: true,
+        }
+    }
+
+    pub fn is_always(&self) -> bool {
+        matches!(self.when, When::Always)
+    }
+
+    /// Loop a finite pattern inside each activation.
+    pub fn repeat(&self) -> bool {
+        self.repeat
+    }
+
+    pub fn activity_at(&self, now: DateTime<Utc>) -> Activity {
+        if self.end.is_some_and(|end| now >= end) {
+            return Activity::Idle { next: None };
+        }
+        if let Some(start) = self.start.filter(|&start| now < start) {
+            let next = match self.unbounded_at(start) {
+                Activity::Active { .. } => Some(start),
+                Activity::Idle { next } => next,
+            };
+            return Activity::Idle {
+                next: self.before_end(next),
+            };
+        }
+        match self.unbounded_at(now) {
+            Activity::Active { elapsed, until } => Activity::Active {
+                elapsed,
+                until: earliest(until, self.end),
+            },
+            Activity::Idle { next } => Activity::Idle {
+                next: self.before_end(next),
+            },
+        }
+    }
+
+    /// The next `n` activation starts strictly after `now` (for always: empty, or the start
+    /// date if in the future).
+    pub fn next_starts(&self, now: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+        let mut starts = Vec::new();
+        let mut after = now;
+        if let Some(start) = self.start.filter(|&start| start > now) {
+            if matches!(self.unbounded_at(start), Activity::Active { .. }) {
+                starts.push(start);
+            }
+            after = start;
+        }
+        while starts.len() < n {
+            let Some(next) = self.before_end(self.next_unbounded_start(after)) else {
+                break;
+            };
+            starts.push(next);
+            after = next;
+        }
+        starts.truncate(n);
+        starts
+    }
+
+    /// UTC offset in seconds at `now` in the schedule's timezone (for mapping real time to
+    /// local pattern time).
+    pub fn utc_offset_secs(&self, now: DateTime<Utc>) -> i64 {
+        i64::from(
+            self.tz
+                .offset_from_utc_datetime(&now.naive_utc())
+                .fix()
+                .local_minus_utc(),
+        )
+    }
+
+    pub fn timezone_name(&self) -> &str {
+        self.tz.name()
+    }
+
+    /// One line for `loadtide check`, e.g. `cron "0 9 * * MON-FRI" for 8h (Europe/Berlin)`.
+    pub fn describe(&self) -> String {
+        let mut line = match &self.when {
+            When::Always => "always".to_string(),
+            When::Cron { expr, length, .. } => {
+                format!("cron {expr:?} for {}", humantime::format_duration(*length))
+            }
+            When::Windows(windows) => {
+                let each: Vec<String> = windows.iter().map(Window::describe).collect();
+                format!("windows {}", each.join(", "))
+            }
+        };
+        line.push_str(&format!(" ({})", self.tz.name()));
+        let local = |t: DateTime<Utc>| t.with_timezone(&self.tz).format("%Y-%m-%d %H:%M");
+        if let Some(start) = self.start {
+            line.push_str(&format!(" from {}", local(start)));
+        }
+        if let Some(end) = self.end {
+            line.push_str(&format!(" until {}", local(end)));
+        }
+        if !self.repeat {
+            line.push_str(", pattern played once per activation");
+        }
+        line
+    }
+
+    /// Activity ignoring `start` and `end`.
+    fn unbounded_at(&self, now: DateTime<Utc>) -> Activity {
+        match &self.when {
+            When::Always => {
+                let local = now + TimeDelta::seconds(self.utc_offset_secs(now));
+                Activity::Active {
+                    elapsed: since(DateTime::UNIX_EPOCH, local),
+                    until: None,
+                }
+            }
+            When::Cron { cron, length, .. } => {
+                let next = self.next_fire(cron, now);
+                match self.last_fire(cron, now) {
+                    Some(fire) if now < after(fire, *length) => Activity::Active {
+                        elapsed: since(fire, now),
+                        until: earliest(Some(after(fire, *length)), next),
+                    },
+                    _ => Activity::Idle { next },
+                }
+            }
+            When::Windows(windows) => {
+                let today = now.with_timezone(&self.tz).date_naive();
+                // A window lasts under a day of local time, so one running now started today,
+                // yesterday or (around a DST change) the day before.
+                let running = [2, 1, 0]
+                    .into_iter()
+                    .filter_map(|back| today.checked_sub_days(Days::new(back)))
+                    .flat_map(|day| windows.iter().filter_map(move |w| w.on(self.tz, day)))
+                    .filter(|&(start, end)| start <= now && now < end)
+                    .max();
+                let next = self.next_window_start(windows, now);
+                match running {
+                    Some((start, end)) => Activity::Active {
+                        elapsed: since(start, now),
+                        until: earliest(Some(end), next),
+                    },
+                    None => Activity::Idle { next },
+                }
+            }
+        }
+    }
+
+    /// The first activation start strictly after `t`, ignoring `start` and `end`.
+    fn next_unbounded_start(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match &self.when {
+            When::Always => None,
+            When::Cron { cron, .. } => self.next_fire(cron, t),
+            When::Windows(windows) => self.next_window_start(windows, t),
+        }
+    }
+
+    /// The latest fire at or before `t`.
+    fn last_fire(&self, cron: &Cron, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        cron.find_previous_occurrence(&t.with_timezone(&self.tz), true)
+            .ok()
+            .map(|fire| fire.with_timezone(&Utc))
+    }
+
+    /// The first fire strictly after `t`.
+    fn next_fire(&self, cron: &Cron, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        cron.find_next_occurrence(&t.with_timezone(&self.tz), false)
+            .ok()
+            .map(|fire| fire.with_timezone(&Utc))
+    }
+
+    fn next_window_start(&self, windows: &[Window], t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let today = t.with_timezone(&self.tz).date_naive();
+        // Every window has at least one weekday, so a week and a bit always finds one.
+        (0..=8)
+            .filter_map(|ahead| today.checked_add_days(Days::new(ahead)))
+            .flat_map(|day| windows.iter().filter_map(move |w| w.on(self.tz, day)))
+            .map(|(start, _)| start)
+            .filter(|&start| start > t)
+            .min()
+    }
+
+    fn before_end(&self, t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        t.filter(|&t| self.end.is_none_or(|end| t < end))
+    }
+}
+
+impl Window {
+    /// The real-time span of this window if it starts on local `day`. None on other weekdays,
+    /// or when the whole window falls into a DST gap.
+    fn on(&self, tz: Tz, day: NaiveDate) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        if self.days & (1 << day.weekday().num_days_from_monday()) == 0 {
+            return None;
+        }
+        let start = resolve(tz, day.and_time(self.from));
+        let end_day = if self.crosses_midnight {
+            day.succ_opt()?
+        } else {
+            day
+        };
+        let end = resolve(tz, end_day.and_time(self.to));
+        (end > start).then_some((start, end))
+    }
+
+    fn describe(&self) -> String {
+        let to = if self.crosses_midnight && self.to == NaiveTime::MIN {
+            "24:00".to_string()
+        } else {
+            clock(self.to)
+        };
+        format!("{} {}–{to}", days_label(self.days), clock(self.from))
+    }
+}
+
+/// `key` is the config key of the schedule table, e.g. "profiles.daily.schedule"; errors are
+/// (key path, message) pairs, all collected.
+pub fn parse(
+    raw: &RawSchedule,
+    key: &str,
+    pattern_len: Option<Duration>,
+) -> Result<Schedule, Vec<(String, String)>> {
+    let mut errors = Errors {
+        key,
+        list: Vec::new(),
+    };
+    let tz = match raw.timezone.as_deref() {
+        None => Tz::UTC,
+        Some(name) => parse_timezone(name).unwrap_or_else(|e| {
+            errors.add("timezone", e);
+            Tz::UTC
+        }),
+    };
+    let mut instant = |field: &str, value: Option<&str>| {
+        let value = value?;
+        let parsed = parse_instant(tz, value);
+        if parsed.is_none() {
+            errors.add(
+                field,
+                format!(
+                    "invalid date or time {value:?} (e.g. \"2026-12-01\", \"2026-12-01T09:00:00\" \
+                     or \"2026-12-01T09:00:00+01:00\")"
+                ),
+            );
+        }
+        parsed
+    };
+    let start = instant("start", raw.start.as_deref());
+    let end = instant("end", raw.end.as_deref());
+    if let (Some(s), Some(e)) = (start, end) {
+        if e <= s {
+            let (s, e) = (raw.start.as_deref(), raw.end.as_deref());
+            let (s, e) = (s.unwrap_or_default(), e.unwrap_or_default());
+            errors.add("end", format!("{e:?} is not after start {s:?}"));
+        }
+    }
+    let for_ = raw
+        .for_
+        .as_deref()
+        .and_then(|v| match humantime::parse_duration(v.trim()) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                errors.add(
+                    "for",
+                    format!("invalid duration {v:?}: must be greater than zero"),
+                );
+                None
+            }
+            Err(_) => {
+                errors.add(
+                    "for",
+                    format!("invalid duration {v:?} (e.g. \"30m\", \"8h\")"),
+                );
+                None
+            }
+        });
+
+    let when = match (&raw.cron, raw.windows.is_empty()) {
+        (Some(expr), false) => {
+            errors.add(
+                "",
+                "cron and windows cannot be combined: use cron with \"for\", or windows",
+            );
+            parse_cron(expr, tz, start, &mut errors);
+            parse_windows(&raw.windows, &mut errors);
+            None
+        }
+        (Some(expr), true) => {
+            let cron = parse_cron(expr, tz, start, &mut errors);
+            let length = for_.or(pattern_len.filter(|d| !d.is_zero()));
+            if length.is_none() && raw.for_.is_none() {
+                errors.add(
+                    "for",
+                    "missing: how long each activation lasts (set \"for\", or use a pattern with \
+                     a length such as stages or ramp)",
+                );
+            }
+            cron.zip(length).map(|(cron, length)| When::Cron {
+                cron: Box::new(cron),
+                expr: expr.trim().to_string(),
+                length,
+            })
+        }
+        (None, false) => {
+            if raw.for_.is_some() {
+                errors.add(
+                    "for",
+                    "only applies with cron: a window lasts from \"from\" to \"to\"",
+                );
+            }
+            Some(When::Windows(parse_windows(&raw.windows, &mut errors)))
+        }
+        (None, true) => {
+            if raw.for_.is_some() {
+                errors.add(
+                    "for",
+                    "only applies with cron: an always schedule has no activations",
+                );
+            }
+            if raw.repeat == Some(false) {
+                errors.add(
+                    "repeat",
+                    "only applies with cron or windows: an always schedule loops the pattern",
+                );
+            }
+            Some(When::Always)
+        }
+    };
+
+    match when {
+        Some(when) if errors.list.is_empty() => Ok(Schedule {
+            when,
+            tz,
+            start,
+            end,
+            repeat: raw.repeat.unwrap_or(true),
+        }),
+        _ => Err(errors.list),
+    }
+}
+
+struct Errors<'a> {
+    key: &'a str,
+    list: Vec<(String, String)>,
+}
+
+impl Errors<'_> {
+    /// `field` is relative to the schedule table; "" is the table itself.
+    fn add(&mut self, field: &str, message: impl Into<String>) {
+        let key = if field.is_empty() {
+            self.key.to_string()
+        } else {
+            format!("{}.{field}", self.key)
+        };
+        self.list.push((key, message.into()));
+    }
+}
+
+fn parse_cron(
+    expr: &str,
+    tz: Tz,
+    start: Option<DateTime<Utc>>,
+    errors: &mut Errors,
+) -> Option<Cron> {
+    let parser = CronParser::builder()
+        .seconds(Seconds::Optional)
+        .year(Year::Disallowed)
+        .build();
+    let invalid = |reason: &str| format!("invalid cron expression {expr:?}: {reason}");
+    match parser.parse(expr) {
+        Err(e) => {
+            errors.add("cron", invalid(e.to_string().trim_end_matches('.')));
+            None
+        }
+        Ok(cron) => {
+            // Catches `0 0 30 2 *`: croner gives up after searching a year of seconds, which
+            // takes milliseconds, so do it once here rather than on every `activity_at`.
+            let from = start.unwrap_or(DateTime::UNIX_EPOCH).with_timezone(&tz);
+            if cron.find_next_occurrence(&from, true).is_err() {
+                errors.add("cron", invalid("it never fires"));
+                return None;
+            }
+            Some(cron)
+        }
+    }
+}
+
+fn parse_windows(raw: &[RawWindow], errors: &mut Errors) -> Vec<Window> {
+    let mut windows = Vec::new();
+    for (i, w) in raw.iter().enumerate() {
+        let field = |name: &str| format!("windows[{i}].{name}");
+        let days = match w.days.as_deref() {
+            None => Some(EVERY_DAY),
+            Some(text) => parse_days(text)
+                .map_err(|e| errors.add(&field("days"), e))
+                .ok(),
+        };
+        let mut time = |name: &str, value: Option<&str>, missing: &str| {
+            let Some(value) = value else {
+                errors.add(&field(name), format!("missing: {missing}"));
+                return None;
+            };
+            let parsed = parse_time(value);
+            if parsed.is_none() {
+                errors.add(
+                    &field(name),
+                    format!("invalid time {value:?} (e.g. \"09:00\" or \"17:30:15\")"),
+                );
+            }
+            parsed
+        };
+        let from = time(
+            "from",
+            w.from.as_deref(),
+            "when the window opens (e.g. \"09:00\")",
+        );
+        let to = time(
+            "to",
+            w.to.as_deref(),
+            "when the window closes (e.g. \"17:30\")",
+        );
+        let (Some(days), Some(from), Some(to)) = (days, from, to) else {
+            continue;
+        };
+        if from == to && w.to.as_deref().map(str::trim) != Some("24:00") {
+            errors.add(
+                &field("to"),
+                "same as \"from\": a window needs a length (\"to\" earlier than \"from\" crosses \
+                 midnight)",
+            );
+            continue;
+        }
+        windows.push(Window {
+            days,
+            from,
+            to,
+            crosses_midnight: to <= from,
+        });
+    }
+    windows
+}
+
+/// "mon-fri", "sat,sun", "mon,wed-fri", "fri-mon" (wraps), "*"; short or full names, any case.
+fn parse_days(text: &str) -> Result<u8, String> {
+    let invalid = |why: String| {
+        format!("invalid days {text:?}: {why} (e.g. \"mon-fri\", \"sat,sun\", \"mon,wed-fri\" or \"*\")")
+    };
+    let day = |name: &str| -> Result<u32, String> {
+        name.trim()
+            .parse::<Weekday>()
+            .map(|d| d.num_days_from_monday())
+            .map_err(|_| invalid(format!("unknown day {:?}", name.trim())))
+    };
+    let mut mask = 0u8;
+    for part in text.split(',') {
+        let part = part.trim();
+        if part == "*" {
+            mask = EVERY_DAY;
+        } else if let Some((first, last)) = part.split_once('-') {
+            let (first, last) = (day(first)?, day(last)?);
+            let len = (last + 7 - first) % 7;
+            for n in 0..=len {
+                mask |= 1 << ((first + n) % 7);
+            }
+        } else if part.is_empty() {
+            return Err(invalid("empty day".to_string()));
+        } else {
+            mask |= 1 << day(part)?;
+        }
+    }
+    Ok(mask)
+}
+
+/// "HH:MM" or "HH:MM:SS"; "24:00" is midnight at the end of the day.
+fn parse_time(text: &str) -> Option<NaiveTime> {
+    let text = text.trim();
+    if text == "24:00" {
+        return Some(NaiveTime::MIN);
+    }
+    let time = NaiveTime::parse_from_str(text, "%H:%M:%S")
+        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
+        .ok()?;
+    // chrono reads ":60" as a leap second; no window needs one.
+    (time.nanosecond() < 1_000_000_000).then_some(time)
+}
+
+/// A date (local midnight), a local date and time, or RFC 3339 with an offset.
+fn parse_instant(tz: Tz, text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(resolve(tz, date.and_time(NaiveTime::MIN)));
+    }
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    .map(|local| resolve(tz, local))
+}
+
+fn parse_timezone(name: &str) -> Result<Tz, String> {
+    name.trim().parse::<Tz>().map_err(|_| {
+        let hint = match closest_timezone(name) {
+            Some(close) => format!("did you mean {close:?}?"),
+            None => "an IANA name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\""
+                .to_string(),
+        };
+        format!("unknown timezone {name:?} ({hint})")
+    })
+}
+
+fn closest_timezone(name: &str) -> Option<&'static str> {
+    let wanted = name.trim().to_ascii_lowercase();
+    let limit = (wanted.chars().count() / 4).max(2);
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| {
+            (
+                edit_distance(&wanted, &tz.name().to_ascii_lowercase()),
+                tz.name(),
+            )
+        })
+        .filter(|&(distance, _)| distance <= limit)
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The instant of a local time: the earlier one if ambiguous, the first after the gap if it
+/// does not exist.
+fn resolve(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+        LocalResult::None => first_instant_at_or_after(tz, local),
+    }
+}
+
+/// Binary search for the first instant whose local time is at or after `local`: the end of
+/// the gap `local` falls in. Offsets stay within ±26h, so the answer lies within ±30h of
+/// `local` read as UTC.
+fn first_instant_at_or_after(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    let instant = |secs: i64| {
+        DateTime::from_timestamp(secs, 0).expect("a DST gap lies well inside chrono's range")
+    };
+    let local_at = |secs: i64| instant(secs).with_timezone(&tz).naive_local();
+    let guess = local.and_utc().timestamp();
+    let (mut lo, mut hi) = (guess - 30 * 3600, guess + 30 * 3600);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if local_at(mid) >= local {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    instant(hi)
+}
+
+fn since(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+    (to - from).to_std().unwrap_or(Duration::ZERO)
+}
+
+fn after(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn clock(t: NaiveTime) -> String {
+    if t.second() == 0 {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%H:%M:%S").to_string()
+    }
+}
+
+/// "mon-fri", "sat,sun", "mon,wed-fri", "every day".
+fn days_label(mask: u8) -> String {
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    if mask == EVERY_DAY {
+        return "every day".to_string();
+    }
+    let mut parts = Vec::new();
+    let mut n = 0;
+    while n < 7 {
+        if mask & (1 << n) == 0 {
+            n += 1;
+            continue;
+        }
+        let first = n;
+        while n + 1 < 7 && mask & (1 << (n + 1)) != 0 {
+            n += 1;
+        }
+        match n - first {
+            0 => parts.push(NAMES[first].to_string()),
+            1 => parts.push(format!("{},{}", NAMES[first], NAMES[n])),
+            _ => parts.push(format!("{}-{}", NAMES[first], NAMES[n])),
+        }
+        n += 1;
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "profiles.daily.schedule";
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn cron(expr: &str, for_: Option<&str>, tz: &str) -> RawSchedule {
+        RawSchedule {
+            cron: Some(expr.into()),
+            for_: for_.map(Into::into),
+            timezone: Some(tz.into()),
+            ..RawSchedule::default()
+        }
+    }
+
+    fn window(days: Option<&str>, from: &str, to: &str) -> RawWindow {
+        RawWindow {
+            days: days.map(Into::into),
+            from: Some(from.into()),
+            to: Some(to.into()),
+        }
+    }
+
+    fn windows(tz: &str, list: Vec<RawWindow>) -> RawSchedule {
+        RawSchedule {
+            windows: list,
+            timezone: Some(tz.into()),
+            ..RawSchedule::default()
+        }
+    }
+
+    fn compile(raw: RawSchedule) -> Schedule {
+        parse(&raw, KEY, None).unwrap()
+    }
+
+    fn active(elapsed: Duration, until: &str) -> Activity {
+        Activity::Active {
+            elapsed,
+            until: Some(at(until)),
+        }
+    }
+
+    fn idle(next: &str) -> Activity {
+        Activity::Idle {
+            next: Some(at(next)),
+        }
+    }
+
+    fn errors(raw: RawSchedule, pattern_len: Option<Duration>) -> Vec<(String, String)> {
+        parse(&raw, KEY, pattern_len).unwrap_err()
+    }
+
+    fn one_error(key: &str, message: &str) -> Vec<(String, String)> {
+        vec![(format!("{KEY}{key}"), message.to_string())]
+    }
+
+    #[test]
+    fn always_pattern_time_is_local_time_since_the_local_epoch() {
+        let berlin = compile(RawSchedule {
+            timezone: Some("Europe/Berlin".into()),
+            ..RawSchedule::default()
+        });
+        assert!(berlin.is_always() && berlin.repeat());
+        // 14:00 in Berlin in summer (CEST, +02:00) is 12:00 UTC.
+        let now = at("2026-07-01T12:00:00Z");
+        let Activity::Active { elapsed, until } = berlin.activity_at(now) else {
+            panic!("always is active");
+        };
+        assert_eq!(until, None);
+        assert_eq!(elapsed, secs(now.timestamp() as u64 + 7_200));
+        assert_eq!(elapsed.as_secs() % 86_400, 14 * 3_600);
+        // In winter (CET, +01:00) 14:00 local is 13:00 UTC.
+        let winter = at("2026-01-15T13:00:00.250Z");
+        let Activity::Active { elapsed, .. } = berlin.activity_at(winter) else {
+            panic!("always is active");
+        };
+        assert_eq!(elapsed.as_millis() % 86_400_000, 14 * 3_600_000 + 250);
+        assert_eq!(berlin.utc_offset_secs(now), 7_200);
+        assert_eq!(berlin.utc_offset_secs(winter), 3_600);
+
+        let utc = Schedule::always();
+        assert_eq!(utc.timezone_name(), "UTC");
+        assert_eq!(
+            utc.activity_at(now),
+            Activity::Active {
+                elapsed: secs(now.timestamp() as u64),
+                until: None
+            }
+        );
+        assert!(utc.next_starts(now, 3).is_empty());
+        assert_eq!(utc, compile(RawSchedule::default()));
+    }
+
+    #[test]
+    fn always_between_start_and_end() {
+        let s = compile(RawSchedule {
+            timezone: Some("Europe/Berlin".into()),
+            start: Some("2026-12-01".into()),
+            end: Some("2026-12-02T09:00:00".into()),
+            ..RawSchedule::default()
+        });
+        let (start, end) = (at("2026-11-30T23:00:00Z"), at("2026-12-02T08:00:00Z"));
+        assert_eq!(
+            s.activity_at(at("2026-11-30T22:59:59Z")),
+            idle("2026-11-30T23:00:00Z")
+        );
+        let Activity::Active { elapsed, until } = s.activity_at(start) else {
+            panic!("active from start");
+        };
+        assert_eq!((elapsed.as_secs() % 86_400, until), (0, Some(end)));
+        assert!(matches!(
+            s.activity_at(end - TimeDelta::seconds(1)),
+            Activity::Active { .. }
+        ));
+        assert_eq!(s.activity_at(end), Activity::Idle { next: None });
+        assert_eq!(s.next_starts(at("2026-11-01T00:00:00Z"), 3), vec![start]);
+        assert!(s.next_starts(start, 3).is_empty());
+    }
+
+    #[test]
+    fn cron_weekdays_at_nine_for_eight_hours() {
+        let s = compile(cron("0 9 * * MON-FRI", Some("8h"), "Europe/Berlin"));
+        assert!(!s.is_always());
+        // Wednesday 2026-07-01, CEST.
+        assert_eq!(
+            s.activity_at(at("2026-07-01T08:59:59+02:00")),
+            idle("2026-07-01T09:00:00+02:00")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-01T09:00:00+02:00")),
+            active(secs(0), "2026-07-01T17:00:00+02:00")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-01T12:30:00.5+02:00")),
+            active(
+                Duration::from_millis(12_600_500),
+                "2026-07-01T17:00:00+02:00"
+            )
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-01T16:59:59+02:00")),
+            active(secs(8 * 3_600 - 1), "2026-07-01T17:00:00+02:00")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-01T17:00:00+02:00")),
+            idle("2026-07-02T09:00:00+02:00")
+        );
+        // Friday evening and the weekend wait for Monday.
+        for now in ["2026-07-03T17:00:00+02:00", "2026-07-04T12:00:00+02:00"] {
+            assert_eq!(s.activity_at(at(now)), idle("2026-07-06T09:00:00+02:00"));
+        }
+        assert_eq!(
+            s.next_starts(at("2026-07-03T09:00:00+02:00"), 3),
+            vec![
+                at("2026-07-06T09:00:00+02:00"),
+                at("2026-07-07T09:00:00+02:00"),
+                at("2026-07-08T09:00:00+02:00")
+            ]
+        );
+    }
+
+    #[test]
+    fn cron_without_for_lasts_the_pattern_length() {
+        let raw = cron("0 * * * *", None, "UTC");
+        let s = parse(&raw, KEY, Some(secs(600))).unwrap();
+        assert_eq!(
+            s.activity_at(at("2026-07-01T10:05:00Z")),
+            active(secs(300), "2026-07-01T10:10:00Z")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-01T10:10:00Z")),
+            idle("2026-07-01T11:00:00Z")
+        );
+        // `for` wins over the pattern's length.
+        let raw = cron("0 * * * *", Some("20m"), "UTC");
+        let s = parse(&raw, KEY, Some(secs(600))).unwrap();
+        assert!(matches!(
+            s.activity_at(at("2026-07-01T10:15:00Z")),
+            Activity::Active { .. }
+        ));
+    }
+
+    #[test]
+    fn overlapping_cron_activations_the_latest_wins() {
+        let s = compile(cron("0 * * * *", Some("90m"), "UTC"));
+        assert_eq!(
+            s.activity_at(at("2026-07-01T10:45:00Z")),
+            active(secs(2_700), "2026-07-01T11:00:00Z")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-01T11:00:00Z")),
+            active(secs(0), "2026-07-01T12:00:00Z")
+        );
+    }
+
+    #[test]
+    fn six_field_cron_has_seconds() {
+        let s = compile(cron("30 0 9 * * *", Some("1m"), "UTC"));
+        assert_eq!(
+            s.next_starts(at("2026-07-01T00:00:00Z"), 1),
+            vec![at("2026-07-01T09:00:30Z")]
+        );
+    }
+
+    #[test]
+    fn a_window_crossing_midnight_belongs_to_the_day_it_starts() {
+        let s = compile(windows("UTC", vec![window(Some("fri"), "22:00", "06:00")]));
+        let next_friday = "2026-07-10T22:00:00Z";
+        // Thursday night is not a Friday window; Friday before dawn is Thursday's.
+        assert_eq!(
+            s.activity_at(at("2026-07-02T23:00:00Z")),
+            idle("2026-07-03T22:00:00Z")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-03T05:00:00Z")),
+            idle("2026-07-03T22:00:00Z")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-03T22:00:00Z")),
+            active(secs(0), "2026-07-04T06:00:00Z")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-04T05:59:59Z")),
+            active(secs(8 * 3_600 - 1), "2026-07-04T06:00:00Z")
+        );
+        assert_eq!(s.activity_at(at("2026-07-04T06:00:00Z")), idle(next_friday));
+        assert_eq!(s.activity_at(at("2026-07-04T23:00:00Z")), idle(next_friday));
+    }
+
+    #[test]
+    fn windows_on_lists_of_days() {
+        let s = compile(windows(
+            "UTC",
+            vec![
+                window(Some("mon,wed-fri"), "09:00", "17:00"),
+                window(Some("Sat,SUN"), "10:00:30", "12:00"),
+            ],
+        ));
+        // Tuesday 2026-06-30 is idle, Wednesday is on.
+        assert_eq!(
+            s.activity_at(at("2026-06-30T10:00:00Z")),
+            idle("2026-07-01T09:00:00Z")
+        );
+        assert_eq!(
+            s.next_starts(at("2026-07-02T12:00:00Z"), 4),
+            vec![
+                at("2026-07-03T09:00:00Z"),
+                at("2026-07-04T10:00:30Z"),
+                at("2026-07-05T10:00:30Z"),
+                at("2026-07-06T09:00:00Z")
+            ]
+        );
+        assert_eq!(
+            s.describe(),
+            "windows mon,wed-fri 09:00–17:00, sat,sun 10:00:30–12:00 (UTC)"
+        );
+        // No days means every day.
+        let every = compile(windows("UTC", vec![window(None, "18:00", "24:00")]));
+        assert_eq!(
+            every.activity_at(at("2026-06-30T23:59:00Z")),
+            active(secs(21_540), "2026-07-01T00:00:00Z")
+        );
+        assert_eq!(every.describe(), "windows every day 18:00–24:00 (UTC)");
+    }
+
+    #[test]
+    fn overlapping_windows_the_latest_start_wins_then_the_longer_resumes() {
+        let s = compile(windows(
+            "UTC",
+            vec![
+                window(Some("mon-fri"), "09:00", "17:00"),
+                window(Some("wed"), "12:00", "13:00"),
+            ],
+        ));
+        assert_eq!(
+            s.activity_at(at("2026-07-01T11:00:00Z")),
+            active(secs(7_200), "2026-07-01T12:00:00Z")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-01T12:30:00Z")),
+            active(secs(1_800), "2026-07-01T13:00:00Z")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-07-01T14:00:00Z")),
+            active(secs(5 * 3_600), "2026-07-01T17:00:00Z")
+        );
+    }
+
+    #[test]
+    fn day_names_ranges_and_lists() {
+        let mask = |text| parse_days(text).unwrap();
+        assert_eq!(mask("mon-fri"), 0b001_1111);
+        assert_eq!(mask("sat,sun"), 0b110_0000);
+        assert_eq!(mask(" Mon , WED-fri "), 0b001_1101);
+        assert_eq!(mask("*"), EVERY_DAY);
+        assert_eq!(mask("fri-mon"), 0b111_0001);
+        assert_eq!(mask("Monday,tuesday"), 0b000_0011);
+        assert_eq!(days_label(mask("mon-fri")), "mon-fri");
+        assert_eq!(days_label(mask("sun,sat")), "sat,sun");
+        assert_eq!(days_label(mask("fri-mon")), "mon,fri-sun");
+        assert_eq!(days_label(mask("sun-sat")), "every day");
+    }
+
+    #[test]
+    fn berlin_spring_forward_day() {
+        // 2026-03-29: 02:00 CET jumps to 03:00 CEST.
+        let cron_nine = compile(cron("0 9 * * *", Some("1h"), "Europe/Berlin"));
+        assert_eq!(
+            cron_nine.next_starts(at("2026-03-28T12:00:00Z"), 2),
+            vec![at("2026-03-29T07:00:00Z"), at("2026-03-30T07:00:00Z")]
+        );
+        let night = compile(windows(
+            "Europe/Berlin",
+            vec![window(None, "00:00", "06:00")],
+        ));
+        assert_eq!(
+            night.activity_at(at("2026-03-28T23:00:00Z")),
+            active(secs(0), "2026-03-29T04:00:00Z")
+        );
+        assert_eq!(
+            night.activity_at(at("2026-03-29T03:59:59Z")),
+            active(secs(5 * 3_600 - 1), "2026-03-29T04:00:00Z")
+        );
+        // A window opening inside the gap opens when it ends, at 03:00 CEST.
+        let in_gap = compile(windows(
+            "Europe/Berlin",
+            vec![window(None, "02:30", "04:00")],
+        ));
+        assert_eq!(
+            in_gap.activity_at(at("2026-03-29T00:59:59Z")),
+            idle("2026-03-29T03:00:00+02:00")
+        );
+        assert_eq!(
+            in_gap.activity_at(at("2026-03-29T03:00:00+02:00")),
+            active(secs(0), "2026-03-29T04:00:00+02:00")
+        );
+        // Croner: a fixed-time job due in the gap runs right after it.
+        let cron_gap = compile(cron("30 2 * * *", Some("10m"), "Europe/Berlin"));
+        assert_eq!(
+            cron_gap.next_starts(at("2026-03-28T12:00:00Z"), 2),
+            vec![
+                at("2026-03-29T03:00:00+02:00"),
+                at("2026-03-30T02:30:00+02:00")
+            ]
+        );
+        assert_eq!(
+            cron_gap.activity_at(at("2026-03-29T03:05:00+02:00")),
+            active(secs(300), "2026-03-29T03:10:00+02:00")
+        );
+    }
+
+    #[test]
+    fn berlin_fall_back_day() {
+        // 2026-10-25: 03:00 CEST falls back to 02:00 CET.
+        let cron_nine = compile(cron("0 9 * * *", Some("1h"), "Europe/Berlin"));
+        assert_eq!(
+            cron_nine.next_starts(at("2026-10-24T00:00:00Z"), 2),
+            vec![at("2026-10-24T07:00:00Z"), at("2026-10-25T08:00:00Z")]
+        );
+        let night = compile(windows(
+            "Europe/Berlin",
+            vec![window(None, "00:00", "06:00")],
+        ));
+        assert_eq!(
+            night.activity_at(at("2026-10-24T22:00:00Z")),
+            active(secs(0), "2026-10-25T05:00:00Z")
+        );
+        assert_eq!(
+            night.activity_at(at("2026-10-25T04:59:59Z")),
+            active(secs(7 * 3_600 - 1), "2026-10-25T05:00:00Z")
+        );
+        // An ambiguous local time means the earlier instant (02:30 CEST).
+        let repeated = compile(windows(
+            "Europe/Berlin",
+            vec![window(None, "02:30", "03:30")],
+        ));
+        assert_eq!(
+            repeated.activity_at(at("2026-10-25T00:30:00Z")),
+            active(secs(0), "2026-10-25T02:30:00Z")
+        );
+        // Croner: a fixed-time job in the repeated hour runs once, at the earlier instant.
+        let cron_fold = compile(cron("30 2 * * *", Some("10m"), "Europe/Berlin"));
+        assert_eq!(
+            cron_fold.next_starts(at("2026-10-24T12:00:00Z"), 2),
+            vec![at("2026-10-25T00:30:00Z"), at("2026-10-26T01:30:00Z")]
+        );
+        // Always: the repeated hour plays its pattern twice.
+        let always = compile(RawSchedule {
+            timezone: Some("Europe/Berlin".into()),
+            ..RawSchedule::default()
+        });
+        let position = |t| match always.activity_at(at(t)) {
+            Activity::Active { elapsed, .. } => elapsed.as_secs() % 86_400,
+            Activity::Idle { .. } => panic!("always is active"),
+        };
+        assert_eq!(
+            position("2026-10-25T00:30:00Z"),
+            position("2026-10-25T01:30:00Z")
+        );
+    }
+
+    #[test]
+    fn new_york_changes_clocks_too() {
+        let s = compile(cron("0 9 * * *", Some("8h"), "America/New_York"));
+        assert_eq!(
+            s.next_starts(at("2026-03-07T00:00:00Z"), 2),
+            vec![at("2026-03-07T14:00:00Z"), at("2026-03-08T13:00:00Z")]
+        );
+        assert_eq!(
+            s.next_starts(at("2026-10-31T00:00:00Z"), 2),
+            vec![at("2026-10-31T13:00:00Z"), at("2026-11-01T14:00:00Z")]
+        );
+        let night = compile(windows(
+            "America/New_York",
+            vec![window(None, "00:00", "06:00")],
+        ));
+        assert_eq!(
+            night.activity_at(at("2026-03-08T05:00:00Z")),
+            active(secs(0), "2026-03-08T10:00:00Z")
+        );
+    }
+
+    #[test]
+    fn start_and_end_bound_every_activation() {
+        let mut raw = cron("0 9 * * *", Some("1h"), "Europe/Berlin");
+        raw.start = Some("2026-12-01".into());
+        raw.end = Some("2026-12-03".into());
+        let s = compile(raw.clone());
+        assert_eq!(
+            s.next_starts(at("2026-11-01T00:00:00Z"), 5),
+            vec![at("2026-12-01T08:00:00Z"), at("2026-12-02T08:00:00Z")]
+        );
+        assert_eq!(
+            s.activity_at(at("2026-11-30T08:30:00Z")),
+            idle("2026-12-01T08:00:00Z")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-12-03T08:30:00Z")),
+            Activity::Idle { next: None }
+        );
+        assert_eq!(
+            s.describe(),
+            "cron \"0 9 * * *\" for 1h (Europe/Berlin) from 2026-12-01 00:00 until 2026-12-03 00:00"
+        );
+
+        // An activation running at `start` begins there, mid-pattern; `end` cuts one short.
+        raw.start = Some("2026-12-01T09:30:00".into());
+        raw.end = Some("2026-12-02T09:30:00+01:00".into());
+        let s = compile(raw);
+        assert_eq!(
+            s.activity_at(at("2026-12-01T08:10:00Z")),
+            idle("2026-12-01T08:30:00Z")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-12-01T08:30:00Z")),
+            active(secs(1_800), "2026-12-01T09:00:00Z")
+        );
+        assert_eq!(
+            s.activity_at(at("2026-12-02T08:10:00Z")),
+            active(secs(600), "2026-12-02T08:30:00Z")
+        );
+        assert_eq!(
+            s.next_starts(at("2026-12-01T07:00:00Z"), 5),
+            vec![at("2026-12-01T08:30:00Z"), at("2026-12-02T08:00:00Z")]
+        );
+    }
+
+    #[test]
+    fn describe_one_line() {
+        assert_eq!(Schedule::always().describe(), "always (UTC)");
+        let s = compile(cron("0 9 * * MON-FRI", Some("8h"), "Europe/Berlin"));
+        assert_eq!(
+            s.describe(),
+            "cron \"0 9 * * MON-FRI\" for 8h (Europe/Berlin)"
+        );
+        assert_eq!(s.timezone_name(), "Europe/Berlin");
+        let mut raw = windows("UTC", vec![window(Some("mon-fri"), "09:00", "17:00")]);
+        raw.repeat = Some(false);
+        let s = compile(raw);
+        assert!(!s.repeat());
+        assert_eq!(
+            s.describe(),
+            "windows mon-fri 09:00–17:00 (UTC), pattern played once per activation"
+        );
+    }
+
+    #[test]
+    fn bad_cron() {
+        assert_eq!(
+            errors(cron("0 25 * * *", Some("1h"), "UTC"), None),
+            one_error(
+                ".cron",
+                "invalid cron expression \"0 25 * * *\": Component error: Number out of bounds"
+            )
+        );
+        assert_eq!(
+            errors(cron("0 0 30 2 *", Some("1h"), "UTC"), None),
+            one_error(
+                ".cron",
+                "invalid cron expression \"0 0 30 2 *\": it never fires"
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_timezone() {
+        assert_eq!(
+            errors(cron("0 9 * * *", Some("1h"), "Europe/Berln"), None),
+            one_error(
+                ".timezone",
+                "unknown timezone \"Europe/Berln\" (did you mean \"Europe/Berlin\"?)"
+            )
+        );
+        assert_eq!(
+            errors(cron("0 9 * * *", Some("1h"), "Mars/Olympus_Mons"), None),
+            one_error(
+                ".timezone",
+                "unknown timezone \"Mars/Olympus_Mons\" (an IANA name such as \
+                 \"Europe/Berlin\", \"America/New_York\" or \"UTC\")"
+            )
+        );
+    }
+
+    #[test]
+    fn bad_windows() {
+        assert_eq!(
+            errors(
+                windows("UTC", vec![window(Some("mon-fry"), "09:00", "17:00")]),
+                None
+            ),
+            one_error(
+                ".windows[0].days",
+                "invalid days \"mon-fry\": unknown day \"fry\" (e.g. \"mon-fri\", \"sat,sun\", \
+                 \"mon,wed-fri\" or \"*\")"
+            )
+        );
+        assert_eq!(
+            errors(windows("UTC", vec![window(None, "25:00", "17:00")]), None),
+            one_error(
+                ".windows[0].from",
+                "invalid time \"25:00\" (e.g. \"09:00\" or \"17:30:15\")"
+            )
+        );
+        assert_eq!(
+            errors(
+                windows(
+                    "UTC",
+                    vec![
+                        window(None, "09:00", "17:00"),
+                        window(None, "09:00", "09:00")
+                    ]
+                ),
+                None
+            ),
+            one_error(
+                ".windows[1].to",
+                "same as \"from\": a window needs a length (\"to\" earlier than \"from\" \
+                 crosses midnight)"
+            )
+        );
+        let mut missing = windows("UTC", vec![window(None, "09:00", "17:00")]);
+        missing.windows[0].to = None;
+        assert_eq!(
+            errors(missing, None),
+            one_error(
+                ".windows[0].to",
+                "missing: when the window closes (e.g. \"17:30\")"
+            )
+        );
+    }
+
+    #[test]
+    fn cron_and_windows_together() {
+        let mut raw = cron("0 9 * * *", Some("1h"), "UTC");
+        raw.windows = vec![window(None, "09:00", "17:00")];
+        assert_eq!(
+            errors(raw, None),
+            one_error(
+                "",
+                "cron and windows cannot be combined: use cron with \"for\", or windows"
+            )
+        );
+    }
+
+    #[test]
+    fn cron_without_for_or_pattern_length() {
+        let message = "missing: how long each activation lasts (set \"for\", or use a pattern \
+                       with a length such as stages or ramp)";
+        assert_eq!(
+            errors(cron("0 9 * * *", None, "UTC"), None),
+            one_error(".for", message)
+        );
+        assert_eq!(
+            errors(cron("0 9 * * *", Some("eight hours"), "UTC"), None),
+            one_error(
+                ".for",
+                "invalid duration \"eight hours\" (e.g. \"30m\", \"8h\")"
+            )
+        );
+    }
+
+    #[test]
+    fn end_before_start() {
+        let mut raw = cron("0 9 * * *", Some("1h"), "UTC");
+        raw.start = Some("2026-12-01".into());
+        raw.end = Some("2026-11-30T23:59:59".into());
+        assert_eq!(
+            errors(raw.clone(), None),
+            one_error(
+                ".end",
+                "\"2026-11-30T23:59:59\" is not after start \"2026-12-01\""
+            )
+        );
+        raw.end = Some("december".into());
+        assert_eq!(
+            errors(raw, None),
+            one_error(
+                ".end",
+                "invalid date or time \"december\" (e.g. \"2026-12-01\", \"2026-12-01T09:00:00\" \
+                 or \"2026-12-01T09:00:00+01:00\")"
+            )
+        );
+    }
+
+    #[test]
+    fn repeat_false_needs_cron_or_windows() {
+        let raw = RawSchedule {
+            repeat: Some(false),
+            ..RawSchedule::default()
+        };
+        assert_eq!(
+            errors(raw, None),
+            one_error(
+                ".repeat",
+                "only applies with cron or windows: an always schedule loops the pattern"
+            )
+        );
+    }
+
+    #[test]
+    fn for_needs_cron() {
+        let mut raw = windows("UTC", vec![window(None, "09:00", "17:00")]);
+        raw.for_ = Some("1h".into());
+        assert_eq!(
+            errors(raw, None),
+            one_error(
+                ".for",
+                "only applies with cron: a window lasts from \"from\" to \"to\""
+            )
+        );
+        let raw = RawSchedule {
+            for_: Some("1h".into()),
+            ..RawSchedule::default()
+        };
+        assert_eq!(
+            errors(raw, None),
+            one_error(
+                ".for",
+                "only applies with cron: an always schedule has no activations"
+            )
+        );
+    }
+
+    #[test]
+    fn every_error_is_collected() {
+        let raw = RawSchedule {
+            cron: Some("0 9 * *".into()),
+            timezone: Some("Nowhere".into()),
+            start: Some("2026-02-30".into()),
+            ..RawSchedule::default()
+        };
+        let keys: Vec<String> = errors(raw, None).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [".timezone", ".start", ".cron", ".for"].map(|k| format!("{KEY}{k}"))
+        );
+    }
+}
