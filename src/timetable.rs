@@ -17,7 +17,7 @@ use crate::scheduler::activation_spec;
 /// Columns of the chart: 72 columns of 20 minutes each.
 const COLUMNS: usize = 72;
 const COLUMN: Duration = Duration::from_secs(20 * 60);
-/// Samples per column; the column shows their maximum so short spikes stay visible.
+/// Samples per column (every 30 s); the column shows their mean.
 const SAMPLES: u32 = 40;
 const ROWS: usize = 4;
 /// Next activations listed.
@@ -36,17 +36,24 @@ pub fn planned_at(profile: &Profile, at: DateTime<Utc>) -> f64 {
     }
 }
 
-/// The planned load over the 24 hours from `from`: one value per column, the maximum of
-/// its samples.
-pub fn day_plan(profile: &Profile, from: DateTime<Utc>) -> Vec<f64> {
+/// The planned load over the 24 hours from `from`: one mean per column, and the lowest and
+/// highest sample (so a short burst is reported even where a column's mean hides it).
+pub fn day_plan(profile: &Profile, from: DateTime<Utc>) -> (Vec<f64>, f64, f64) {
     let step = COLUMN / SAMPLES;
-    (0..COLUMNS as u32)
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+    let columns = (0..COLUMNS as u32)
         .map(|c| {
-            (0..SAMPLES)
-                .map(|s| planned_at(profile, from + (COLUMN * c + step * s)))
-                .fold(0.0, f64::max)
+            let sum: f64 = (0..SAMPLES)
+                .map(|s| {
+                    let v = planned_at(profile, from + (COLUMN * c + step * s));
+                    (lo, hi) = (lo.min(v), hi.max(v));
+                    v
+                })
+                .sum();
+            sum / f64::from(SAMPLES)
         })
-        .collect()
+        .collect();
+    (columns, lo, hi)
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -77,18 +84,17 @@ pub fn describe(profile: &Profile, now: DateTime<Utc>) -> String {
         Load::Open { .. } => "req/s",
         Load::Closed { .. } => "users",
     };
-    let plan = day_plan(profile, from);
-    let (lo, hi) = plan.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
-        (lo.min(v), hi.max(v))
-    });
+    let (plan, lo, hi) = day_plan(profile, from);
     if lo == hi {
         let _ = writeln!(o, "  planned {unit} over the next 24h: {hi} throughout");
         return o;
     }
     let _ = writeln!(
         o,
-        "  planned {unit} over the 24h from {} (max per 20 min):",
-        stamp(from)
+        "  planned {unit} over the 24h from {} (mean per 20 min; lowest {}, highest {}):",
+        stamp(from),
+        round3(lo),
+        round3(hi)
     );
     let lines = plot::chart(&plan, ROWS);
     let indent = lines
@@ -101,6 +107,10 @@ pub fn describe(profile: &Profile, now: DateTime<Utc>) -> String {
     }
     let _ = writeln!(o, "    {:indent$}{}", "", axis(profile, from));
     o
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1e3).round() / 1e3
 }
 
 fn l_chars(s: &str) -> usize {
