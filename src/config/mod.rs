@@ -4,6 +4,7 @@
 
 pub mod raw;
 pub mod threshold;
+pub(crate) mod typo;
 mod validate;
 
 use std::fmt;
@@ -354,11 +355,7 @@ fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
                 };
                 let message = match &e.kind {
                     Kind::UnknownField(field, expected) => {
-                        let hint = expected
-                            .iter()
-                            .find(|k| strsim_close(field, k))
-                            .map(|k| format!("; did you mean {k:?}?"))
-                            .unwrap_or_default();
+                        let hint = typo::did_you_mean(field, expected);
                         format!(
                             "unknown key {field:?}{hint} (known: {})",
                             expected.join(", ")
@@ -379,48 +376,9 @@ fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
     )
 }
 
-/// True when `a` is one edit (insert, delete, substitute or swap) away from `b`: a typo.
-fn strsim_close(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a == b {
-        return false;
-    }
-    let (n, m) = (a.len(), b.len());
-    if n.abs_diff(m) > 1 {
-        return false;
-    }
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix = a[prefix..]
-        .iter()
-        .rev()
-        .zip(b[prefix..].iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let (da, db) = (
-        n - prefix - suffix.min(n - prefix),
-        m - prefix - suffix.min(m - prefix),
-    );
-    match (da, db) {
-        (1, 1) | (0, 1) | (1, 0) => true,
-        // A swap of two neighbours: "timoeut" vs "timeout".
-        (2, 2) => a[prefix] == b[prefix + 1] && a[prefix + 1] == b[prefix],
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn typos_are_recognised() {
-        assert!(strsim_close("timout", "timeout"));
-        assert!(strsim_close("timeoutt", "timeout"));
-        assert!(strsim_close("tmieout", "timeout"));
-        assert!(strsim_close("rat", "rate"));
-        assert!(!strsim_close("users", "rate"));
-        assert!(!strsim_close("url", "url"));
-    }
 
     #[test]
     fn key_paths_use_brackets_for_indices() {

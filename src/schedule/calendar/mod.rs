@@ -17,18 +17,21 @@
 //!   repeated hour only at the earlier instant; interval jobs (`*/30 * * * *`) skip times in a
 //!   gap and run at both instants of a repeated hour.
 //! - An activation already running at `start` begins there, mid-pattern, as after a restart.
+//!
+//! Parsing the `schedule` table into a `Schedule` is in `parse`.
 
 use std::time::Duration;
 
 use chrono::{
     DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
-    TimeZone, Timelike, Utc, Weekday,
+    TimeZone, Timelike, Utc,
 };
 use chrono_tz::Tz;
-use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 
-use crate::config::raw::{RawSchedule, RawWindow};
+mod parse;
+
+pub use parse::parse;
 
 /// A profile's compiled `schedule` table.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,342 +296,6 @@ impl Window {
     }
 }
 
-/// `key` is the config key of the schedule table, e.g. "profiles.daily.schedule"; errors are
-/// (key path, message) pairs, all collected.
-pub fn parse(
-    raw: &RawSchedule,
-    key: &str,
-    pattern_len: Option<Duration>,
-) -> Result<Schedule, Vec<(String, String)>> {
-    let mut errors = Errors {
-        key,
-        list: Vec::new(),
-    };
-    let tz = match raw.timezone.as_deref() {
-        None => Tz::UTC,
-        Some(name) => parse_timezone(name).unwrap_or_else(|e| {
-            errors.add("timezone", e);
-            Tz::UTC
-        }),
-    };
-    let mut instant = |field: &str, value: Option<&str>| {
-        let value = value?;
-        let parsed = parse_instant(tz, value);
-        if parsed.is_none() {
-            errors.add(
-                field,
-                format!(
-                    "invalid date or time {value:?} (e.g. \"2026-12-01\", \"2026-12-01T09:00:00\" \
-                     or \"2026-12-01T09:00:00+01:00\")"
-                ),
-            );
-        }
-        parsed
-    };
-    let start = instant("start", raw.start.as_deref());
-    let end = instant("end", raw.end.as_deref());
-    if let (Some(s), Some(e)) = (start, end) {
-        if e <= s {
-            let (s, e) = (raw.start.as_deref(), raw.end.as_deref());
-            let (s, e) = (s.unwrap_or_default(), e.unwrap_or_default());
-            errors.add("end", format!("{e:?} is not after start {s:?}"));
-        }
-    }
-    let for_ = raw
-        .for_
-        .as_deref()
-        .and_then(|v| match humantime::parse_duration(v.trim()) {
-            Ok(d) if !d.is_zero() => Some(d),
-            Ok(_) => {
-                errors.add(
-                    "for",
-                    format!("invalid duration {v:?}: must be greater than zero"),
-                );
-                None
-            }
-            Err(_) => {
-                errors.add(
-                    "for",
-                    format!("invalid duration {v:?} (e.g. \"30m\", \"8h\")"),
-                );
-                None
-            }
-        });
-
-    let when = match (&raw.cron, raw.windows.is_empty()) {
-        (Some(expr), false) => {
-            errors.add(
-                "",
-                "cron and windows cannot be combined: use cron with \"for\", or windows",
-            );
-            parse_cron(expr, tz, start, &mut errors);
-            parse_windows(&raw.windows, &mut errors);
-            None
-        }
-        (Some(expr), true) => {
-            let cron = parse_cron(expr, tz, start, &mut errors);
-            let length = for_.or(pattern_len.filter(|d| !d.is_zero()));
-            if length.is_none() && raw.for_.is_none() {
-                errors.add(
-                    "for",
-                    "missing: how long each activation lasts (set \"for\", or use a pattern with \
-                     a length such as stages or ramp)",
-                );
-            }
-            cron.zip(length).map(|(cron, length)| When::Cron {
-                cron: Box::new(cron),
-                expr: expr.trim().to_string(),
-                length,
-            })
-        }
-        (None, false) => {
-            if raw.for_.is_some() {
-                errors.add(
-                    "for",
-                    "only applies with cron: a window lasts from \"from\" to \"to\"",
-                );
-            }
-            Some(When::Windows(parse_windows(&raw.windows, &mut errors)))
-        }
-        (None, true) => {
-            if raw.for_.is_some() {
-                errors.add(
-                    "for",
-                    "only applies with cron: an always schedule has no activations",
-                );
-            }
-            if raw.repeat == Some(false) {
-                errors.add(
-                    "repeat",
-                    "only applies with cron or windows: an always schedule loops the pattern",
-                );
-            }
-            Some(When::Always)
-        }
-    };
-
-    match when {
-        Some(when) if errors.list.is_empty() => Ok(Schedule {
-            when,
-            tz,
-            start,
-            end,
-            repeat: raw.repeat.unwrap_or(true),
-        }),
-        _ => Err(errors.list),
-    }
-}
-
-struct Errors<'a> {
-    key: &'a str,
-    list: Vec<(String, String)>,
-}
-
-impl Errors<'_> {
-    /// `field` is relative to the schedule table; "" is the table itself.
-    fn add(&mut self, field: &str, message: impl Into<String>) {
-        let key = if field.is_empty() {
-            self.key.to_string()
-        } else {
-            format!("{}.{field}", self.key)
-        };
-        self.list.push((key, message.into()));
-    }
-}
-
-fn parse_cron(
-    expr: &str,
-    tz: Tz,
-    start: Option<DateTime<Utc>>,
-    errors: &mut Errors,
-) -> Option<Cron> {
-    let parser = CronParser::builder()
-        .seconds(Seconds::Optional)
-        .year(Year::Disallowed)
-        .build();
-    let invalid = |reason: &str| format!("invalid cron expression {expr:?}: {reason}");
-    match parser.parse(expr) {
-        Err(e) => {
-            errors.add("cron", invalid(e.to_string().trim_end_matches('.')));
-            None
-        }
-        Ok(cron) => {
-            // Catches `0 0 30 2 *`: croner gives up after searching a year of seconds, which
-            // takes milliseconds, so do it once here rather than on every `activity_at`.
-            let from = start.unwrap_or(DateTime::UNIX_EPOCH).with_timezone(&tz);
-            if cron.find_next_occurrence(&from, true).is_err() {
-                errors.add("cron", invalid("it never fires"));
-                return None;
-            }
-            Some(cron)
-        }
-    }
-}
-
-fn parse_windows(raw: &[RawWindow], errors: &mut Errors) -> Vec<Window> {
-    let mut windows = Vec::new();
-    for (i, w) in raw.iter().enumerate() {
-        let field = |name: &str| format!("windows[{i}].{name}");
-        let days = match w.days.as_deref() {
-            None => Some(EVERY_DAY),
-            Some(text) => parse_days(text)
-                .map_err(|e| errors.add(&field("days"), e))
-                .ok(),
-        };
-        let mut time = |name: &str, value: Option<&str>, missing: &str| {
-            let Some(value) = value else {
-                errors.add(&field(name), format!("missing: {missing}"));
-                return None;
-            };
-            let parsed = parse_time(value);
-            if parsed.is_none() {
-                errors.add(
-                    &field(name),
-                    format!("invalid time {value:?} (e.g. \"09:00\" or \"17:30:15\")"),
-                );
-            }
-            parsed
-        };
-        let from = time(
-            "from",
-            w.from.as_deref(),
-            "when the window opens (e.g. \"09:00\")",
-        );
-        let to = time(
-            "to",
-            w.to.as_deref(),
-            "when the window closes (e.g. \"17:30\")",
-        );
-        let (Some(days), Some(from), Some(to)) = (days, from, to) else {
-            continue;
-        };
-        if from == to && w.to.as_deref().map(str::trim) != Some("24:00") {
-            errors.add(
-                &field("to"),
-                "same as \"from\": a window needs a length (\"to\" earlier than \"from\" crosses \
-                 midnight)",
-            );
-            continue;
-        }
-        windows.push(Window {
-            days,
-            from,
-            to,
-            crosses_midnight: to <= from,
-        });
-    }
-    windows
-}
-
-/// "mon-fri", "sat,sun", "mon,wed-fri", "fri-mon" (wraps), "*"; short or full names, any case.
-fn parse_days(text: &str) -> Result<u8, String> {
-    let invalid = |why: String| {
-        format!("invalid days {text:?}: {why} (e.g. \"mon-fri\", \"sat,sun\", \"mon,wed-fri\" or \"*\")")
-    };
-    let day = |name: &str| -> Result<u32, String> {
-        name.trim()
-            .parse::<Weekday>()
-            .map(|d| d.num_days_from_monday())
-            .map_err(|_| invalid(format!("unknown day {:?}", name.trim())))
-    };
-    let mut mask = 0u8;
-    for part in text.split(',') {
-        let part = part.trim();
-        if part == "*" {
-            mask = EVERY_DAY;
-        } else if let Some((first, last)) = part.split_once('-') {
-            let (first, last) = (day(first)?, day(last)?);
-            let len = (last + 7 - first) % 7;
-            for n in 0..=len {
-                mask |= 1 << ((first + n) % 7);
-            }
-        } else if part.is_empty() {
-            return Err(invalid("empty day".to_string()));
-        } else {
-            mask |= 1 << day(part)?;
-        }
-    }
-    Ok(mask)
-}
-
-/// "HH:MM" or "HH:MM:SS"; "24:00" is midnight at the end of the day.
-fn parse_time(text: &str) -> Option<NaiveTime> {
-    let text = text.trim();
-    if text == "24:00" {
-        return Some(NaiveTime::MIN);
-    }
-    let time = NaiveTime::parse_from_str(text, "%H:%M:%S")
-        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
-        .ok()?;
-    // chrono reads ":60" as a leap second; no window needs one.
-    (time.nanosecond() < 1_000_000_000).then_some(time)
-}
-
-/// A date (local midnight), a local date and time, or RFC 3339 with an offset.
-fn parse_instant(tz: Tz, text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Some(resolve(tz, date.and_time(NaiveTime::MIN)));
-    }
-    [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-    ]
-    .iter()
-    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-    .map(|local| resolve(tz, local))
-}
-
-fn parse_timezone(name: &str) -> Result<Tz, String> {
-    name.trim().parse::<Tz>().map_err(|_| {
-        let hint = match closest_timezone(name) {
-            Some(close) => format!("did you mean {close:?}?"),
-            None => "an IANA name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\""
-                .to_string(),
-        };
-        format!("unknown timezone {name:?} ({hint})")
-    })
-}
-
-fn closest_timezone(name: &str) -> Option<&'static str> {
-    let wanted = name.trim().to_ascii_lowercase();
-    let limit = (wanted.chars().count() / 4).max(2);
-    chrono_tz::TZ_VARIANTS
-        .iter()
-        .map(|tz| {
-            (
-                edit_distance(&wanted, &tz.name().to_ascii_lowercase()),
-                tz.name(),
-            )
-        })
-        .filter(|&(distance, _)| distance <= limit)
-        .min_by_key(|&(distance, _)| distance)
-        .map(|(_, name)| name)
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != cb))
-                .min(above + 1)
-                .min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
 /// The instant of a local time: the earlier one if ambiguous, the first after the gap if it
 /// does not exist.
 fn resolve(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
@@ -716,8 +383,9 @@ fn days_label(mask: u8) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::raw::{RawSchedule, RawWindow};
 
-    const KEY: &str = "profiles.daily.schedule";
+    pub(super) const KEY: &str = "profiles.daily.schedule";
 
     fn at(rfc3339: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(rfc3339)
@@ -729,7 +397,7 @@ mod tests {
         Duration::from_secs(n)
     }
 
-    fn cron(expr: &str, for_: Option<&str>, tz: &str) -> RawSchedule {
+    pub(super) fn cron(expr: &str, for_: Option<&str>, tz: &str) -> RawSchedule {
         RawSchedule {
             cron: Some(expr.into()),
             for_: for_.map(Into::into),
@@ -738,7 +406,7 @@ mod tests {
         }
     }
 
-    fn window(days: Option<&str>, from: &str, to: &str) -> RawWindow {
+    pub(super) fn window(days: Option<&str>, from: &str, to: &str) -> RawWindow {
         RawWindow {
             days: days.map(Into::into),
             from: Some(from.into()),
@@ -746,7 +414,7 @@ mod tests {
         }
     }
 
-    fn windows(tz: &str, list: Vec<RawWindow>) -> RawSchedule {
+    pub(super) fn windows(tz: &str, list: Vec<RawWindow>) -> RawSchedule {
         RawSchedule {
             windows: list,
             timezone: Some(tz.into()),
@@ -769,14 +437,6 @@ mod tests {
         Activity::Idle {
             next: Some(at(next)),
         }
-    }
-
-    fn errors(raw: RawSchedule, pattern_len: Option<Duration>) -> Vec<(String, String)> {
-        parse(&raw, KEY, pattern_len).unwrap_err()
-    }
-
-    fn one_error(key: &str, message: &str) -> Vec<(String, String)> {
-        vec![(format!("{KEY}{key}"), message.to_string())]
     }
 
     #[test]
@@ -1012,21 +672,6 @@ mod tests {
     }
 
     #[test]
-    fn day_names_ranges_and_lists() {
-        let mask = |text| parse_days(text).unwrap();
-        assert_eq!(mask("mon-fri"), 0b001_1111);
-        assert_eq!(mask("sat,sun"), 0b110_0000);
-        assert_eq!(mask(" Mon , WED-fri "), 0b001_1101);
-        assert_eq!(mask("*"), EVERY_DAY);
-        assert_eq!(mask("fri-mon"), 0b111_0001);
-        assert_eq!(mask("Monday,tuesday"), 0b000_0011);
-        assert_eq!(days_label(mask("mon-fri")), "mon-fri");
-        assert_eq!(days_label(mask("sun,sat")), "sat,sun");
-        assert_eq!(days_label(mask("fri-mon")), "mon,fri-sun");
-        assert_eq!(days_label(mask("sun-sat")), "every day");
-    }
-
-    #[test]
     fn berlin_spring_forward_day() {
         // 2026-03-29: 02:00 CET jumps to 03:00 CEST.
         let cron_nine = compile(cron("0 9 * * *", Some("1h"), "Europe/Berlin"));
@@ -1206,198 +851,6 @@ mod tests {
         assert_eq!(
             s.describe(),
             "windows mon-fri 09:00–17:00 (UTC), pattern played once per activation"
-        );
-    }
-
-    #[test]
-    fn bad_cron() {
-        assert_eq!(
-            errors(cron("0 25 * * *", Some("1h"), "UTC"), None),
-            one_error(
-                ".cron",
-                "invalid cron expression \"0 25 * * *\": Component error: Number out of bounds"
-            )
-        );
-        assert_eq!(
-            errors(cron("0 0 30 2 *", Some("1h"), "UTC"), None),
-            one_error(
-                ".cron",
-                "invalid cron expression \"0 0 30 2 *\": it never fires"
-            )
-        );
-    }
-
-    #[test]
-    fn unknown_timezone() {
-        assert_eq!(
-            errors(cron("0 9 * * *", Some("1h"), "Europe/Berln"), None),
-            one_error(
-                ".timezone",
-                "unknown timezone \"Europe/Berln\" (did you mean \"Europe/Berlin\"?)"
-            )
-        );
-        assert_eq!(
-            errors(cron("0 9 * * *", Some("1h"), "Mars/Olympus_Mons"), None),
-            one_error(
-                ".timezone",
-                "unknown timezone \"Mars/Olympus_Mons\" (an IANA name such as \
-                 \"Europe/Berlin\", \"America/New_York\" or \"UTC\")"
-            )
-        );
-    }
-
-    #[test]
-    fn bad_windows() {
-        assert_eq!(
-            errors(
-                windows("UTC", vec![window(Some("mon-fry"), "09:00", "17:00")]),
-                None
-            ),
-            one_error(
-                ".windows[0].days",
-                "invalid days \"mon-fry\": unknown day \"fry\" (e.g. \"mon-fri\", \"sat,sun\", \
-                 \"mon,wed-fri\" or \"*\")"
-            )
-        );
-        assert_eq!(
-            errors(windows("UTC", vec![window(None, "25:00", "17:00")]), None),
-            one_error(
-                ".windows[0].from",
-                "invalid time \"25:00\" (e.g. \"09:00\" or \"17:30:15\")"
-            )
-        );
-        assert_eq!(
-            errors(
-                windows(
-                    "UTC",
-                    vec![
-                        window(None, "09:00", "17:00"),
-                        window(None, "09:00", "09:00")
-                    ]
-                ),
-                None
-            ),
-            one_error(
-                ".windows[1].to",
-                "same as \"from\": a window needs a length (\"to\" earlier than \"from\" \
-                 crosses midnight)"
-            )
-        );
-        let mut missing = windows("UTC", vec![window(None, "09:00", "17:00")]);
-        missing.windows[0].to = None;
-        assert_eq!(
-            errors(missing, None),
-            one_error(
-                ".windows[0].to",
-                "missing: when the window closes (e.g. \"17:30\")"
-            )
-        );
-    }
-
-    #[test]
-    fn cron_and_windows_together() {
-        let mut raw = cron("0 9 * * *", Some("1h"), "UTC");
-        raw.windows = vec![window(None, "09:00", "17:00")];
-        assert_eq!(
-            errors(raw, None),
-            one_error(
-                "",
-                "cron and windows cannot be combined: use cron with \"for\", or windows"
-            )
-        );
-    }
-
-    #[test]
-    fn cron_without_for_or_pattern_length() {
-        let message = "missing: how long each activation lasts (set \"for\", or use a pattern \
-                       with a length such as stages or ramp)";
-        assert_eq!(
-            errors(cron("0 9 * * *", None, "UTC"), None),
-            one_error(".for", message)
-        );
-        assert_eq!(
-            errors(cron("0 9 * * *", Some("eight hours"), "UTC"), None),
-            one_error(
-                ".for",
-                "invalid duration \"eight hours\" (e.g. \"30m\", \"8h\")"
-            )
-        );
-    }
-
-    #[test]
-    fn end_before_start() {
-        let mut raw = cron("0 9 * * *", Some("1h"), "UTC");
-        raw.start = Some("2026-12-01".into());
-        raw.end = Some("2026-11-30T23:59:59".into());
-        assert_eq!(
-            errors(raw.clone(), None),
-            one_error(
-                ".end",
-                "\"2026-11-30T23:59:59\" is not after start \"2026-12-01\""
-            )
-        );
-        raw.end = Some("december".into());
-        assert_eq!(
-            errors(raw, None),
-            one_error(
-                ".end",
-                "invalid date or time \"december\" (e.g. \"2026-12-01\", \"2026-12-01T09:00:00\" \
-                 or \"2026-12-01T09:00:00+01:00\")"
-            )
-        );
-    }
-
-    #[test]
-    fn repeat_false_needs_cron_or_windows() {
-        let raw = RawSchedule {
-            repeat: Some(false),
-            ..RawSchedule::default()
-        };
-        assert_eq!(
-            errors(raw, None),
-            one_error(
-                ".repeat",
-                "only applies with cron or windows: an always schedule loops the pattern"
-            )
-        );
-    }
-
-    #[test]
-    fn for_needs_cron() {
-        let mut raw = windows("UTC", vec![window(None, "09:00", "17:00")]);
-        raw.for_ = Some("1h".into());
-        assert_eq!(
-            errors(raw, None),
-            one_error(
-                ".for",
-                "only applies with cron: a window lasts from \"from\" to \"to\""
-            )
-        );
-        let raw = RawSchedule {
-            for_: Some("1h".into()),
-            ..RawSchedule::default()
-        };
-        assert_eq!(
-            errors(raw, None),
-            one_error(
-                ".for",
-                "only applies with cron: an always schedule has no activations"
-            )
-        );
-    }
-
-    #[test]
-    fn every_error_is_collected() {
-        let raw = RawSchedule {
-            cron: Some("0 9 * *".into()),
-            timezone: Some("Nowhere".into()),
-            start: Some("2026-02-30".into()),
-            ..RawSchedule::default()
-        };
-        let keys: Vec<String> = errors(raw, None).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(
-            keys,
-            [".timezone", ".start", ".cron", ".for"].map(|k| format!("{KEY}{k}"))
         );
     }
 }

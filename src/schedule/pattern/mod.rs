@@ -1,0 +1,838 @@
+//! A load pattern: the intended arrival rate (open model) or user count (closed model) as a
+//! pure function of the time elapsed since the pattern's origin. `rate_at` is on the hot path
+//! (about twice per request): plain f64 and integer math, no allocation, no clock, no tokio.
+//! Parsing from the raw config shape is in `parse`.
+
+use std::f64::consts::PI;
+use std::time::Duration;
+
+mod parse;
+
+pub use parse::{parse, MAX_VALUE};
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pattern {
+    /// The same value for the whole run.
+    Constant { value: f64 },
+    /// `start`, then `+= step` every `every`, never beyond `to` (a floor when `step` < 0).
+    Step {
+        start: f64,
+        step: f64,
+        every: Duration,
+        to: f64,
+    },
+    /// `from` -> `to` over `over`, then holds `to`.
+    Ramp {
+        from: f64,
+        to: f64,
+        over: Duration,
+        curve: Curve,
+    },
+    /// `base`, rising to `peak` from `at` over `ramp` (0 = sharp edge), holding `hold`, falling
+    /// back over `ramp`; repeats every `every` (measured from `at`) when set.
+    Spike {
+        base: f64,
+        peak: f64,
+        at: Duration,
+        hold: Duration,
+        ramp: Duration,
+        every: Option<Duration>,
+    },
+    /// A value drawn uniformly in [min, max) for each interval of length `every`: a pure
+    /// function of (seed, interval index), so a run replays exactly.
+    Random {
+        min: f64,
+        max: f64,
+        every: Duration,
+        seed: u64,
+    },
+    /// `min` at `trough_at`, `max` at `peak_at` (offsets within `period`), half-cosines in
+    /// between, so trough and peak need not be half a period apart.
+    Sine {
+        min: f64,
+        max: f64,
+        period: Duration,
+        peak_at: Duration,
+        trough_at: Duration,
+    },
+    /// Piecewise linear through (at, value), sorted by `at`; flat before and after.
+    Points(Vec<(Duration, f64)>),
+    /// One stage after another, each with its own time origin; after the last, its end value.
+    Stages(Vec<Stage>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub pattern: Pattern,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Curve {
+    Linear,
+    /// Geometric: equal ratios in equal times (needs from > 0 and to > 0).
+    Exponential,
+}
+
+impl Pattern {
+    /// The pattern's value at `elapsed`: arrivals per second (open) or users (closed). Never
+    /// negative, never NaN.
+    pub fn rate_at(&self, elapsed: Duration) -> f64 {
+        let v = match self {
+            Pattern::Constant { value } => *value,
+            Pattern::Step {
+                start,
+                step,
+                every,
+                to,
+            } => {
+                let n = index(elapsed, *every) as f64;
+                let v = start + step * n;
+                if *step >= 0.0 {
+                    v.min(*to)
+                } else {
+                    v.max(*to)
+                }
+            }
+            Pattern::Ramp {
+                from,
+                to,
+                over,
+                curve,
+            } => {
+                if elapsed >= *over {
+                    *to
+                } else {
+                    let f = fraction(elapsed, *over);
+                    match curve {
+                        Curve::Linear => lerp(*from, *to, f),
+                        Curve::Exponential => from * (to / from).powf(f),
+                    }
+                }
+            }
+            Pattern::Spike {
+                base,
+                peak,
+                at,
+                hold,
+                ramp,
+                every,
+            } => {
+                if elapsed < *at {
+                    *base
+                } else {
+                    let mut t = elapsed - *at;
+                    if let Some(every) = every {
+                        t = modulo(t, *every);
+                    }
+                    let top = ramp.saturating_add(*hold);
+                    if t < *ramp {
+                        lerp(*base, *peak, fraction(t, *ramp))
+                    } else if t < top {
+                        *peak
+                    } else if t < top.saturating_add(*ramp) {
+                        lerp(*peak, *base, fraction(t - top, *ramp))
+                    } else {
+                        *base
+                    }
+                }
+            }
+            Pattern::Random {
+                min,
+                max,
+                every,
+                seed,
+            } => {
+                let u = unit(mix(*seed, index(elapsed, *every)));
+                min + (max - min) * u
+            }
+            Pattern::Sine {
+                min,
+                max,
+                period,
+                peak_at,
+                trough_at,
+            } => {
+                let p = period.as_nanos();
+                if p == 0 {
+                    *min
+                } else {
+                    let (t, peak, trough) = (
+                        elapsed.as_nanos() % p,
+                        peak_at.as_nanos(),
+                        trough_at.as_nanos(),
+                    );
+                    // Everything measured from the trough, forwards, modulo the period.
+                    let d = (t + p - trough % p) % p;
+                    let rise = (peak % p + p - trough % p) % p;
+                    if d < rise {
+                        let x = d as f64 / rise as f64;
+                        lerp(*min, *max, (1.0 - (PI * x).cos()) / 2.0)
+                    } else {
+                        let x = (d - rise) as f64 / (p - rise) as f64;
+                        lerp(*max, *min, (1.0 - (PI * x).cos()) / 2.0)
+                    }
+                }
+            }
+            Pattern::Points(points) => points_at(points, elapsed),
+            Pattern::Stages(stages) => {
+                let mut start = Duration::ZERO;
+                let mut found = None;
+                for s in stages {
+                    let end = start.saturating_add(s.duration);
+                    if elapsed < end {
+                        found = Some(s.pattern.rate_at(elapsed - start));
+                        break;
+                    }
+                    start = end;
+                }
+                match (found, stages.last()) {
+                    (Some(v), _) => v,
+                    (None, Some(last)) => last.pattern.rate_at(last.duration),
+                    (None, None) => 0.0,
+                }
+            }
+        };
+        // Also maps NaN (a hand-built exponential ramp from 0, say) to 0.
+        if v > 0.0 {
+            v
+        } else {
+            0.0
+        }
+    }
+
+    /// The natural length of one pass, for patterns that have one; callers loop a pattern by
+    /// evaluating `rate_at(elapsed mod length)`.
+    pub fn length(&self) -> Option<Duration> {
+        match self {
+            Pattern::Ramp { over, .. } => Some(*over),
+            Pattern::Points(points) => points.last().map(|p| p.0),
+            Pattern::Stages(stages) => Some(
+                stages
+                    .iter()
+                    .fold(Duration::ZERO, |a, s| a.saturating_add(s.duration)),
+            ),
+            Pattern::Spike {
+                at,
+                hold,
+                ramp,
+                every: None,
+                ..
+            } => Some(
+                at.saturating_add(*hold)
+                    .saturating_add(ramp.saturating_mul(2)),
+            ),
+            Pattern::Spike { every: Some(_), .. }
+            | Pattern::Step { .. }
+            | Pattern::Constant { .. }
+            | Pattern::Random { .. }
+            | Pattern::Sine { .. } => None,
+        }
+    }
+
+    /// An upper bound of `rate_at` over all time, for caps and checks.
+    pub fn max_value(&self) -> f64 {
+        let v = match self {
+            Pattern::Constant { value } => *value,
+            Pattern::Step { start, to, .. } => start.max(*to),
+            Pattern::Ramp { from, to, .. } => from.max(*to),
+            Pattern::Spike { base, peak, .. } => base.max(*peak),
+            Pattern::Random { max, .. } | Pattern::Sine { max, .. } => *max,
+            Pattern::Points(points) => points.iter().map(|p| p.1).fold(0.0, f64::max),
+            Pattern::Stages(stages) => stages
+                .iter()
+                .map(|s| s.pattern.max_value())
+                .fold(0.0, f64::max),
+        };
+        v.max(0.0)
+    }
+
+    /// The random pattern's seed (the first one, looking inside stages), to print for replay.
+    pub fn seed(&self) -> Option<u64> {
+        match self {
+            Pattern::Random { seed, .. } => Some(*seed),
+            Pattern::Stages(stages) => stages.iter().find_map(|s| s.pattern.seed()),
+            _ => None,
+        }
+    }
+
+    /// A short one-line description: `ramp 0 → 200 over 10m (linear)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Pattern::Constant { value } => format!("constant {}", num(*value)),
+            Pattern::Step {
+                start,
+                step,
+                every,
+                to,
+            } => {
+                let (sign, bound) = if *step >= 0.0 {
+                    ("+", "up to")
+                } else {
+                    ("", "down to")
+                };
+                format!(
+                    "step from {} by {sign}{} every {}, {bound} {}",
+                    num(*start),
+                    num(*step),
+                    dur(*every),
+                    num(*to)
+                )
+            }
+            Pattern::Ramp {
+                from,
+                to,
+                over,
+                curve,
+            } => format!(
+                "ramp {} → {} over {} ({})",
+                num(*from),
+                num(*to),
+                dur(*over),
+                match curve {
+                    Curve::Linear => "linear",
+                    Curve::Exponential => "exponential",
+                }
+            ),
+            Pattern::Spike {
+                base,
+                peak,
+                at,
+                hold,
+                ramp,
+                every,
+            } => {
+                let mut s = format!(
+                    "spike {} → {} at {} for {}",
+                    num(*base),
+                    num(*peak),
+                    dur(*at),
+                    dur(*hold)
+                );
+                if !ramp.is_zero() {
+                    s += &format!(", ramp {}", dur(*ramp));
+                }
+                if let Some(every) = every {
+                    s += &format!(", every {}", dur(*every));
+                }
+                s
+            }
+            Pattern::Random {
+                min,
+                max,
+                every,
+                seed,
+            } => format!(
+                "random {}..{} every {} (seed {seed})",
+                num(*min),
+                num(*max),
+                dur(*every)
+            ),
+            Pattern::Sine {
+                min,
+                max,
+                period,
+                peak_at,
+                trough_at,
+            } => format!(
+                "sine {}..{} over {}, peak at {}, trough at {}",
+                num(*min),
+                num(*max),
+                dur(*period),
+                dur(*peak_at),
+                dur(*trough_at)
+            ),
+            Pattern::Points(points) => {
+                let shown = if points.len() > 4 { 3 } else { points.len() };
+                let mut parts: Vec<String> = points[..shown]
+                    .iter()
+                    .map(|(at, v)| format!("{} at {}", num(*v), dur(*at)))
+                    .collect();
+                if shown < points.len() {
+                    parts.push(format!(
+                        "… ({} points over {})",
+                        points.len(),
+                        dur(self.length().unwrap_or_default())
+                    ));
+                }
+                format!("points {}", parts.join(", "))
+            }
+            Pattern::Stages(stages) => {
+                let shown = if stages.len() > 4 { 3 } else { stages.len() };
+                let mut parts: Vec<String> = stages[..shown]
+                    .iter()
+                    .map(|s| {
+                        let inner = match &s.pattern {
+                            Pattern::Stages(_) => format!("({})", s.pattern.describe()),
+                            p => p.describe(),
+                        };
+                        if s.pattern.length() == Some(s.duration) {
+                            inner
+                        } else {
+                            format!("{inner} for {}", dur(s.duration))
+                        }
+                    })
+                    .collect();
+                if shown < stages.len() {
+                    parts.push(format!(
+                        "… ({} stages, {})",
+                        stages.len(),
+                        dur(self.length().unwrap_or_default())
+                    ));
+                }
+                format!("stages: {}", parts.join(", "))
+            }
+        }
+    }
+}
+
+/// How many whole `every`s fit in `t`; integer math so that exactly `every` is interval 1.
+fn index(t: Duration, every: Duration) -> u64 {
+    let e = every.as_nanos();
+    if e == 0 {
+        return 0;
+    }
+    u64::try_from(t.as_nanos() / e).unwrap_or(u64::MAX)
+}
+
+fn modulo(t: Duration, m: Duration) -> Duration {
+    let m = m.as_nanos();
+    if m == 0 {
+        return t;
+    }
+    let r = t.as_nanos() % m;
+    // r < m, and m came from a Duration, so the seconds fit a u64.
+    Duration::new((r / 1_000_000_000) as u64, (r % 1_000_000_000) as u32)
+}
+
+fn fraction(t: Duration, of: Duration) -> f64 {
+    t.as_secs_f64() / of.as_secs_f64()
+}
+
+/// Exact at both ends (`a` at 0, `b` at 1) and monotonic in between.
+fn lerp(a: f64, b: f64, w: f64) -> f64 {
+    if w >= 1.0 {
+        b
+    } else {
+        a + (b - a) * w
+    }
+}
+
+fn points_at(points: &[(Duration, f64)], t: Duration) -> f64 {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return 0.0;
+    };
+    if t <= first.0 {
+        return first.1;
+    }
+    if t >= last.0 {
+        return last.1;
+    }
+    // first.0 < t < last.0, so 1 <= i < len.
+    let i = points.partition_point(|p| p.0 <= t);
+    let ((t0, v0), (t1, v1)) = (points[i - 1], points[i]);
+    lerp(v0, v1, fraction(t - t0, t1 - t0))
+}
+
+/// splitmix64's finaliser: our own rather than fastrand's generator, so a seed replays the
+/// same values whatever the fastrand version.
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn mix(seed: u64, j: u64) -> u64 {
+    splitmix(seed ^ splitmix(j))
+}
+
+/// A uniform value in [0, 1) from 53 random bits.
+fn unit(x: u64) -> f64 {
+    (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+fn num(v: f64) -> String {
+    format!("{}", (v * 1000.0).round() / 1000.0)
+}
+
+fn dur(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn s(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    pub(super) fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn constant_is_the_same_at_every_instant() {
+        let p = Pattern::Constant { value: 250.0 };
+        for t in [0, 1, 59, 3_600, 86_400 * 30] {
+            assert_eq!(p.rate_at(s(t)), 250.0);
+        }
+        assert_eq!(Pattern::Constant { value: 0.5 }.rate_at(s(9)), 0.5);
+        assert_eq!(Pattern::Constant { value: 0.0 }.rate_at(s(9)), 0.0);
+        assert_eq!(Pattern::Constant { value: -3.0 }.rate_at(s(9)), 0.0);
+        assert_eq!(Pattern::Constant { value: f64::NAN }.rate_at(s(9)), 0.0);
+    }
+
+    #[test]
+    fn step_changes_at_exactly_every_and_stops_at_to() {
+        let p = Pattern::Step {
+            start: 10.0,
+            step: 5.0,
+            every: s(60),
+            to: 22.0,
+        };
+        assert_eq!(p.rate_at(s(0)), 10.0);
+        assert_eq!(p.rate_at(s(60) - ms(1)), 10.0);
+        assert_eq!(p.rate_at(s(60)), 15.0);
+        assert_eq!(p.rate_at(s(120)), 20.0);
+        assert_eq!(p.rate_at(s(180)), 22.0, "clamped at to");
+        assert_eq!(p.rate_at(s(86_400 * 365)), 22.0);
+        // Sub-second steps land exactly too (0.3 / 0.1 is 2.999… in floating point).
+        let fine = Pattern::Step {
+            start: 0.0,
+            step: 1.0,
+            every: ms(100),
+            to: 100.0,
+        };
+        assert_eq!(fine.rate_at(ms(300)), 3.0);
+    }
+
+    #[test]
+    fn negative_step_stops_at_the_floor() {
+        let p = Pattern::Step {
+            start: 100.0,
+            step: -30.0,
+            every: s(10),
+            to: 20.0,
+        };
+        let got: Vec<f64> = [0, 10, 20, 30, 1_000].map(|t| p.rate_at(s(t))).to_vec();
+        assert_eq!(got, [100.0, 70.0, 40.0, 20.0, 20.0]);
+        let fractional = Pattern::Step {
+            start: 0.5,
+            step: -0.25,
+            every: s(1),
+            to: 0.0,
+        };
+        assert_eq!(fractional.rate_at(s(0)), 0.5);
+        assert_eq!(fractional.rate_at(s(1)), 0.25);
+        assert_eq!(fractional.rate_at(s(5)), 0.0);
+    }
+
+    #[test]
+    fn ramp_is_exact_at_both_ends_and_holds_after() {
+        let p = Pattern::Ramp {
+            from: 0.0,
+            to: 200.0,
+            over: s(600),
+            curve: Curve::Linear,
+        };
+        assert_eq!(p.rate_at(s(0)), 0.0);
+        assert_eq!(p.rate_at(s(150)), 50.0);
+        assert_eq!(p.rate_at(s(300)), 100.0);
+        assert_eq!(p.rate_at(s(600)), 200.0);
+        assert_eq!(p.rate_at(s(7_200)), 200.0);
+        let down = Pattern::Ramp {
+            from: 0.5,
+            to: 0.0,
+            over: s(10),
+            curve: Curve::Linear,
+        };
+        assert_eq!(down.rate_at(s(0)), 0.5);
+        assert_eq!(down.rate_at(s(5)), 0.25);
+        assert_eq!(down.rate_at(s(10)), 0.0);
+    }
+
+    #[test]
+    fn exponential_ramp_is_geometric() {
+        let p = Pattern::Ramp {
+            from: 10.0,
+            to: 1_000.0,
+            over: s(100),
+            curve: Curve::Exponential,
+        };
+        assert_eq!(p.rate_at(s(0)), 10.0);
+        assert!((p.rate_at(s(50)) - 100.0).abs() < 1e-9);
+        assert_eq!(p.rate_at(s(100)), 1_000.0);
+        assert_eq!(p.rate_at(s(101)), 1_000.0);
+    }
+
+    #[test]
+    fn sharp_spike_has_half_open_edges() {
+        let p = Pattern::Spike {
+            base: 10.0,
+            peak: 500.0,
+            at: s(300),
+            hold: s(30),
+            ramp: Duration::ZERO,
+            every: None,
+        };
+        assert_eq!(p.rate_at(s(300) - ms(1)), 10.0);
+        assert_eq!(p.rate_at(s(300)), 500.0);
+        assert_eq!(p.rate_at(s(330) - ms(1)), 500.0);
+        assert_eq!(p.rate_at(s(330)), 10.0);
+        assert_eq!(p.rate_at(s(3_600)), 10.0);
+        assert_eq!(p.length(), Some(s(330)));
+    }
+
+    #[test]
+    fn ramped_spike_rises_holds_falls_and_repeats() {
+        let p = Pattern::Spike {
+            base: 10.0,
+            peak: 110.0,
+            at: s(60),
+            hold: s(20),
+            ramp: s(10),
+            every: Some(s(100)),
+        };
+        for (t, want) in [
+            (0, 10.0),
+            (60, 10.0),
+            (65, 60.0),
+            (70, 110.0),
+            (89, 110.0),
+            (90, 110.0),
+            (95, 60.0),
+            (100, 10.0),
+            (159, 10.0),
+            // Second occurrence, `every` after the first, measured from `at`.
+            (160, 10.0),
+            (165, 60.0),
+            (175, 110.0),
+            (195, 60.0),
+            (200, 10.0),
+        ] {
+            assert_eq!(p.rate_at(s(t)), want, "at {t}s");
+        }
+        assert_eq!(p.length(), None);
+        // A dip: peak below base.
+        let dip = Pattern::Spike {
+            base: 100.0,
+            peak: 0.0,
+            at: s(0),
+            hold: s(5),
+            ramp: Duration::ZERO,
+            every: None,
+        };
+        assert_eq!(dip.rate_at(s(0)), 0.0);
+        assert_eq!(dip.rate_at(s(5)), 100.0);
+        assert_eq!(dip.max_value(), 100.0);
+    }
+
+    #[test]
+    fn random_is_a_replayable_function_of_seed_and_interval() {
+        let p = |seed| Pattern::Random {
+            min: 10.0,
+            max: 20.0,
+            every: s(30),
+            seed,
+        };
+        let seq = |p: &Pattern| (0..50).map(|i| p.rate_at(s(i * 30))).collect::<Vec<_>>();
+        let (a, b) = (p(42), p(43));
+        assert_eq!(seq(&a), seq(&p(42)), "same seed, same sequence");
+        assert_ne!(seq(&a), seq(&b), "different seeds differ");
+        for i in 0..50 {
+            let v = a.rate_at(s(i * 30));
+            assert!((10.0..=20.0).contains(&v), "{v} out of range");
+            assert_eq!(a.rate_at(s(i * 30 + 29)), v, "constant within interval {i}");
+        }
+        let distinct: std::collections::BTreeSet<u64> =
+            seq(&a).iter().map(|v| v.to_bits()).collect();
+        assert!(distinct.len() > 40, "values change between intervals");
+        assert_eq!(a.seed(), Some(42));
+        let flat = Pattern::Random {
+            min: 0.5,
+            max: 0.5,
+            every: s(1),
+            seed: 1,
+        };
+        assert_eq!(flat.rate_at(s(77)), 0.5);
+    }
+
+    #[test]
+    fn sine_has_min_at_trough_max_at_peak_and_is_monotonic_between() {
+        let p = Pattern::Sine {
+            min: 20.0,
+            max: 100.0,
+            period: DAY,
+            peak_at: s(14 * 3600),
+            trough_at: s(4 * 3600),
+        };
+        assert_eq!(p.rate_at(s(4 * 3600)), 20.0);
+        assert_eq!(p.rate_at(s(14 * 3600)), 100.0);
+        assert_eq!(
+            p.rate_at(DAY + s(4 * 3600)),
+            20.0,
+            "evaluated modulo the period"
+        );
+        assert_eq!(p.rate_at(DAY * 3 + s(14 * 3600)), 100.0);
+        // Rising 04:00 -> 14:00, falling 14:00 -> 04:00 the next day (through midnight).
+        let mut last = 20.0;
+        for m in (4 * 60 + 1)..=(14 * 60) {
+            let v = p.rate_at(s(m * 60));
+            assert!(v > last, "not rising at minute {m}");
+            last = v;
+        }
+        for m in (14 * 60 + 1)..=(28 * 60) {
+            let v = p.rate_at(s(m * 60));
+            assert!(v < last, "not falling at minute {m}");
+            last = v;
+        }
+        // Half-way through each half in time is half-way in value.
+        assert!((p.rate_at(s(9 * 3600)) - 60.0).abs() < 1e-9);
+        assert!((p.rate_at(s(21 * 3600)) - 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn points_interpolate_and_are_flat_outside() {
+        let p = Pattern::Points(vec![(s(60), 10.0), (s(120), 30.0), (s(180), 0.5)]);
+        assert_eq!(p.rate_at(s(0)), 10.0);
+        assert_eq!(p.rate_at(s(60)), 10.0);
+        assert_eq!(p.rate_at(s(90)), 20.0);
+        assert_eq!(p.rate_at(s(120)), 30.0);
+        assert!((p.rate_at(s(150)) - 15.25).abs() < 1e-12);
+        assert_eq!(p.rate_at(s(180)), 0.5);
+        assert_eq!(p.rate_at(s(10_000)), 0.5);
+        assert_eq!(p.length(), Some(s(180)));
+        assert_eq!(p.max_value(), 30.0);
+    }
+
+    fn k6(stages: &[(u64, f64)]) -> Pattern {
+        let mut prev = 0.0;
+        Pattern::Stages(
+            stages
+                .iter()
+                .map(|&(secs, target)| {
+                    let p = Pattern::Ramp {
+                        from: prev,
+                        to: target,
+                        over: s(secs),
+                        curve: Curve::Linear,
+                    };
+                    prev = target;
+                    Stage {
+                        duration: s(secs),
+                        pattern: p,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn stages_run_in_sequence_each_from_its_own_start() {
+        let mut p = k6(&[(120, 100.0), (600, 100.0), (60, 0.0)]);
+        assert_eq!(p.rate_at(s(0)), 0.0);
+        assert_eq!(p.rate_at(s(60)), 50.0);
+        assert_eq!(p.rate_at(s(120)), 100.0);
+        assert_eq!(p.rate_at(s(700)), 100.0);
+        assert_eq!(p.rate_at(s(750)), 50.0);
+        assert_eq!(p.rate_at(s(780)), 0.0);
+        assert_eq!(p.length(), Some(s(780)));
+        // After the end: the last stage's value at its end.
+        if let Pattern::Stages(stages) = &mut p {
+            stages.push(Stage {
+                duration: s(10),
+                pattern: Pattern::Constant { value: 7.0 },
+            });
+        }
+        assert_eq!(p.rate_at(s(780)), 7.0);
+        assert_eq!(p.rate_at(s(100_000)), 7.0);
+        assert_eq!(p.max_value(), 100.0);
+        assert_eq!(p.seed(), None);
+    }
+
+    #[test]
+    fn length_max_value_and_seed() {
+        let random = Pattern::Random {
+            min: 1.0,
+            max: 9.0,
+            every: s(1),
+            seed: 5,
+        };
+        assert_eq!(random.length(), None);
+        assert_eq!(random.max_value(), 9.0);
+        let step = Pattern::Step {
+            start: 100.0,
+            step: -10.0,
+            every: s(1),
+            to: 0.0,
+        };
+        assert_eq!(step.length(), None);
+        assert_eq!(step.max_value(), 100.0);
+        let nested = Pattern::Stages(vec![
+            Stage {
+                duration: s(5),
+                pattern: Pattern::Constant { value: 3.0 },
+            },
+            Stage {
+                duration: s(5),
+                pattern: random,
+            },
+        ]);
+        assert_eq!(nested.seed(), Some(5));
+        assert_eq!(nested.max_value(), 9.0);
+        assert_eq!(nested.length(), Some(s(10)));
+        assert_eq!(Pattern::Constant { value: 0.0 }.max_value(), 0.0);
+    }
+
+    #[test]
+    fn describe_is_one_short_line() {
+        let ramp = Pattern::Ramp {
+            from: 0.0,
+            to: 200.0,
+            over: s(600),
+            curve: Curve::Linear,
+        };
+        assert_eq!(ramp.describe(), "ramp 0 → 200 over 10m (linear)");
+        let stages = Pattern::Stages(vec![
+            Stage {
+                duration: s(120),
+                pattern: Pattern::Ramp {
+                    from: 0.0,
+                    to: 100.0,
+                    over: s(120),
+                    curve: Curve::Linear,
+                },
+            },
+            Stage {
+                duration: s(600),
+                pattern: Pattern::Constant { value: 100.0 },
+            },
+        ]);
+        assert_eq!(
+            stages.describe(),
+            "stages: ramp 0 → 100 over 2m (linear), constant 100 for 10m"
+        );
+        let spike = Pattern::Spike {
+            base: 10.0,
+            peak: 500.0,
+            at: s(300),
+            hold: s(30),
+            ramp: s(10),
+            every: Some(s(3600)),
+        };
+        assert_eq!(
+            spike.describe(),
+            "spike 10 → 500 at 5m for 30s, ramp 10s, every 1h"
+        );
+        let long = k6(&[(60, 1.0), (60, 2.0), (60, 3.0), (60, 4.0), (60, 0.5)]);
+        assert_eq!(
+            long.describe(),
+            "stages: ramp 0 → 1 over 1m (linear), ramp 1 → 2 over 1m (linear), \
+             ramp 2 → 3 over 1m (linear), … (5 stages, 5m)"
+        );
+    }
+}
