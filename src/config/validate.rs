@@ -15,6 +15,7 @@ use super::{
     Target, Threshold, DEFAULT_BUCKETS,
 };
 use crate::schedule::calendar::Schedule;
+use crate::schedule::Pattern;
 
 pub const DEFAULT_LISTEN: &str = ":9632";
 pub const DEFAULT_DEMO_LISTEN: &str = "127.0.0.1:9633";
@@ -525,6 +526,15 @@ fn profile(
                 }
             }
             pattern(c, "users", u, "virtual users").and_then(|users| {
+                if let Pattern::Constant { value } = users {
+                    if value.fract() != 0.0 && !matches!(u, RawPattern::Value(_)) {
+                        c.err(
+                            format!("{key}.users.value"),
+                            format!("invalid users {value}: must be a whole number"),
+                        );
+                        return None;
+                    }
+                }
                 if users.max_value() > 1_000_000.0 {
                     c.err(
                         format!("{key}.users"),

@@ -166,6 +166,17 @@ fn parse_cron(
         .year(Year::Disallowed)
         .build();
     let invalid = |reason: &str| format!("invalid cron expression {expr:?}: {reason}");
+    let fields = expr.split_whitespace().count();
+    if !(5..=6).contains(&fields) {
+        errors.add(
+            "cron",
+            invalid(&format!(
+                "{fields} fields; expected 5 (minute hour day-of-month month day-of-week) \
+                 or 6 (seconds first)"
+            )),
+        );
+        return None;
+    }
     match parser.parse(expr) {
         Err(e) => {
             errors.add("cron", invalid(e.to_string().trim_end_matches('.')));
@@ -203,7 +214,10 @@ fn parse_windows(raw: &[RawWindow], errors: &mut Errors) -> Vec<Window> {
             if parsed.is_none() {
                 errors.add(
                     &field(name),
-                    format!("invalid time {value:?} (e.g. \"09:00\" or \"17:30:15\")"),
+                    format!(
+                        "invalid time {value:?}: HH:MM or HH:MM:SS with hours 0-23 \
+                         (e.g. \"09:00\" or \"17:30:15\")"
+                    ),
                 );
             }
             parsed
@@ -432,7 +446,7 @@ mod tests {
             errors(windows("UTC", vec![window(None, "25:00", "17:00")]), None),
             one_error(
                 ".windows[0].from",
-                "invalid time \"25:00\" (e.g. \"09:00\" or \"17:30:15\")"
+                "invalid time \"25:00\": HH:MM or HH:MM:SS with hours 0-23 (e.g. \"09:00\" or \"17:30:15\")"
             )
         );
         assert_eq!(

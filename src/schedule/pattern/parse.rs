@@ -266,7 +266,10 @@ impl Parser {
 
     fn min_max(&mut self, key: &str, min: f64, max: f64) {
         if min > max {
-            self.err(key, format!("must be at least min ({min})"));
+            self.err(
+                key,
+                format!("{max} is below min ({min}): must be at least min"),
+            );
         }
     }
 
@@ -347,7 +350,10 @@ impl Parser {
         if curve == Curve::Exponential {
             for (name, v) in [("from", from), ("to", to)] {
                 if v <= 0.0 {
-                    self.err(f(name), "must be greater than 0 for an exponential ramp");
+                    self.err(
+                        f(name),
+                        format!("{v} is not allowed: an exponential ramp needs from and to > 0"),
+                    );
                 }
             }
         }
@@ -483,7 +489,11 @@ impl Parser {
                 if at <= prev {
                     self.err(
                         format!("{k}.at"),
-                        format!("must be later than the previous point ({})", dur(prev)),
+                        format!(
+                            "{} is not later than the previous point ({})",
+                            dur(at),
+                            dur(prev)
+                        ),
                     );
                 }
             }
@@ -845,7 +855,7 @@ mod tests {
             ),
             one(
                 "profiles.x.rate.from",
-                "must be greater than 0 for an exponential ramp"
+                "0 is not allowed: an exponential ramp needs from and to > 0"
             )
         );
         assert_eq!(
@@ -867,7 +877,10 @@ mod tests {
                    max = 5
                    every = "1s""#
             ),
-            one("profiles.x.rate.max", "must be at least min (10)")
+            one(
+                "profiles.x.rate.max",
+                "5 is below min (10): must be at least min"
+            )
         );
         assert_eq!(
             errors(
@@ -943,7 +956,7 @@ mod tests {
             ),
             Err(one(
                 "profiles.x.rate.points[2].at",
-                "must be later than the previous point (2m)"
+                "1m is not later than the previous point (2m)"
             ))
         );
         raw.points = Some(vec![pt("0s", 1.0)]);
