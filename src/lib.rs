@@ -14,6 +14,7 @@ pub mod notify;
 pub mod oneshot;
 pub mod outcome;
 pub mod report;
+pub mod scenario;
 pub mod schedule;
 pub mod scheduler;
 pub mod server;
