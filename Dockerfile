@@ -42,9 +42,12 @@ COPY --chown=0:0 --chmod=0644 config/loadtide.toml /etc/loadtide/loadtide.toml
 # distroless "nonroot" user; the config stays root-owned and read-only.
 USER 65532:65532
 EXPOSE 9632
-# No HEALTHCHECK: the image has no shell or curl and loadtide has no healthcheck subcommand
-# yet. Orchestrators probe HTTP directly: liveness GET /-/healthy, readiness GET /-/ready
-# (Kubernetes ignores Docker's HEALTHCHECK anyway).
+# No shell or curl here, so the binary probes itself: `loadtide healthcheck` GETs
+# http://127.0.0.1:9632/-/healthy (exit 0 on 2xx). Listening elsewhere (--web.listen-address,
+# server.listen)? Set LOADTIDE_HEALTHCHECK_URL to match. Kubernetes ignores HEALTHCHECK and
+# probes /-/healthy and /-/ready itself; OCI-format builds (podman, buildah) drop it.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/loadtide", "healthcheck"]
 # SIGTERM drains in-flight requests for up to server.drain_timeout (10s by default), the
 # same as Docker's default stop timeout: run with --stop-timeout 30 (Compose:
 # stop_grace_period: 30s) so the drain is not cut short by SIGKILL.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the bundled Prometheus config and rules with promtool:
 #   - promtool check rules   on config/prometheus/{recording,alerts}.rules.yml (syntax + lint)
-#   - promtool check config  on config/prometheus/prometheus.yml (it also loads the rule files,
-#                            resolved relative to the config file's directory)
+#   - promtool check config  on config/prometheus/prometheus.yml and prometheus-compose.yml (the
+#                            docker compose stack's; it also loads the rule files, resolved
+#                            relative to the config file's directory)
 #   - promtool test rules    on config/prometheus/tests/*.yml (unit tests for every alert)
 # Exits non-zero on the first failure. Installs Debian's prometheus package (for promtool) when
 # promtool is missing, as scripts/test.sh does.
@@ -19,6 +20,7 @@ promtool check rules "$dir/recording.rules.yml" "$dir/alerts.rules.yml"
 
 echo "== promtool check config"
 promtool check config "$dir/prometheus.yml"
+promtool check config "$dir/prometheus-compose.yml"
 
 echo "== promtool test rules"
 shopt -s nullglob

@@ -13,7 +13,7 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --all-targets --locked
-echo "== packaging: hadolint, systemd-analyze verify/security"
+echo "== packaging: Dockerfile, systemd unit, docker compose, Kubernetes manifests"
 ./scripts/check-packaging.sh target/debug/loadtide
 echo "== Prometheus rules: promtool check rules/config, promtool test rules"
 ./scripts/check-rules.sh

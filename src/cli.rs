@@ -1,5 +1,6 @@
 //! Command-line interface: `serve` (the daemon), `run` (one-shot for CI), `check` (validate a
-//! config and show what would run) and `demo-target`. Maps every failure to an exit code:
+//! config and show what would run), `merge`, `healthcheck` (probe a running daemon) and
+//! `demo-target`. Maps every failure to an exit code:
 //! 0 success, 1 thresholds failed, 2 bad usage or config, 3 runtime failure.
 
 use std::collections::BTreeMap;
@@ -62,6 +63,15 @@ pub enum Command {
     },
     /// Merge the JSON summaries of sharded runs into one, checking thresholds again.
     Merge(crate::report::merge::MergeArgs),
+    /// Probe a running daemon (container HEALTHCHECK): GET /-/healthy, exit 0 on 2xx, else 1.
+    Healthcheck {
+        /// The URL to GET (plain HTTP).
+        #[arg(long, env = "LOADTIDE_HEALTHCHECK_URL", default_value = crate::healthcheck::DEFAULT_URL)]
+        url: String,
+        /// Give up after this long (connecting and answering together).
+        #[arg(long, default_value = "2s", value_parser = parse_timeout)]
+        timeout: Duration,
+    },
     /// Run only the built-in demo target (a small HTTP API for trying loadtide out).
     DemoTarget {
         #[arg(long, default_value = config::DEFAULT_DEMO_LISTEN)]
@@ -176,6 +186,15 @@ fn parse_speed(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s.trim()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "invalid timeout {s:?}: a duration > 0, e.g. 2s or 500ms"
+        )),
+    }
+}
+
 fn parse_start_at(s: &str) -> Result<SystemTime, String> {
     humantime::parse_rfc3339_weak(s.trim())
         .map_err(|e| format!("invalid time {s:?} ({e}); e.g. 2026-11-22T10:00:00Z"))
@@ -253,7 +272,30 @@ async fn dispatch(command: Command) -> u8 {
         },
         Command::Check { config, at } => check(&config, at),
         Command::Merge(args) => crate::report::merge::merge_command(args),
+        Command::Healthcheck { url, timeout } => healthcheck(&url, timeout).await,
         Command::DemoTarget { listen } => demo_target(&listen).await,
+    }
+}
+
+/// 0 when the URL answers 2xx, 1 when it does not (or not in time), 2 for a bad URL.
+async fn healthcheck(url: &str, timeout: Duration) -> u8 {
+    let result = match crate::healthcheck::Probe::parse(url) {
+        Ok(probe) => probe.check(timeout).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(status) => {
+            println!("{url}: HTTP {status}");
+            0
+        }
+        Err(e) if e.is_usage() => {
+            eprintln!("error: --url: {e}");
+            EXIT_USAGE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
+            1
+        }
     }
 }
 

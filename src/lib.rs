@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod healthcheck;
 pub mod httpserve;
 pub mod metrics;
 pub mod notify;

@@ -866,6 +866,139 @@ fn check_prints_every_profile() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// healthcheck
+
+/// A 127.0.0.1 port that nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn healthcheck_exit_codes() {
+    // 2xx: exit 0, one GET of exactly the URL's path.
+    let ok = LocalServer::capture();
+    let out = exec(&["healthcheck", "--url", &ok.url("/-/healthy")]);
+    assert_code(&out, 0);
+    assert!(out.stdout.contains("HTTP 200 OK"), "{out:?}");
+    let seen = ok.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path_and_query.as_str()),
+        ("GET", "/-/healthy")
+    );
+    assert_eq!(seen[0].headers["host"], ok.addr.to_string());
+
+    // Not 2xx: exit 1, with the status and the body's first line.
+    let demo = LocalServer::demo();
+    let out = exec(&["healthcheck", "--url", &demo.url("/nope")]);
+    assert_code(&out, 1);
+    assert!(
+        out.stderr.contains("HTTP 404 Not Found: not found"),
+        "{out:?}"
+    );
+
+    // Nothing listening: exit 1.
+    let url = format!("http://127.0.0.1:{}/-/healthy", closed_port());
+    let out = exec(&["healthcheck", "--url", &url]);
+    assert_code(&out, 1);
+    assert!(out.stderr.contains("cannot connect"), "{out:?}");
+
+    // Connected but never answered (the kernel accepts into the backlog; nobody reads):
+    // exit 1 once --timeout is up.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/-/healthy", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let out = exec(&["healthcheck", "--url", &url, "--timeout", "300ms"]);
+    assert_code(&out, 1);
+    assert!(out.stderr.contains("no answer within 300ms"), "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(silent);
+
+    // Bad URL or timeout: usage error, nothing sent.
+    for args in [
+        &["healthcheck", "--url", "https://127.0.0.1:9632/-/healthy"][..],
+        &["healthcheck", "--url", "127.0.0.1:9632"],
+        &["healthcheck", "--url", "not a url"],
+        &["healthcheck", "--timeout", "soon"],
+    ] {
+        let out = exec(args);
+        assert_code(&out, 2);
+    }
+}
+
+/// `loadtide serve` as a child process, killed (by its own handle) when dropped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What the container HEALTHCHECK does, against a real daemon: unhealthy before it listens,
+/// healthy (and ready) once it serves, unhealthy again after it stopped.
+#[test]
+fn healthcheck_against_a_running_daemon() {
+    use assert_cmd::cargo::CommandCargoExt as _;
+
+    let target = LocalServer::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &target);
+    let listen = format!("127.0.0.1:{}", closed_port());
+    let healthy = format!("http://{listen}/-/healthy");
+    let ready = format!("http://{listen}/-/ready");
+
+    let out = exec(&["healthcheck", "--url", &healthy]);
+    assert_code(&out, 1);
+
+    let mut cmd = std::process::Command::cargo_bin("loadtide").unwrap();
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LOADTIDE_") {
+            cmd.env_remove(k);
+        }
+    }
+    let child = cmd
+        .args([
+            "serve",
+            "--config",
+            &config,
+            "--web.listen-address",
+            &listen,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon(child);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut last = exec(&["healthcheck", "--url", &healthy]);
+    while last.code != Some(0) && std::time::Instant::now() < deadline {
+        assert!(
+            daemon.0.try_wait().unwrap().is_none(),
+            "serve exited early: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        last = exec(&["healthcheck", "--url", &healthy]);
+    }
+    assert_code(&last, 0);
+    assert!(last.stdout.contains("/-/healthy: HTTP 200 OK"), "{last:?}");
+    let mut out = exec(&["healthcheck", "--url", &ready]);
+    while out.code != Some(0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        out = exec(&["healthcheck", "--url", &ready]);
+    }
+    assert_code(&out, 0);
+
+    daemon.0.kill().unwrap();
+    daemon.0.wait().unwrap();
+    let out = exec(&["healthcheck", "--url", &healthy]);
+    assert_code(&out, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Help text goldens
 
 fn golden(name: &str, actual: &str) {
@@ -914,6 +1047,7 @@ fn help_matches_the_goldens() {
         (&["serve", "--help"], "help_serve.txt"),
         (&["check", "--help"], "help_check.txt"),
         (&["merge", "--help"], "help_merge.txt"),
+        (&["healthcheck", "--help"], "help_healthcheck.txt"),
     ] {
         let out = exec(args);
         assert_code(&out, 0);
