@@ -83,6 +83,13 @@ pub async fn run_once_until(
         });
     }
     summary.seed = seed_used(&profile);
+    if let Some(sc) = &profile.scenario {
+        summary.scenario = Some(crate::report::summary::ScenarioSummary::new(
+            &sc.name,
+            &s,
+            summary.duration_s,
+        ));
+    }
     let passed = summary.check(&profile.thresholds);
     (summary, passed)
 }

@@ -3,6 +3,7 @@
 //! collected and reported together, each naming the file, the key path and the bad value.
 
 pub mod raw;
+mod scenario;
 pub mod threshold;
 pub(crate) mod typo;
 mod validate;
@@ -190,6 +191,8 @@ pub struct Profile {
     /// Indices into `target.endpoints`, each with its weight.
     pub endpoints: Vec<usize>,
     pub load: Load,
+    /// Run this scenario's steps as user sessions (its target's endpoints are the steps).
+    pub scenario: Option<Arc<crate::scenario::model::Scenario>>,
     pub arrivals: Arrivals,
     /// Closed model: users started or retired per second (None: all at once).
     pub spawn_rate: Option<f64>,

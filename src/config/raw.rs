@@ -15,6 +15,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub targets: BTreeMap<String, RawTarget>,
     #[serde(default)]
+    pub scenarios: BTreeMap<String, RawScenario>,
+    #[serde(default)]
     pub profiles: BTreeMap<String, RawProfile>,
 }
 
@@ -65,6 +67,8 @@ pub struct RawEndpoint {
 #[serde(deny_unknown_fields)]
 pub struct RawProfile {
     pub target: Option<String>,
+    /// Run this scenario (instead of `target`/`endpoints`): each arrival or user is a session.
+    pub scenario: Option<String>,
     pub endpoints: Option<Vec<String>>,
     /// Open model: arrivals per second, a number or a pattern table.
     pub rate: Option<RawPattern>,
@@ -201,4 +205,105 @@ pub struct RawWindow {
     pub days: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+}
+
+/// A user scenario: ordered steps against one target, with per-user variables.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub target: Option<String>,
+    #[serde(default)]
+    pub steps: Vec<RawStep>,
+    /// `stop` (default): a failed step ends the iteration; `continue`: go on.
+    pub on_failure: Option<String>,
+    /// Test data: each new user takes the next row, as `{{ NAME.column }}`.
+    #[serde(default)]
+    pub feeders: BTreeMap<String, RawFeeder>,
+    /// Values read from the environment or files at load, as `{{ secrets.NAME }}`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, RawSecret>,
+    /// Constants available to every step, as `{{ NAME }}`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    pub auth: Option<RawAuth>,
+}
+
+/// A step: a request (`path` and friends), a think time (`think`) or a loop (`repeat` with
+/// nested `steps`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub name: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    pub body_file: Option<String>,
+    /// Run only in a user's first iteration (a login whose token later steps reuse).
+    pub once: Option<bool>,
+    #[serde(default)]
+    pub extract: BTreeMap<String, RawExtract>,
+    pub expect_status: Option<Vec<u16>>,
+    pub body_contains: Option<String>,
+    pub json_exists: Option<String>,
+    pub json_equals: Option<RawJsonEquals>,
+    pub max_latency: Option<String>,
+    pub think: Option<crate::scenario::ThinkSpec>,
+    pub repeat: Option<u64>,
+    pub steps: Option<Vec<RawStep>>,
+}
+
+/// Where a variable comes from: exactly one of `json`, `header`, `regex` (with `group`),
+/// `cookie`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExtract {
+    pub json: Option<String>,
+    pub header: Option<String>,
+    pub regex: Option<String>,
+    pub group: Option<usize>,
+    pub cookie: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJsonEquals {
+    pub path: Option<String>,
+    pub value: Option<serde_json::Value>,
+}
+
+/// Rows from a CSV file (with a header row) or an inline list of tables.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeeder {
+    pub csv: Option<String>,
+    pub list: Option<Vec<BTreeMap<String, String>>>,
+    /// `round_robin` (default) or `random`.
+    pub order: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecret {
+    pub env: Option<String>,
+    pub file: Option<String>,
+}
+
+/// Authorization for every request of a scenario.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// `Authorization: Bearer <rendered template>`.
+    pub bearer: Option<String>,
+    pub basic: Option<RawBasicAuth>,
+    /// The step that logs in: on a 401 it runs again and the failed step is retried once.
+    pub login: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasicAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! Raw config -> typed `Config`. Every check runs even after an earlier one failed, so the
 //! user sees all problems in one go, each with the key path it concerns.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use super::{
     Arrivals, Config, ConfigError, ConfigErrors, Endpoint, Load, Profile, Scheme, ServerSettings,
     Target, Threshold, DEFAULT_BUCKETS,
 };
+use crate::scenario::model::Scenario;
 use crate::schedule::calendar::Schedule;
 use crate::schedule::Pattern;
 
@@ -36,13 +38,13 @@ fn name_seed(name: &str) -> u64 {
     })
 }
 
-struct Collector<'a> {
-    file: &'a str,
-    errors: Vec<ConfigError>,
+pub(super) struct Collector<'a> {
+    pub(super) file: &'a str,
+    pub(super) errors: Vec<ConfigError>,
 }
 
 impl Collector<'_> {
-    fn err(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn err(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError {
             file: self.file.into(),
             key: key.into(),
@@ -50,7 +52,12 @@ impl Collector<'_> {
         });
     }
 
-    fn duration(&mut self, key: &str, value: Option<&str>, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Duration {
         let Some(v) = value else { return default };
         match humantime::parse_duration(v.trim()) {
             Ok(d) if !d.is_zero() => d,
@@ -71,7 +78,7 @@ impl Collector<'_> {
         }
     }
 
-    fn headers(
+    pub(super) fn headers(
         &mut self,
         key: &str,
         raw: &std::collections::BTreeMap<String, String>,
@@ -110,7 +117,7 @@ pub fn parse_listen(v: &str) -> Result<SocketAddr, String> {
         })
 }
 
-fn valid_name(n: &str) -> bool {
+pub(super) fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
         && n.chars()
@@ -152,9 +159,16 @@ pub fn validate(
         }
     }
 
+    let mut scenarios = BTreeMap::new();
+    for (name, sc) in &raw.scenarios {
+        if let Some(v) = super::scenario::scenario(&mut c, name, sc, raw, &targets, base_dir) {
+            scenarios.insert(name.clone(), v);
+        }
+    }
+
     let mut profiles = Vec::new();
     for (name, p) in &raw.profiles {
-        if let Some(p) = profile(&mut c, name, p, raw, &targets) {
+        if let Some(p) = profile(&mut c, name, p, raw, &targets, &scenarios) {
             profiles.push(Arc::new(p));
         }
     }
@@ -224,12 +238,6 @@ fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>)
             b.clone()
         }
     };
-    if t.endpoints.is_empty() {
-        c.err(
-            format!("{key}.endpoints"),
-            "missing: a target needs at least one endpoint",
-        );
-    }
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for (i, e) in t.endpoints.iter().enumerate() {
         let ekey = format!("{key}.endpoints[{i}]");
@@ -393,6 +401,7 @@ fn profile(
     p: &RawProfile,
     raw: &RawConfig,
     targets: &[Arc<Target>],
+    scenarios: &BTreeMap<String, (Arc<Scenario>, Arc<Target>)>,
 ) -> Option<Profile> {
     let key = format!("profiles.{name}");
     let before = c.errors.len();
@@ -403,21 +412,65 @@ fn profile(
         );
     }
     let known = || raw.targets.keys().cloned().collect::<Vec<_>>().join(", ");
-    let target = match p.target.as_deref() {
-        None => {
+    let mut scenario = None;
+    let target = match (p.target.as_deref(), p.scenario.as_deref()) {
+        (Some(_), Some(_)) => {
             c.err(
-                format!("{key}.target"),
-                format!("missing: which target to load (known: {})", known()),
+                &key,
+                "set either target (requests to its endpoints) or scenario (user sessions), not both",
             );
             None
         }
-        Some(t) => {
+        (None, Some(sc)) => {
+            if p.endpoints.is_some() {
+                c.err(
+                    format!("{key}.endpoints"),
+                    "only applies with target; a scenario's steps are its requests",
+                );
+            }
+            match scenarios.get(sc) {
+                Some((s, t)) => {
+                    scenario = Some(s.clone());
+                    Some(t.clone())
+                }
+                None => {
+                    // A scenario that failed its own validation has already been reported.
+                    if !raw.scenarios.contains_key(sc) {
+                        let names: Vec<_> = raw.scenarios.keys().cloned().collect();
+                        c.err(
+                            format!("{key}.scenario"),
+                            format!("unknown scenario {sc:?} (known: {})", names.join(", ")),
+                        );
+                    }
+                    None
+                }
+            }
+        }
+        (None, None) => {
+            c.err(
+                format!("{key}.target"),
+                format!(
+                    "missing: which target to load (known: {}), or a scenario",
+                    known()
+                ),
+            );
+            None
+        }
+        (Some(t), None) => {
             let found = targets.iter().find(|x| x.name == t).cloned();
             // A target that failed its own validation has already been reported.
             if found.is_none() && !raw.targets.contains_key(t) {
                 c.err(
                     format!("{key}.target"),
                     format!("unknown target {t:?} (known: {})", known()),
+                );
+            }
+            if found.as_ref().is_some_and(|t| t.endpoints.is_empty()) {
+                c.err(
+                    format!("{key}.target"),
+                    format!(
+                        "target {t:?} has no endpoints: give it [[targets.{t}.endpoints]] or run a scenario"
+                    ),
                 );
             }
             found
@@ -607,6 +660,7 @@ fn profile(
         target: target?,
         endpoints,
         load: load?,
+        scenario,
         arrivals,
         spawn_rate: p.spawn_rate.or(Some(DEFAULT_SPAWN_RATE)),
         seed,

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::header::HeaderMap;
 use http::{Request, Uri, Version};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
@@ -47,6 +48,14 @@ struct Prepared {
     headers: HeaderMap,
     body: Bytes,
     body_contains: Option<Vec<u8>>,
+}
+
+/// What a scenario step keeps of a response.
+pub struct Captured {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// At most the step's capture limit; the rest was only counted.
+    pub body: Bytes,
 }
 
 pub struct HttpClient {
@@ -132,39 +141,13 @@ impl HttpClient {
     }
 
     async fn exchange(&self, idx: usize, slot: &mut Option<Conn>) -> Result<Outcome, ErrorKind> {
-        let mut conn = match slot.take() {
-            Some(c) if !c.is_closed() => c,
-            _ => self.checkout().await?,
-        };
         let p = &self.prepared[idx];
         let mut req = Request::new(Full::new(p.body.clone()));
         *req.method_mut() = p.method.clone();
         *req.uri_mut() = p.uri.clone();
         *req.headers_mut() = p.headers.clone();
-        let response = match &mut conn {
-            Conn::H1(s) => {
-                if s.ready().await.is_err() {
-                    // The server closed this keep-alive connection while it sat idle.
-                    conn = self.connect().await?;
-                    let Conn::H1(s) = &mut conn else {
-                        return Err(ErrorKind::Other);
-                    };
-                    s.ready().await.map_err(|e| classify_hyper(&e))?;
-                    s.send_request(req).await
-                } else {
-                    s.send_request(req).await
-                }
-            }
-            Conn::H2(s) => {
-                *req.version_mut() = Version::HTTP_2;
-                s.ready().await.map_err(|e| classify_hyper(&e))?;
-                s.send_request(req).await
-            }
-        }
-        .map_err(|e| classify_hyper(&e))?;
-
-        let status = response.status().as_u16();
-        let mut body = response.into_body();
+        let (head, mut body, conn) = self.send(req, slot).await?;
+        let status = head.status.as_u16();
         let mut received = 0u64;
         let mut search = p.body_contains.as_deref().map(Search::new);
         let mut body_error = None;
@@ -202,6 +185,103 @@ impl HttpClient {
             error,
             bytes_received: received,
         })
+    }
+
+    /// Sends a request built by the caller (a scenario step), keeping the response head and
+    /// up to `capture` body bytes for extraction and checks. The outcome carries transport
+    /// errors only: judging the status is the caller's job. Bounded by the target's timeout.
+    pub async fn call_request(
+        &self,
+        req: Request<Full<Bytes>>,
+        slot: &mut Option<Conn>,
+        capture: usize,
+    ) -> (Outcome, Option<Captured>) {
+        let exchange = async {
+            let (head, mut body, conn) = self.send(req, slot).await?;
+            let mut kept = Vec::new();
+            let mut received = 0u64;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| classify_hyper(&e))?;
+                if let Some(data) = frame.data_ref() {
+                    received += data.len() as u64;
+                    let room = capture.saturating_sub(kept.len());
+                    kept.extend_from_slice(&data[..room.min(data.len())]);
+                }
+            }
+            *slot = Some(conn);
+            Ok::<_, ErrorKind>((head, Bytes::from(kept), received))
+        };
+        match tokio::time::timeout(self.target.timeout, exchange).await {
+            Ok(Ok((head, body, received))) => (
+                Outcome {
+                    status: Some(head.status.as_u16()),
+                    error: None,
+                    bytes_received: received,
+                },
+                Some(Captured {
+                    status: head.status.as_u16(),
+                    headers: head.headers,
+                    body,
+                }),
+            ),
+            Ok(Err(kind)) => (Outcome::failed(kind), None),
+            Err(_) => {
+                *slot = None;
+                (Outcome::failed(ErrorKind::Timeout), None)
+            }
+        }
+    }
+
+    /// The URI for `path_and_query` as this target's connections want it: origin-form for
+    /// HTTP/1.1, absolute for HTTP/2 (which needs :authority).
+    pub fn uri(&self, path_and_query: &str) -> Result<http::Uri, ErrorKind> {
+        let uri = if self.target.http2 {
+            let scheme = if self.target.scheme == Scheme::Https {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}{path_and_query}", self.target.authority())
+        } else {
+            path_and_query.to_string()
+        };
+        uri.parse().map_err(|_| ErrorKind::Other)
+    }
+
+    /// Sends `req` on the connection in `slot` (or a pooled or new one) and returns the
+    /// response head, its body stream, and the connection to reuse once the body is read.
+    async fn send(
+        &self,
+        mut req: Request<Full<Bytes>>,
+        slot: &mut Option<Conn>,
+    ) -> Result<(http::response::Parts, Incoming, Conn), ErrorKind> {
+        let mut conn = match slot.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => self.checkout().await?,
+        };
+        let response = match &mut conn {
+            Conn::H1(s) => {
+                if s.ready().await.is_err() {
+                    // The server closed this keep-alive connection while it sat idle.
+                    conn = self.connect().await?;
+                    let Conn::H1(s) = &mut conn else {
+                        return Err(ErrorKind::Other);
+                    };
+                    s.ready().await.map_err(|e| classify_hyper(&e))?;
+                    s.send_request(req).await
+                } else {
+                    s.send_request(req).await
+                }
+            }
+            Conn::H2(s) => {
+                *req.version_mut() = Version::HTTP_2;
+                s.ready().await.map_err(|e| classify_hyper(&e))?;
+                s.send_request(req).await
+            }
+        }
+        .map_err(|e| classify_hyper(&e))?;
+        let (head, body) = response.into_parts();
+        Ok((head, body, conn))
     }
 
     /// An idle pooled connection, the shared HTTP/2 connection, or a new one.

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::client::HttpClient;
 use super::pacer::{Due, Pacer};
 use super::plan::RunSpec;
+use super::session::Session;
 use crate::config::{Load, Profile};
 use crate::metrics::ProfileRecorder;
 use crate::outcome::ErrorKind;
@@ -147,6 +148,7 @@ impl Crowd {
 /// One closed-model virtual user: sends its next request when the last one ends.
 #[derive(Clone)]
 struct User {
+    session: Option<Arc<Session>>,
     client: Arc<HttpClient>,
     recorder: Arc<ProfileRecorder>,
     picker: Arc<Picker>,
@@ -157,6 +159,9 @@ struct User {
 
 impl User {
     async fn run(self, retired: Arc<AtomicBool>) {
+        if let Some(session) = &self.session {
+            return self.run_scenario(session, &retired).await;
+        }
         let mut slot = None;
         loop {
             if retired.load(Ordering::Relaxed)
@@ -188,6 +193,33 @@ impl User {
     }
 }
 
+impl User {
+    /// The closed model with a scenario: this user loops the scenario, keeping its variables
+    /// (a token from a `once` login step), cookies and connection between iterations. The
+    /// request budget counts iterations.
+    async fn run_scenario(&self, session: &Session, retired: &AtomicBool) {
+        let mut user = session.user();
+        loop {
+            if retired.load(Ordering::Relaxed)
+                || self.cancel.is_cancelled()
+                || self.deadline.is_some_and(|d| Instant::now() >= d)
+                || !take(&self.budget)
+            {
+                break;
+            }
+            let started = Instant::now();
+            let ok = session.iterate(&mut user, started).await;
+            // A session that fails at once (target down) must not spin.
+            if !ok && started.elapsed() < CONNECT_BACKOFF {
+                tokio::select! {
+                    _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
+                    _ = self.cancel.cancelled() => break,
+                }
+            }
+        }
+    }
+}
+
 /// Runs `profile` as `spec` says until it ends or `cancel` fires, then waits up to `drain`
 /// for the requests still in flight.
 pub async fn run_profile(
@@ -198,6 +230,15 @@ pub async fn run_profile(
     drain: Duration,
 ) -> RunEnd {
     let client = HttpClient::new(profile.target.clone());
+    let session = profile.scenario.as_ref().map(|s| {
+        Arc::new(Session::new(
+            s.clone(),
+            profile.target.clone(),
+            client.clone(),
+            recorder.clone(),
+            cancel.clone(),
+        ))
+    });
     let picker = Arc::new(Picker::new(&profile));
     let budget = Arc::new(profile.requests.map(AtomicU64::new));
     let tracker = TaskTracker::new();
@@ -256,6 +297,16 @@ pub async fn run_profile(
                 recorder.lag(now.saturating_duration_since(due));
                 // Measured from the intended instant when late, from the send when early.
                 let origin = now.min(due);
+                if let Some(session) = &session {
+                    // Each arrival is a new user's session.
+                    let session = session.clone();
+                    tracker.spawn(async move {
+                        let mut user = session.user();
+                        session.iterate(&mut user, origin).await;
+                        drop(permit);
+                    });
+                    continue;
+                }
                 let (client, recorder, idx) = (client.clone(), recorder.clone(), picker.pick());
                 tracker.spawn(async move {
                     recorder.started();
@@ -273,6 +324,7 @@ pub async fn run_profile(
         }
         Load::Closed { users } => {
             let user = User {
+                session: session.clone(),
                 client: client.clone(),
                 recorder: recorder.clone(),
                 picker: picker.clone(),

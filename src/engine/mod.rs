@@ -6,6 +6,7 @@ pub mod client;
 pub mod executor;
 pub mod pacer;
 pub mod plan;
+pub mod session;
 mod tls;
 
 pub use executor::{run_profile, RunEnd};

@@ -34,6 +34,9 @@ pub struct Metrics {
     pub(crate) scheduler_lag: HistogramVec,
     pub(crate) profile_active: IntGaugeVec,
     pub(crate) next_start: GaugeVec,
+    pub(crate) checks: IntCounterVec,
+    pub(crate) scenario_duration: HistogramVec,
+    pub(crate) scenario_iterations: IntCounterVec,
     pub(crate) bytes_sent: IntCounterVec,
     pub(crate) bytes_received: IntCounterVec,
     pub(crate) config_reloads: IntCounterVec,
@@ -92,6 +95,22 @@ impl Metrics {
             .expect("static metric definition"),
             next_start: GaugeVec::new(Opts::new(NEXT_START, NEXT_START_HELP), &["profile"])
                 .expect("static metric definition"),
+            checks: IntCounterVec::new(
+                Opts::new(CHECKS, CHECKS_HELP),
+                &["profile", "target", "endpoint", "check", "result"],
+            )
+            .expect("static metric definition"),
+            scenario_duration: HistogramVec::new(
+                HistogramOpts::new(SCENARIO_DURATION, SCENARIO_DURATION_HELP)
+                    .buckets(SCENARIO_DURATION_BUCKETS.to_vec()),
+                &["profile", "scenario"],
+            )
+            .expect("static metric definition"),
+            scenario_iterations: IntCounterVec::new(
+                Opts::new(SCENARIO_ITERATIONS, SCENARIO_ITERATIONS_HELP),
+                &["profile", "scenario", "result"],
+            )
+            .expect("static metric definition"),
             bytes_sent: IntCounterVec::new(
                 Opts::new(BYTES_SENT, BYTES_SENT_HELP),
                 &["profile", "target"],
@@ -133,6 +152,9 @@ impl Metrics {
         register(Box::new(m.scheduler_lag.clone()));
         register(Box::new(m.profile_active.clone()));
         register(Box::new(m.next_start.clone()));
+        register(Box::new(m.checks.clone()));
+        register(Box::new(m.scenario_duration.clone()));
+        register(Box::new(m.scenario_iterations.clone()));
         register(Box::new(m.bytes_sent.clone()));
         register(Box::new(m.bytes_received.clone()));
         register(Box::new(m.config_reloads.clone()));

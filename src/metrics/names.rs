@@ -40,6 +40,21 @@ pub const NEXT_START: &str = "loadtide_profile_next_start_timestamp_seconds";
 pub const NEXT_START_HELP: &str =
     "When the profile's schedule next starts it (Unix seconds); 0 when it never will again.";
 
+pub const CHECKS: &str = "loadtide_checks_total";
+pub const CHECKS_HELP: &str =
+    "Scenario step checks by check (status, body_contains, json ..., max_latency, extract VAR) and result (pass, fail).";
+
+pub const SCENARIO_DURATION: &str = "loadtide_scenario_duration_seconds";
+pub const SCENARIO_DURATION_HELP: &str =
+    "How long one iteration of a scenario took, think times included (from the intended start in the open model).";
+pub const SCENARIO_DURATION_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+pub const SCENARIO_ITERATIONS: &str = "loadtide_scenario_iterations_total";
+pub const SCENARIO_ITERATIONS_HELP: &str =
+    "Scenario iterations by result: success (every step passed) or failure.";
+
 pub const BYTES_SENT: &str = "loadtide_bytes_sent_total";
 pub const BYTES_SENT_HELP: &str =
     "Request bytes written (request line, headers and body, as serialised for HTTP/1.1).";

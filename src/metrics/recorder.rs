@@ -38,6 +38,12 @@ impl EndpointRecorder {
     }
 }
 
+struct ScenarioSeries {
+    duration: Histogram,
+    success: IntCounter,
+    failure: IntCounter,
+}
+
 pub struct ProfileRecorder {
     /// Indexed like the target's endpoints; `None` for those the profile does not use, which
     /// get no series at all.
@@ -49,6 +55,9 @@ pub struct ProfileRecorder {
     virtual_users: IntGauge,
     active: IntGauge,
     next_start: Gauge,
+    /// Per endpoint (scenario step), per check: (pass, fail).
+    checks: Vec<Vec<(IntCounter, IntCounter)>>,
+    scenario: Option<ScenarioSeries>,
     bytes_sent: IntCounter,
     bytes_received: IntCounter,
     stats: Option<SharedStats>,
@@ -94,7 +103,36 @@ impl ProfileRecorder {
             .collect();
         // Make every series visible at 0 from the start: alerts on `rate()` need a baseline.
         let dropped = metrics.dropped.with_label_values(&[p, DROP_MAX_IN_FLIGHT]);
+        let checks = (0..profile.target.endpoints.len())
+            .map(|idx| {
+                let Some(step) = profile.scenario.as_ref().and_then(|s| s.request(idx)) else {
+                    return Vec::new();
+                };
+                let e = profile.target.endpoints[idx].name.as_str();
+                step.check_names()
+                    .iter()
+                    .map(|c| {
+                        let series = |r| metrics.checks.with_label_values(&[p, t, e, c, r]);
+                        (series("pass"), series("fail"))
+                    })
+                    .collect()
+            })
+            .collect();
+        let scenario = profile.scenario.as_ref().map(|s| {
+            let n = s.name.as_str();
+            ScenarioSeries {
+                duration: metrics.scenario_duration.with_label_values(&[p, n]),
+                success: metrics
+                    .scenario_iterations
+                    .with_label_values(&[p, n, "success"]),
+                failure: metrics
+                    .scenario_iterations
+                    .with_label_values(&[p, n, "failure"]),
+            }
+        });
         Arc::new(ProfileRecorder {
+            checks,
+            scenario,
             endpoints,
             in_flight: metrics.in_flight.with_label_values(&[p, t]),
             dropped,
@@ -163,6 +201,27 @@ impl ProfileRecorder {
         if !active {
             self.intended_rps.set(0.0);
             self.virtual_users.set(0);
+        }
+    }
+
+    /// The result of check `check` (see `RequestStep::check_names`) of scenario step `idx`.
+    pub fn check(&self, idx: usize, check: usize, passed: bool) {
+        if let Some((pass, fail)) = self.checks.get(idx).and_then(|c| c.get(check)) {
+            if passed { pass } else { fail }.inc();
+        }
+    }
+
+    /// One finished scenario iteration.
+    pub fn iteration(&self, took: Duration, ok: bool) {
+        if let Some(s) = &self.scenario {
+            s.duration.observe(took.as_secs_f64());
+            if ok { &s.success } else { &s.failure }.inc();
+        }
+        if let Some(stats) = &self.stats {
+            stats
+                .lock()
+                .expect("stats lock poisoned")
+                .iteration(took, ok);
         }
     }
 

@@ -38,8 +38,16 @@ pub struct TimelineRow {
     pub p99: f64,
 }
 
+/// Scenario iterations of a one-shot run.
+pub struct IterationStats {
+    pub duration: Histogram<u64>,
+    pub success: u64,
+    pub failure: u64,
+}
+
 pub struct RunStats {
     started: tokio::time::Instant,
+    pub iterations: IterationStats,
     pub endpoints: Vec<EndpointStats>,
     pub dropped: u64,
     second: u64,
@@ -76,6 +84,11 @@ impl RunStats {
                     bytes_received: 0,
                 })
                 .collect(),
+            iterations: IterationStats {
+                duration: latency_histogram(3),
+                success: 0,
+                failure: 0,
+            },
             dropped: 0,
             second: 0,
             second_hist: latency_histogram(2),
@@ -101,6 +114,15 @@ impl RunStats {
             self.second_errors += 1;
         }
         self.second_hist.saturating_record(us);
+    }
+
+    pub fn iteration(&mut self, took: Duration, ok: bool) {
+        self.iterations.duration.saturating_record(micros(took));
+        if ok {
+            self.iterations.success += 1;
+        } else {
+            self.iterations.failure += 1;
+        }
     }
 
     /// Closes every second before `now` (seconds since start) into timeline rows.

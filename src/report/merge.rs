@@ -11,7 +11,7 @@ use clap::Args;
 use hdrhistogram::Histogram;
 
 use super::render;
-use super::summary::{latency, ratio, EndpointSummary, Shard, Summary};
+use super::summary::{latency, ratio, EndpointSummary, ScenarioSummary, Shard, Summary};
 use crate::cli::{EXIT_RUNTIME, EXIT_THRESHOLDS, EXIT_USAGE};
 use crate::config::Threshold;
 use crate::metrics::stats::TimelineRow;
@@ -195,9 +195,40 @@ pub fn merge_named(inputs: Vec<(String, Summary)>) -> Result<Summary, MergeError
         thresholds: Vec::new(),
         timeline: timeline(&inputs, start),
         histogram,
+        scenario: merge_scenarios(&inputs, duration_s),
     };
     merged.check(&thresholds);
     Ok(merged)
+}
+
+/// The scenario sections added up, with exact duration percentiles from their histograms
+/// (inputs without a histogram contribute counts only).
+fn merge_scenarios(inputs: &[(String, Summary)], duration_s: f64) -> Option<ScenarioSummary> {
+    let mut parts = inputs.iter().filter_map(|(_, s)| s.scenario.as_ref());
+    let first = parts.next()?;
+    let mut merged = first.clone();
+    for p in parts {
+        merged.iterations += p.iterations;
+        merged.successes += p.successes;
+        merged.failures += p.failures;
+        match (&mut merged.histogram, &p.histogram) {
+            (Some(h), Some(other)) => {
+                if h.add(other).is_err() {
+                    merged.histogram = None;
+                }
+            }
+            _ => merged.histogram = None,
+        }
+    }
+    merged.rate = if duration_s > 0.0 {
+        merged.iterations as f64 / duration_s
+    } else {
+        0.0
+    };
+    if let Some(h) = &merged.histogram {
+        merged.duration = latency(h);
+    }
+    Some(merged)
 }
 
 /// Profiles agree, shards are distinct slices of one split; every input has a start time.

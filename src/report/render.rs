@@ -74,6 +74,17 @@ pub fn text(s: &Summary, thresholds: &[Threshold]) -> String {
             .collect();
         let _ = writeln!(o, "  errors       {}", kinds.join(", "));
     }
+    if let Some(sc) = &s.scenario {
+        let _ = writeln!(
+            o,
+            "  scenario     {} · {} iterations ({:.2}/s), {} failed · duration {}",
+            sc.name,
+            sc.iterations,
+            sc.rate,
+            sc.failures,
+            latency_line(&sc.duration)
+        );
+    }
     if s.endpoints.len() > 1 {
         let _ = writeln!(o, "  endpoints");
         for e in &s.endpoints {

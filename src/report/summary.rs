@@ -86,6 +86,40 @@ pub struct Summary {
     /// All endpoints' latencies in microseconds; `None` only in files from older versions.
     #[serde(default, with = "hdr_base64")]
     pub histogram: Option<Histogram<u64>>,
+    /// Scenario profiles: iterations and their durations (the steps are the endpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<ScenarioSummary>,
+}
+
+/// The iterations of a scenario run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    pub name: String,
+    pub iterations: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// Iterations per second over the run.
+    pub rate: f64,
+    /// Iteration durations, think times included.
+    pub duration: Latency,
+    #[serde(default, with = "hdr_base64")]
+    pub histogram: Option<Histogram<u64>>,
+}
+
+impl ScenarioSummary {
+    pub fn new(name: &str, stats: &RunStats, secs: f64) -> ScenarioSummary {
+        let it = &stats.iterations;
+        let n = it.success + it.failure;
+        ScenarioSummary {
+            name: name.to_string(),
+            iterations: n,
+            successes: it.success,
+            failures: it.failure,
+            rate: if secs > 0.0 { n as f64 / secs } else { 0.0 },
+            duration: latency(&it.duration),
+            histogram: Some(it.duration.clone()),
+        }
+    }
 }
 
 /// An HDR histogram as the base64 of its V2 deflate serialisation, the encoding other
@@ -237,6 +271,7 @@ impl Summary {
             thresholds: Vec::new(),
             timeline: stats.timeline.clone(),
             histogram: Some(merged),
+            scenario: None,
         }
     }
 

@@ -16,6 +16,7 @@
 pub mod cookies;
 pub mod extract;
 pub mod feeder;
+pub mod model;
 pub mod template;
 pub mod think;
 
