@@ -399,8 +399,14 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
             t.authority(),
             humantime::format_duration(t.timeout)
         );
+        if let Some(sc) = &p.scenario {
+            let _ = writeln!(o, "  scenario {} (each iteration in order):", sc.name);
+            for line in sc.describe() {
+                let _ = writeln!(o, "    {line}");
+            }
+        }
         let total: u32 = p.endpoints.iter().map(|&i| t.endpoints[i].weight).sum();
-        for &i in &p.endpoints {
+        for &i in p.endpoints.iter().filter(|_| p.scenario.is_none()) {
             let e = &t.endpoints[i];
             let share = 100.0 * f64::from(e.weight) / f64::from(total.max(1));
             let _ = writeln!(

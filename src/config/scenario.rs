@@ -566,6 +566,7 @@ impl Builder<'_, '_> {
             endpoint,
             name,
             method,
+            path: path.to_string(),
             headers,
             has_body: body.is_some(),
             once: s.once.unwrap_or(false),

@@ -32,6 +32,8 @@ pub struct RequestStep {
     pub endpoint: usize,
     pub name: String,
     pub method: Method,
+    /// The path template as written (for `check`).
+    pub path: String,
     /// Headers whose values are templates, in order: (name, template name).
     pub headers: Vec<(HeaderName, String)>,
     pub has_body: bool,
@@ -133,6 +135,51 @@ impl Scenario {
         }
         let mut out = Vec::new();
         walk(&self.steps, &mut out);
+        out
+    }
+
+    /// One line per step for `loadtide check`, loops indented.
+    pub fn describe(&self) -> Vec<String> {
+        fn walk(steps: &[Step], depth: usize, out: &mut Vec<String>) {
+            let pad = "  ".repeat(depth);
+            for s in steps {
+                match s {
+                    Step::Request(r) => {
+                        let mut notes = Vec::new();
+                        if r.once {
+                            notes.push("once per user".to_string());
+                        }
+                        if !r.extract.is_empty() {
+                            let vars: Vec<&str> =
+                                r.extract.iter().map(|(v, _)| v.as_str()).collect();
+                            notes.push(format!("extracts {}", vars.join(", ")));
+                        }
+                        if !r.checks.is_empty() {
+                            let checks: Vec<String> = r.checks.iter().map(|c| c.name()).collect();
+                            notes.push(format!("checks {}", checks.join(", ")));
+                        }
+                        let notes = if notes.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  ({})", notes.join("; "))
+                        };
+                        out.push(format!(
+                            "{pad}{:<16} {:<6} {}{notes}",
+                            r.name,
+                            r.method.as_str(),
+                            r.path
+                        ));
+                    }
+                    Step::Think(t) => out.push(format!("{pad}think {t:?}")),
+                    Step::Repeat { times, steps } => {
+                        out.push(format!("{pad}repeat {times} ×"));
+                        walk(steps, depth + 1, out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.steps, 0, &mut out);
         out
     }
 
