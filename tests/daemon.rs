@@ -1328,3 +1328,71 @@ fn scheduled_profiles_follow_their_timetable() {
     assert_eq!(d.scrape().requests("later"), 0.0);
     assert!(d.alive(), "{}", d.log());
 }
+
+/// A scenario profile in the daemon: every step has its request series, checks count by
+/// result, iterations by result, and the scrape stays valid for promtool.
+#[test]
+fn scenario_profiles_export_step_check_and_iteration_metrics() {
+    let target = Target::start();
+    let config = format!(
+        "{}\n[scenarios.flow]\ntarget = \"local\"\non_failure = \"continue\"\n\
+         [[scenarios.flow.steps]]\nname = \"first\"\npath = \"/ok\"\nbody_contains = \"ok\"\n\
+         extract = {{ word = {{ regex = \"(ok)\" }} }}\n\
+         [[scenarios.flow.steps]]\nname = \"second\"\npath = \"/{{{{ word }}}}\"\n\
+         [[scenarios.flow.steps]]\nname = \"broken\"\npath = \"/fail\"\n\
+         [profiles.journeys]\nscenario = \"flow\"\nrate = 20\n",
+        target_toml(target.addr, "5s"),
+    );
+    let mut d = Daemon::start(&config, &[]);
+    let s = eventually("iterations", Duration::from_secs(10), || {
+        let s = d.scrape();
+        (s.sum(
+            "loadtide_scenario_iterations_total",
+            &[("profile", "journeys")],
+        ) >= 10.0)
+            .then_some(s)
+    });
+    promtool_check(&d.get("/metrics").1);
+    let p = ("profile", "journeys");
+    let checks = |endpoint, check, result| {
+        s.value(
+            "loadtide_checks_total",
+            &[
+                p,
+                ("endpoint", endpoint),
+                ("check", check),
+                ("result", result),
+            ],
+        )
+    };
+    // The failing last step makes every iteration a failure; nothing else fails.
+    let failed = s.value(
+        "loadtide_scenario_iterations_total",
+        &[p, ("scenario", "flow"), ("result", "failure")],
+    );
+    assert!(failed >= 10.0, "{failed}");
+    assert_eq!(
+        s.value(
+            "loadtide_scenario_iterations_total",
+            &[p, ("scenario", "flow"), ("result", "success")]
+        ),
+        0.0
+    );
+    assert!(checks("first", "body_contains", "pass") >= 10.0);
+    assert!(checks("first", "extract word", "pass") >= 10.0);
+    assert_eq!(checks("first", "body_contains", "fail"), 0.0);
+    // `second` requested the path built from the extracted word: /ok, so its status passed.
+    assert!(checks("second", "status", "pass") >= 10.0);
+    assert!(checks("broken", "status", "fail") >= 10.0);
+    assert!(errors(&s, "journeys", "broken", "status") >= 10.0);
+    assert_eq!(errors(&s, "journeys", "first", "check"), 0.0);
+    let count = s.value(
+        "loadtide_scenario_duration_seconds_count",
+        &[p, ("scenario", "flow")],
+    );
+    assert!(
+        count >= failed - 1.0,
+        "{count} durations for {failed} iterations"
+    );
+    assert!(d.alive(), "{}", d.log());
+}
