@@ -44,6 +44,8 @@ pub struct RawTarget {
     pub buckets: Option<Vec<f64>>,
     #[serde(default)]
     pub endpoints: Vec<RawEndpoint>,
+    /// Only for `ws://` and `wss://` targets.
+    pub websocket: Option<RawWebSocket>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +73,10 @@ pub struct RawProfile {
     /// Closed model: virtual users, each looping request after request; a number or a
     /// pattern table.
     pub users: Option<RawPattern>,
+    /// WebSocket targets: concurrent connections, a number or a pattern table.
+    pub connections: Option<RawPattern>,
+    /// WebSocket targets: messages per second on each connection.
+    pub message_rate: Option<f64>,
     /// Closed model: how many users are started (or retired) per second when the pattern
     /// asks for more (or fewer).
     pub spawn_rate: Option<f64>,
@@ -201,4 +207,14 @@ pub struct RawWindow {
     pub days: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+}
+
+/// `[targets.X.websocket]`: what each connection of a WebSocket target sends.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebSocket {
+    /// Text of each message, with `{{ seq }}`, `{{ uuid }}` and `{{ timestamp_ms }}`.
+    pub message: Option<String>,
+    /// JSON field pairing a reply with its message (default: the next message is the reply).
+    pub correlate: Option<String>,
 }

@@ -1,6 +1,8 @@
 //! Raw config -> typed `Config`. Every check runs even after an earlier one failed, so the
 //! user sees all problems in one go, each with the key path it concerns.
 
+mod websocket;
+
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
@@ -223,7 +225,8 @@ fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>)
             b.clone()
         }
     };
-    if t.endpoints.is_empty() {
+    let ws = websocket::target(c, &key, t);
+    if t.endpoints.is_empty() && !websocket::is_ws(t) {
         c.err(
             format!("{key}.endpoints"),
             "missing: a target needs at least one endpoint",
@@ -259,6 +262,7 @@ fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>)
         max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
         buckets,
         endpoints,
+        websocket: ws,
     })
 }
 
@@ -273,9 +277,11 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
     let scheme = match uri.scheme_str() {
         Some("http") => Scheme::Http,
         Some("https") => Scheme::Https,
+        Some("ws") => Scheme::Ws,
+        Some("wss") => Scheme::Wss,
         Some(s) => {
             return Err(format!(
-                "invalid URL {u:?}: unsupported scheme {s:?} (use http or https)"
+                "invalid URL {u:?}: unsupported scheme {s:?} (use http, https, ws or wss)"
             ))
         }
         None => {
@@ -293,8 +299,8 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         .trim_end_matches(']')
         .to_string();
     let port = uri.port_u16().unwrap_or(match scheme {
-        Scheme::Http => 80,
-        Scheme::Https => 443,
+        Scheme::Http | Scheme::Ws => 80,
+        Scheme::Https | Scheme::Wss => 443,
     });
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
     Ok((scheme, host, port, path.trim_end_matches('/').to_string()))
@@ -422,8 +428,9 @@ fn profile(
             found
         }
     };
+    let ws = websocket::profile_is_ws(p, raw);
     let mut endpoints = Vec::new();
-    if let Some(t) = &target {
+    if let Some(t) = target.as_ref().filter(|_| !ws) {
         match &p.endpoints {
             None => endpoints = (0..t.endpoints.len()).collect(),
             Some(names) => {
@@ -473,6 +480,10 @@ fn profile(
         }
     };
     let load = match (&p.rate, &p.users) {
+        _ if ws => websocket::load(c, &key, p, |c, field, raw| {
+            pattern(c, field, raw, "connections")
+        }),
+        _ if websocket::misplaced(c, &key, p) => None,
         (Some(_), Some(_)) => {
             c.err(
                 &key,
