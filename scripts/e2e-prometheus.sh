@@ -53,6 +53,7 @@ echo "== ports: loadtide 127.0.0.1:$LT_PORT, demo target 127.0.0.1:$DEMO_PORT, p
 
 LOADTIDE_DEMO_TARGET__LISTEN="127.0.0.1:$DEMO_PORT" \
 LOADTIDE_TARGETS__DEMO__URL="http://127.0.0.1:$DEMO_PORT" \
+LOADTIDE_TARGETS__CHAT__URL="ws://127.0.0.1:$DEMO_PORT/ws" \
   timeout "$LIMIT" "$BIN" serve --config config/loadtide.toml --web.listen-address "127.0.0.1:$LT_PORT" \
   >"$work/loadtide.log" 2>&1 &
 pids+=($!)
@@ -137,6 +138,7 @@ wait("5 scrapes", lambda: nonempty('count_over_time(up{job="loadtide"}[1m]) >= 5
 wait("requests and scheduler lag observed",
      lambda: nonempty("sum(rate(loadtide_request_duration_seconds_count[15s])) > 0")
      and nonempty("sum(rate(loadtide_scheduler_lag_seconds_count[15s])) > 0"))
+wait("WebSocket replies observed", lambda: nonempty("sum(rate(loadtide_ws_message_rtt_seconds_count[15s])) > 0"))
 wait("every rule evaluated once", rules_evaluated)
 print("== data after %.1fs" % (time.monotonic() - t0), flush=True)
 

@@ -378,6 +378,13 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
                     .unwrap_or_default();
                 format!("closed model, {}{spawn}", value(users, "users"))
             }
+            Load::WebSocket {
+                connections,
+                message_rate,
+            } => format!(
+                "websocket, {}, {message_rate} msg/s each",
+                value(connections, "connections")
+            ),
         };
         let length = match (p.duration, p.requests) {
             (Some(d), Some(n)) => format!("for {} or {n} requests", humantime::format_duration(d)),
@@ -387,15 +394,11 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
         };
         let t = &p.target;
         let _ = writeln!(o, "profile {}: {load}, {length}", p.name);
-        let scheme = if t.scheme == config::Scheme::Https {
-            "https"
-        } else {
-            "http"
-        };
         let _ = writeln!(
             o,
-            "  target {} = {scheme}://{} (timeout {})",
+            "  target {} = {}://{} (timeout {})",
             t.name,
+            t.scheme.as_str(),
             t.authority(),
             humantime::format_duration(t.timeout)
         );
@@ -404,6 +407,9 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
             for line in sc.describe() {
                 let _ = writeln!(o, "    {line}");
             }
+        }
+        if let Some(ws) = &t.websocket {
+            o.push_str(&ws.describe());
         }
         let total: u32 = p.endpoints.iter().map(|&i| t.endpoints[i].weight).sum();
         for &i in p.endpoints.iter().filter(|_| p.scenario.is_none()) {
@@ -598,6 +604,14 @@ fn build_profile(
 fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
     // An unparsable or scheme-less URL goes through as it is: validation names what is wrong.
     let uri: http::Uri = url.parse().unwrap_or_default();
+    if matches!(uri.scheme_str(), Some("ws" | "wss")) {
+        return Err(ConfigErrors::one(
+            "command line",
+            "--url",
+            "a WebSocket URL needs a config file: a ws:// or wss:// target and a profile with \
+             connections and message_rate (README: WebSocket targets); run it with --config and --profile",
+        ));
+    }
     let base = match (uri.scheme_str(), uri.authority()) {
         (Some(s), Some(a)) => format!("{s}://{a}"),
         _ => url.to_string(),

@@ -62,6 +62,13 @@ fn describe(p: &Profile) -> String {
     let load = match &p.load {
         Load::Open { rate, .. } => format!("open model, {} req/s", rate.rate_at(Duration::ZERO)),
         Load::Closed { users } => format!("closed model, {} users", users.rate_at(Duration::ZERO)),
+        Load::WebSocket {
+            connections,
+            message_rate,
+        } => format!(
+            "websocket, {} connections, {message_rate} msg/s each",
+            connections.rate_at(Duration::ZERO)
+        ),
     };
     format!(
         "{} → target {} ({} endpoints): {load}",

@@ -1,6 +1,7 @@
 //! loadtide's built-in demo target: a small HTTP API on loopback with realistic, varied
-//! latency and a trickle of errors, so the bundled config shows live traffic with nothing
-//! else running. Started by `[demo_target]` in a config or by `loadtide demo-target`.
+//! latency and a trickle of errors, plus a WebSocket echo on `/ws` (`demo/ws.rs`), so the
+//! bundled config shows live traffic with nothing else running. Started by `[demo_target]`
+//! in a config or by `loadtide demo-target`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +13,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::httpserve::{response, serve, HttpResponse};
 
+mod ws;
+
 /// Serves the demo API on `listener` until `cancel` fires.
 pub async fn run(listener: TcpListener, cancel: CancellationToken) {
+    let stop = cancel.clone();
     serve(
         listener,
         cancel,
-        Arc::new(|req: Request<Incoming>| {
-            handle(req.method().clone(), req.uri().path().to_string())
+        Arc::new(move |req: Request<Incoming>| {
+            let stop = stop.clone();
+            async move {
+                if req.uri().path() == "/ws" {
+                    return ws::upgrade(req, stop);
+                }
+                handle(req.method().clone(), req.uri().path().to_string()).await
+            }
         }),
     )
     .await;

@@ -42,12 +42,16 @@ pub async fn run_once_until(
     progress: bool,
     cancel: CancellationToken,
 ) -> (Summary, bool) {
-    let endpoints: Vec<(String, String)> = profile
+    let mut endpoints: Vec<(String, String)> = profile
         .target
         .endpoints
         .iter()
         .map(|e| (e.name.clone(), e.method.to_string()))
         .collect();
+    if profile.target.websocket.is_some() {
+        let (name, method) = crate::report::websocket::STATS_ENDPOINT;
+        endpoints.push((name.into(), method.into()));
+    }
     let stats = RunStats::new(&endpoints);
     // Wall-clock start, beside the run clock RunStats just started: aligns shards' timelines.
     let started_at = SystemTime::now()
@@ -61,7 +65,7 @@ pub async fn run_once_until(
         .then(|| live_progress(&profile, spec.length, &stats));
     let drain = profile.target.timeout + Duration::from_secs(1);
     let shard = spec.shard;
-    let end = run_profile(profile.clone(), spec, recorder, cancel, drain).await;
+    let end = run_profile(profile.clone(), spec, recorder.clone(), cancel, drain).await;
     if let Some((bar, task)) = bar {
         task.abort();
         bar.finish_and_clear();
@@ -74,6 +78,9 @@ pub async fn run_once_until(
         );
     }
     let mut summary = Summary::new(&profile.name, &mut s, end.elapsed);
+    if let Some(ws) = recorder.websocket() {
+        crate::report::websocket::summarise(&mut summary, &ws.totals());
+    }
     summary.abandoned = end.abandoned as u64;
     summary.started_at = started_at;
     if !shard.is_whole() {

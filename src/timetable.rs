@@ -83,6 +83,7 @@ pub fn describe(profile: &Profile, now: DateTime<Utc>) -> String {
     let unit = match profile.load {
         Load::Open { .. } => "req/s",
         Load::Closed { .. } => "users",
+        Load::WebSocket { .. } => "connections",
     };
     let (plan, lo, hi) = day_plan(profile, from);
     if lo == hi {

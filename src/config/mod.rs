@@ -7,6 +7,7 @@ mod scenario;
 pub mod threshold;
 pub(crate) mod typo;
 mod validate;
+pub mod websocket;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use http::{HeaderName, HeaderValue, Method};
 pub use raw::RawConfig;
 pub use threshold::Threshold;
 pub use validate::{parse_listen, validate, DEFAULT_DEMO_LISTEN, DEFAULT_LISTEN};
+pub use websocket::WebSocket;
 
 use crate::schedule::calendar::Schedule;
 use crate::schedule::Pattern;
@@ -58,6 +60,21 @@ pub struct ServerSettings {
 pub enum Scheme {
     Http,
     Https,
+    /// WebSocket (`ws://`): the target has `websocket` settings and no endpoints.
+    Ws,
+    /// WebSocket over TLS (`wss://`).
+    Wss,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+            Scheme::Ws => "ws",
+            Scheme::Wss => "wss",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +91,8 @@ pub struct Target {
     pub max_connections: usize,
     pub buckets: Vec<f64>,
     pub endpoints: Vec<Endpoint>,
+    /// Set exactly for `ws://` and `wss://` targets.
+    pub websocket: Option<WebSocket>,
 }
 
 impl Target {
@@ -116,7 +135,7 @@ impl Target {
     pub fn authority(&self) -> String {
         let default = matches!(
             (self.scheme, self.port),
-            (Scheme::Http, 80) | (Scheme::Https, 443)
+            (Scheme::Http | Scheme::Ws, 80) | (Scheme::Https | Scheme::Wss, 443)
         );
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
@@ -163,6 +182,12 @@ pub enum Load {
     Open { rate: Pattern, max_in_flight: usize },
     /// Closed model: this many virtual users, each sending its next request when the last ends.
     Closed { users: Pattern },
+    /// A WebSocket target: this many connections, each sending `message_rate` messages per
+    /// second and awaiting their replies.
+    WebSocket {
+        connections: Pattern,
+        message_rate: f64,
+    },
 }
 
 /// How the open model spaces arrivals.
@@ -175,11 +200,12 @@ pub enum Arrivals {
 }
 
 impl Load {
-    /// The rate or users pattern.
+    /// The rate, users or connections pattern.
     pub fn pattern(&self) -> &Pattern {
         match self {
             Load::Open { rate, .. } => rate,
             Load::Closed { users } => users,
+            Load::WebSocket { connections, .. } => connections,
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct RawTarget {
     pub buckets: Option<Vec<f64>>,
     #[serde(default)]
     pub endpoints: Vec<RawEndpoint>,
+    /// Only for `ws://` and `wss://` targets.
+    pub websocket: Option<RawWebSocket>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +77,10 @@ pub struct RawProfile {
     /// Closed model: virtual users, each looping request after request; a number or a
     /// pattern table.
     pub users: Option<RawPattern>,
+    /// WebSocket targets: concurrent connections, a number or a pattern table.
+    pub connections: Option<RawPattern>,
+    /// WebSocket targets: messages per second on each connection.
+    pub message_rate: Option<f64>,
     /// Closed model: how many users are started (or retired) per second when the pattern
     /// asks for more (or fewer).
     pub spawn_rate: Option<f64>,
@@ -306,4 +312,14 @@ pub struct RawAuth {
 pub struct RawBasicAuth {
     pub username: Option<String>,
     pub password: Option<String>,
+}
+
+/// `[targets.X.websocket]`: what each connection of a WebSocket target sends.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebSocket {
+    /// Text of each message, with `{{ seq }}`, `{{ uuid }}` and `{{ timestamp_ms }}`.
+    pub message: Option<String>,
+    /// JSON field pairing a reply with its message (default: the next message is the reply).
+    pub correlate: Option<String>,
 }

@@ -71,6 +71,15 @@ pub(super) fn scenario(
                     format!("unknown target {t:?} (known: {})", known_targets()),
                 );
             }
+            if found
+                .as_ref()
+                .is_some_and(|x| matches!(x.scheme, super::Scheme::Ws | super::Scheme::Wss))
+            {
+                c.err(
+                    format!("{key}.target"),
+                    format!("target {t:?} is a WebSocket target; scenario steps are HTTP requests"),
+                );
+            }
             found
         }
     };

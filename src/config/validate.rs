@@ -2,6 +2,8 @@
 //! user sees all problems in one go, each with the key path it concerns.
 
 use std::collections::BTreeMap;
+mod websocket;
+
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
@@ -238,6 +240,7 @@ fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>)
             b.clone()
         }
     };
+    let ws = websocket::target(c, &key, t);
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for (i, e) in t.endpoints.iter().enumerate() {
         let ekey = format!("{key}.endpoints[{i}]");
@@ -268,6 +271,7 @@ fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>)
         max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
         buckets,
         endpoints,
+        websocket: ws,
     })
 }
 
@@ -282,9 +286,11 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
     let scheme = match uri.scheme_str() {
         Some("http") => Scheme::Http,
         Some("https") => Scheme::Https,
+        Some("ws") => Scheme::Ws,
+        Some("wss") => Scheme::Wss,
         Some(s) => {
             return Err(format!(
-                "invalid URL {u:?}: unsupported scheme {s:?} (use http or https)"
+                "invalid URL {u:?}: unsupported scheme {s:?} (use http, https, ws or wss)"
             ))
         }
         None => {
@@ -302,8 +308,8 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         .trim_end_matches(']')
         .to_string();
     let port = uri.port_u16().unwrap_or(match scheme {
-        Scheme::Http => 80,
-        Scheme::Https => 443,
+        Scheme::Http | Scheme::Ws => 80,
+        Scheme::Https | Scheme::Wss => 443,
     });
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
     Ok((scheme, host, port, path.trim_end_matches('/').to_string()))
@@ -465,7 +471,9 @@ fn profile(
                     format!("unknown target {t:?} (known: {})", known()),
                 );
             }
-            if found.as_ref().is_some_and(|t| t.endpoints.is_empty()) {
+            if found.as_ref().is_some_and(|t| {
+                t.endpoints.is_empty() && !matches!(t.scheme, Scheme::Ws | Scheme::Wss)
+            }) {
                 c.err(
                     format!("{key}.target"),
                     format!(
@@ -476,8 +484,9 @@ fn profile(
             found
         }
     };
+    let ws = websocket::profile_is_ws(p, raw);
     let mut endpoints = Vec::new();
-    if let Some(t) = &target {
+    if let Some(t) = target.as_ref().filter(|_| !ws) {
         match &p.endpoints {
             None => endpoints = (0..t.endpoints.len()).collect(),
             Some(names) => {
@@ -527,6 +536,10 @@ fn profile(
         }
     };
     let load = match (&p.rate, &p.users) {
+        _ if ws => websocket::load(c, &key, p, |c, field, raw| {
+            pattern(c, field, raw, "connections")
+        }),
+        _ if websocket::misplaced(c, &key, p) => None,
         (Some(_), Some(_)) => {
             c.err(
                 &key,

@@ -17,6 +17,7 @@ use super::client::HttpClient;
 use super::pacer::{Due, Pacer};
 use super::plan::RunSpec;
 use super::session::Session;
+use super::websocket::Connection;
 use crate::config::{Load, Profile};
 use crate::metrics::ProfileRecorder;
 use crate::outcome::ErrorKind;
@@ -75,7 +76,7 @@ impl Picker {
 }
 
 /// Takes one request from the budget; false once it is spent.
-fn take(budget: &Option<AtomicU64>) -> bool {
+pub(super) fn take(budget: &Option<AtomicU64>) -> bool {
     budget.as_ref().is_none_or(|b| {
         b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok()
@@ -322,7 +323,13 @@ pub async fn run_profile(
                 });
             }
         }
-        Load::Closed { users } => {
+        // A WebSocket profile's connections are a crowd too, steered like users.
+        Load::Closed { users: pattern }
+        | Load::WebSocket {
+            connections: pattern,
+            ..
+        } => {
+            let conn = Connection::for_profile(&profile, &recorder, &budget, &cancel, deadline);
             let user = User {
                 session: session.clone(),
                 client: client.clone(),
@@ -332,7 +339,7 @@ pub async fn run_profile(
                 cancel: cancel.clone(),
                 deadline,
             };
-            let mut plan = spec.plan(users, false);
+            let mut plan = spec.plan(pattern, false);
             let mut crowd = Crowd::new(profile.spawn_rate);
             let mut tick = tokio::time::interval(USER_TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -349,8 +356,13 @@ pub async fn run_profile(
                     .value_at(now.duration_since(start).as_secs_f64())
                     .round();
                 let want = spec.shard.users(total as u64) as usize;
-                crowd.steer(want, now, |retire| {
-                    tracker.spawn(user.clone().run(retire));
+                crowd.steer(want, now, |retire| match &conn {
+                    Some(c) => {
+                        tracker.spawn(c.clone().run(retire));
+                    }
+                    None => {
+                        tracker.spawn(user.clone().run(retire));
+                    }
                 });
                 recorder.set_virtual_users(crowd.len() as i64);
             }

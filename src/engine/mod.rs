@@ -1,5 +1,6 @@
 //! The load engine: turns a profile into requests. `executor` holds the open- and closed-model
-//! loops, `pacer` the intended send instants, `client` the protocol. The engine records into
+//! loops, `pacer` the intended send instants, `client` the protocol, `websocket` a WebSocket
+//! profile's connections (a closed-model crowd of connections). The engine records into
 //! `metrics` and knows nothing of the server, reports or the CLI.
 
 pub mod client;
@@ -8,6 +9,7 @@ pub mod pacer;
 pub mod plan;
 pub mod session;
 mod tls;
+mod websocket;
 
 pub use executor::{run_profile, RunEnd};
 pub use plan::{RunSpec, Shard};

@@ -6,6 +6,7 @@ mod duration_family;
 pub mod names;
 pub mod recorder;
 pub mod stats;
+pub mod websocket;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub struct Metrics {
     pub(crate) bytes_received: IntCounterVec,
     pub(crate) config_reloads: IntCounterVec,
     pub(crate) config_last_reload_ok: IntGauge,
+    pub(crate) ws: websocket::WsFamilies,
 }
 
 fn endpoint_labels_with(extra: &str) -> Vec<&str> {
@@ -128,6 +130,7 @@ impl Metrics {
             .expect("static metric definition"),
             config_last_reload_ok: IntGauge::new(CONFIG_LAST_RELOAD_OK, CONFIG_LAST_RELOAD_OK_HELP)
                 .expect("static metric definition"),
+            ws: websocket::WsFamilies::new(),
             registry,
         };
         let build_info = IntGaugeVec::new(
@@ -160,6 +163,7 @@ impl Metrics {
         register(Box::new(m.config_reloads.clone()));
         register(Box::new(m.config_last_reload_ok.clone()));
         register(Box::new(build_info));
+        m.ws.register(r);
         #[cfg(target_os = "linux")]
         register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),

@@ -72,3 +72,28 @@ pub const BUILD_INFO_HELP: &str =
 
 /// Drop reasons: a closed set, like error kinds.
 pub const DROP_MAX_IN_FLIGHT: &str = "max_in_flight";
+
+// WebSocket targets: labels profile and target, like the request metrics.
+pub const WS_LABELS: &[&str] = &["profile", "target"];
+
+pub const WS_CONNECT_DURATION: &str = "loadtide_ws_connect_duration_seconds";
+pub const WS_CONNECT_DURATION_HELP: &str =
+    "Time to open a WebSocket connection (TCP connect, TLS and the upgrade handshake), for each connection opened.";
+pub const WS_CONNECT_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+pub const WS_MESSAGE_RTT: &str = "loadtide_ws_message_rtt_seconds";
+pub const WS_MESSAGE_RTT_HELP: &str =
+    "WebSocket message round trip, from the message's intended send instant to its reply (answered messages only).";
+
+pub const WS_MESSAGES: &str = "loadtide_ws_messages_total";
+pub const WS_MESSAGES_HELP: &str =
+    "WebSocket messages by direction: sent, received (every message read, replies or not).";
+
+pub const WS_CONNECTIONS: &str = "loadtide_ws_connections";
+pub const WS_CONNECTIONS_HELP: &str = "WebSocket connections by state: open, connecting.";
+
+pub const WS_ERRORS: &str = "loadtide_ws_errors_total";
+pub const WS_ERRORS_HELP: &str =
+    "WebSocket errors by kind: connect, handshake, tls, closed (unexpected close), timeout (no reply in time), protocol, send.";

@@ -8,6 +8,7 @@ use std::time::Duration;
 use prometheus::{Gauge, Histogram, IntCounter, IntCounterVec, IntGauge};
 
 use super::names::DROP_MAX_IN_FLIGHT;
+use super::websocket::WsRecorder;
 use super::{Metrics, SharedStats};
 use crate::config::Profile;
 use crate::outcome::{ErrorKind, Outcome};
@@ -61,6 +62,8 @@ pub struct ProfileRecorder {
     bytes_sent: IntCounter,
     bytes_received: IntCounter,
     stats: Option<SharedStats>,
+    /// Set for a WebSocket target's profile.
+    websocket: Option<WsRecorder>,
 }
 
 impl ProfileRecorder {
@@ -143,6 +146,11 @@ impl ProfileRecorder {
             next_start: metrics.next_start.with_label_values(&[p]),
             bytes_sent: metrics.bytes_sent.with_label_values(&[p, t]),
             bytes_received: metrics.bytes_received.with_label_values(&[p, t]),
+            websocket: profile
+                .target
+                .websocket
+                .as_ref()
+                .map(|_| WsRecorder::new(&metrics.ws, profile, stats.clone())),
             stats,
         })
     }
@@ -232,5 +240,15 @@ impl ProfileRecorder {
 
     pub fn stats(&self) -> Option<&SharedStats> {
         self.stats.as_ref()
+    }
+
+    /// Bytes of traffic not recorded through `record` (WebSocket messages).
+    pub fn bytes(&self, sent: usize, received: usize) {
+        self.bytes_sent.inc_by(sent as u64);
+        self.bytes_received.inc_by(received as u64);
+    }
+
+    pub fn websocket(&self) -> Option<&WsRecorder> {
+        self.websocket.as_ref()
     }
 }

@@ -4,5 +4,6 @@
 pub mod merge;
 pub mod render;
 pub mod summary;
+pub mod websocket;
 
 pub use summary::{Summary, ThresholdResult};
