@@ -27,7 +27,13 @@ pub async fn run(listener: TcpListener, cancel: CancellationToken) {
                 if req.uri().path() == "/ws" {
                     return ws::upgrade(req, stop);
                 }
-                handle(req.method().clone(), req.uri().path().to_string()).await
+                let bearer = req
+                    .headers()
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .is_some_and(|t| t.starts_with("demo-"));
+                handle(req.method().clone(), req.uri().path().to_string(), bearer).await
             }
         }),
     )
@@ -40,7 +46,8 @@ fn service_time(lo: u64, hi: u64) -> Duration {
     Duration::from_micros(lo * 1000 + ((hi - lo) as f64 * 1000.0 * u * u * u) as u64)
 }
 
-async fn handle(method: Method, path: String) -> HttpResponse {
+/// `bearer`: the request carries a token issued by `/api/login`.
+async fn handle(method: Method, path: String, bearer: bool) -> HttpResponse {
     match (method, path.as_str()) {
         (Method::GET, "/") => response(200, "text/plain", "loadtide demo target\n"),
         (Method::GET, "/health") => response(200, "text/plain", "ok\n"),
@@ -59,6 +66,19 @@ async fn handle(method: Method, path: String) -> HttpResponse {
             } else {
                 response(201, "application/json", r#"{"order":"accepted"}"#)
             }
+        }
+        // A login that hands out a token, and an account page that wants it: for scenarios.
+        (Method::POST, "/api/login") => {
+            tokio::time::sleep(service_time(10, 60)).await;
+            let token = format!(r#"{{"token":"demo-{:016x}"}}"#, fastrand::u64(..));
+            response(200, "application/json", token)
+        }
+        (Method::GET, "/api/account") if bearer => {
+            tokio::time::sleep(service_time(2, 30)).await;
+            response(200, "application/json", r#"{"ok":true,"balance":42}"#)
+        }
+        (Method::GET, "/api/account") => {
+            response(401, "application/json", r#"{"error":"log in first"}"#)
         }
         _ => response(404, "text/plain", "not found\n"),
     }
