@@ -415,3 +415,72 @@ users = 1
         assert!(err.contains(expected), "{expected:?} in:\n{err}");
     }
 }
+
+/// A secret from the environment reaches the target (the app sees the bearer token) but never
+/// the outputs: not `check`, not the run's text or JSON summary, not the logs at debug level.
+#[test]
+fn secrets_reach_the_target_but_no_output() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "tok-alice-424242";
+    server
+        .app
+        .lock()
+        .unwrap()
+        .tokens
+        .insert(secret.into(), ("alice".into(), 1_000));
+    let toml = format!(
+        r#"
+[targets.app]
+url = "http://{}"
+[scenarios.s]
+target = "app"
+secrets.token = {{ env = "LT_TEST_TOKEN" }}
+auth = {{ bearer = "{{{{ secrets.token }}}}" }}
+[[scenarios.s.steps]]
+name = "data"
+path = "/api/data"
+[profiles.p]
+scenario = "s"
+users = 1
+requests = 5
+"#,
+        server.addr
+    );
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, toml).unwrap();
+    let json = dir.path().join("s.json");
+    let bin = assert_cmd::cargo::cargo_bin("loadtide");
+    let mut outputs = String::new();
+    for args in [
+        vec!["check", "--config", path.to_str().unwrap()],
+        vec![
+            "--log-level",
+            "debug",
+            "run",
+            "--config",
+            path.to_str().unwrap(),
+            "--profile",
+            "p",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    ] {
+        let out = std::process::Command::new(&bin)
+            .args(&args)
+            .env("LT_TEST_TOKEN", secret)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        outputs.push_str(&String::from_utf8_lossy(&out.stdout));
+        outputs.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    outputs.push_str(&std::fs::read_to_string(&json).unwrap());
+    assert_eq!(
+        server.app.lock().unwrap().per_user["alice"].data,
+        5,
+        "the token worked"
+    );
+    assert!(!outputs.contains("424242"), "secret leaked:\n{outputs}");
+    assert!(outputs.contains("data"), "outputs were captured: {outputs}");
+}
