@@ -38,7 +38,9 @@ fn config(url: &str, profile: &str) -> String {
 
 /// `actual` within 5% of `expected` per second (or 2 requests, for the ramp's small first
 /// second where one arrival either side of a boundary is already 5%).
-fn assert_follows(actual: &[u64], expected: &[f64]) {
+/// `late` arrivals may land just after the end: one per process whose last arrival is due
+/// a moment before it (its response and clock skew between processes push it over).
+fn assert_follows(actual: &[u64], expected: &[f64], late: u64) {
     assert!(
         actual.len() >= expected.len(),
         "{} seconds seen, {} planned: {actual:?}",
@@ -54,7 +56,7 @@ fn assert_follows(actual: &[u64], expected: &[f64]) {
     }
     let extra: u64 = actual[expected.len()..].iter().sum();
     assert!(
-        extra <= 1,
+        extra <= late,
         "{extra} requests after the pattern ended: {actual:?}"
     );
 }
@@ -91,7 +93,7 @@ async fn received_counts_follow_a_stages_profile() {
         "received per second {received:?}, summary requests {}",
         s.requests
     );
-    assert_follows(&received, &planned);
+    assert_follows(&received, &planned, 1);
     assert_eq!(s.requests, server.requests());
     assert!((s.requests as f64 - 675.0).abs() <= 2.0, "{}", s.requests);
     assert!((s.duration_s - 6.0).abs() < 0.3, "ran {} s", s.duration_s);
@@ -245,7 +247,7 @@ fn three_shards_add_up_to_one_unsharded_run() {
     }
     // Started together, the shards follow the ramp together: the per-second sums climb
     // 30 -> 330/s (second k is planned at 30 + 75·(k + 0.5)).
-    assert_follows(&per_second_sharded, &[67.5, 142.5, 217.5, 292.5]);
+    assert_follows(&per_second_sharded, &[67.5, 142.5, 217.5, 292.5], 3);
 }
 
 #[test]
