@@ -146,12 +146,15 @@ async fn handle(app: Arc<Mutex<App>>, req: Request<Incoming>) -> Response<Full<B
 struct Server {
     addr: SocketAddr,
     app: Arc<Mutex<App>>,
+    connections: Arc<std::sync::atomic::AtomicU64>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Server {
     fn start() -> Server {
         let app = Arc::new(Mutex::new(App::default()));
+        let connections = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let conns = connections.clone();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let a = app.clone();
@@ -169,6 +172,7 @@ impl Server {
                         let Ok((tcp, _)) = listener.accept().await else {
                             continue;
                         };
+                        conns.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let a = a.clone();
                         tokio::spawn(async move {
                             let svc = service_fn(move |req| {
@@ -190,6 +194,7 @@ impl Server {
         Server {
             addr: addr_rx.recv().unwrap(),
             app,
+            connections,
             _stop: stop_tx,
         }
     }
@@ -355,6 +360,13 @@ async fn open_model_arrivals_are_new_sessions_each_logging_in() {
     assert_eq!(
         app.per_user.values().map(|c| c.transactions).sum::<u64>(),
         10
+    );
+    // Sessions hand their connection back: 10 sessions of 7+ requests, 100 ms apart, need
+    // only a few connections, not one per session.
+    assert!(
+        server.connections.load(std::sync::atomic::Ordering::SeqCst) <= 3,
+        "{} connections",
+        server.connections.load(std::sync::atomic::Ordering::SeqCst)
     );
 }
 

@@ -304,6 +304,7 @@ pub async fn run_profile(
                     tracker.spawn(async move {
                         let mut user = session.user();
                         session.iterate(&mut user, origin).await;
+                        session.release(user);
                         drop(permit);
                     });
                     continue;

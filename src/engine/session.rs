@@ -81,6 +81,14 @@ impl Session {
         }
     }
 
+    /// Hands a finished user's connection back to the pool, so the next session (the next
+    /// arrival in the open model) reuses it instead of opening one more.
+    pub fn release(&self, user: User) {
+        if let Some(conn) = user.slot {
+            self.client.put_idle(conn);
+        }
+    }
+
     /// Runs the scenario once for `user`. `origin` is when the iteration was meant to start:
     /// the first request's latency and the iteration's duration count from it (open model).
     /// Returns whether every step passed.
