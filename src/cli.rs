@@ -174,9 +174,25 @@ pub struct RunArgs {
     /// Write the summary as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write a report: self-contained HTML (.html) or Markdown (.md) (repeatable).
+    #[arg(long = "report", value_name = "PATH", value_parser = parse_report_path)]
+    pub reports: Vec<PathBuf>,
+    /// Write PREFIX_stats.csv and PREFIX_stats_history.csv (Locust's columns).
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<String>,
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn parse_report_path(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    match p.extension().and_then(|e| e.to_str()) {
+        Some("html" | "htm" | "md") => Ok(p),
+        _ => Err(format!(
+            "unknown report format for {s:?}: use a .html or .md file name"
+        )),
+    }
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -676,6 +692,44 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
     })
 }
 
+/// `--report` and `--csv` files.
+fn write_reports(
+    args: &RunArgs,
+    summary: &crate::report::Summary,
+    profile: &config::Profile,
+) -> anyhow::Result<()> {
+    use crate::report::{csv, html, markdown};
+    let meta = html::ReportMeta {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        target: format!(
+            "{}://{}",
+            profile.target.scheme.as_str(),
+            profile.target.authority()
+        ),
+    };
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write the report {}", path.display()))
+    };
+    for path in &args.reports {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("md") => write(path, markdown::markdown(summary, &meta))?,
+            _ => write(path, html::html(summary, &meta))?,
+        }
+    }
+    if let Some(prefix) = &args.csv {
+        write(
+            Path::new(&format!("{prefix}_stats.csv")),
+            csv::stats(summary),
+        )?;
+        write(
+            Path::new(&format!("{prefix}_stats_history.csv")),
+            csv::history(summary),
+        )?;
+    }
+    Ok(())
+}
+
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
 }
@@ -730,6 +784,7 @@ async fn run(args: RunArgs) -> Result<u8, RunError> {
             .with_context(|| format!("cannot write the JSON summary to {}", path.display()))
             .map_err(RunError::Runtime)?;
     }
+    write_reports(&args, &summary, &profile).map_err(RunError::Runtime)?;
     Ok(if passed { 0 } else { EXIT_THRESHOLDS })
 }
 

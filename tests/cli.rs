@@ -508,6 +508,72 @@ fn exit_3_when_the_json_summary_cannot_be_written() {
 // ---------------------------------------------------------------------------------------------
 // Reports
 
+/// `--report` HTML and Markdown and `--csv` files from one run: self-contained HTML with its
+/// charts, Markdown tables, Locust-style CSV headers with one row per endpoint plus the aggregate,
+/// and one history row per second.
+#[test]
+fn reports_html_markdown_and_csv_are_written() {
+    let demo = LocalServer::demo();
+    let dir = tempfile::tempdir().unwrap();
+    let (html, md) = (dir.path().join("r.html"), dir.path().join("r.md"));
+    let prefix = dir.path().join("lt");
+    let out = exec(&[
+        "run",
+        "--url",
+        &demo.url("/api/items"),
+        "--rate",
+        "50",
+        "--duration",
+        "2s",
+        "--threshold",
+        "p99<5s",
+        "--report",
+        html.to_str().unwrap(),
+        "--report",
+        md.to_str().unwrap(),
+        "--csv",
+        prefix.to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!doctype html>"));
+    assert_eq!(page.matches("<svg").count(), 4, "{page}");
+    assert!(page.contains("class=\"pass\">PASSED"));
+    for needle in ["<script", "<link", "src=", "url("] {
+        assert!(!page.contains(needle), "fetches {needle}");
+    }
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("| requests | rps | errors |"), "{md}");
+    assert!(md.contains("| `p99<5s` |"), "{md}");
+    let stats = std::fs::read_to_string(format!("{}_stats.csv", prefix.display())).unwrap();
+    let lines: Vec<&str> = stats.lines().collect();
+    assert_eq!(lines[0], loadtide::report::csv::STATS_HEADER);
+    assert_eq!(lines.len(), 3, "endpoint + Aggregated: {stats}");
+    assert!(lines[1].starts_with("GET,default,100,0,"), "{stats}");
+    assert!(lines[2].starts_with(",Aggregated,100,0,"), "{stats}");
+    let history =
+        std::fs::read_to_string(format!("{}_stats_history.csv", prefix.display())).unwrap();
+    let rows: Vec<&str> = history.lines().collect();
+    assert_eq!(rows[0], loadtide::report::csv::HISTORY_HEADER);
+    assert!((2..=4).contains(&(rows.len() - 1)), "{history}");
+    let total: u64 = rows
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(8)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(total, 100, "{history}");
+
+    let out = exec(&["run", "--url", &demo.url("/"), "--report", "r.pdf"]);
+    assert_code(&out, 2);
+    assert!(
+        out.stderr.contains("use a .html or .md file name"),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn json_summary_has_the_design_fields_and_consistent_values() {
     let demo = LocalServer::demo();

@@ -1,0 +1,89 @@
+//! `--report PATH.md`: the summary as Markdown tables, for a pull-request comment.
+
+use std::fmt::Write as _;
+
+use super::html::ReportMeta;
+use super::render::seconds;
+use super::summary::Summary;
+
+/// Table cells may not contain a bare `|`.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+pub fn markdown(s: &Summary, meta: &ReportMeta) -> String {
+    let mut o = String::new();
+    let verdict = if s.thresholds.iter().all(|t| t.passed) {
+        "✅ all thresholds passed"
+    } else {
+        "❌ thresholds failed"
+    };
+    let _ = writeln!(o, "### loadtide · {} · {verdict}\n", cell(&s.profile));
+    let _ = writeln!(
+        o,
+        "`{}` against {} for {:.1} s\n",
+        meta.command.replace('`', "'"),
+        meta.target,
+        s.duration_s
+    );
+    let _ = writeln!(
+        o,
+        "| requests | rps | errors | p50 | p90 | p95 | p99 | max |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let l = &s.latency;
+    let _ = writeln!(
+        o,
+        "| {} | {:.1} | {:.2}% | {} | {} | {} | {} | {} |\n",
+        s.requests,
+        s.rps,
+        s.error_rate * 100.0,
+        seconds(l.p50),
+        seconds(l.p90),
+        seconds(l.p95),
+        seconds(l.p99),
+        seconds(l.max)
+    );
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(o, "| threshold | value | result |\n| --- | ---: | :---: |");
+        for t in &s.thresholds {
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | {} |",
+                cell(&t.expr),
+                t.value,
+                if t.passed { "✅" } else { "❌" }
+            );
+        }
+        o.push('\n');
+    }
+    let _ = writeln!(
+        o,
+        "| endpoint | method | requests | rps | errors | p50 | p95 | p99 | max |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for e in &s.endpoints {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {:.1} | {:.2}% | {} | {} | {} | {} |",
+            cell(&e.name),
+            e.method,
+            e.requests,
+            e.rps,
+            e.error_rate * 100.0,
+            seconds(e.latency.p50),
+            seconds(e.latency.p95),
+            seconds(e.latency.p99),
+            seconds(e.latency.max)
+        );
+    }
+    if let Some(sc) = &s.scenario {
+        let _ = writeln!(
+            o,
+            "\nScenario `{}`: {} iterations, {} failed, iteration p95 {}",
+            cell(&sc.name),
+            sc.iterations,
+            sc.failures,
+            seconds(sc.duration.p95)
+        );
+    }
+    o
+}
