@@ -177,6 +177,10 @@ pub struct RunArgs {
     /// Write a report: self-contained HTML (.html) or Markdown (.md) (repeatable).
     #[arg(long = "report", value_name = "PATH", value_parser = parse_report_path)]
     pub reports: Vec<PathBuf>,
+    /// Compare with an earlier JSON summary: deltas in every output, and thresholds such as
+    /// 'p95<baseline*1.1'.
+    #[arg(long, value_name = "PATH.json")]
+    pub baseline: Option<PathBuf>,
     /// Write PREFIX_stats.csv and PREFIX_stats_history.csv (Locust's columns).
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<String>,
@@ -697,9 +701,11 @@ fn write_reports(
     args: &RunArgs,
     summary: &crate::report::Summary,
     profile: &config::Profile,
+    deltas: Vec<crate::report::baseline::Delta>,
 ) -> anyhow::Result<()> {
     use crate::report::{csv, html, markdown};
     let meta = html::ReportMeta {
+        deltas,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         target: format!(
             "{}://{}",
@@ -734,8 +740,39 @@ fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
 }
 
+/// The `--baseline` summary; an error (exit 2) when it cannot be read, or when a threshold
+/// refers to a baseline and none is given.
+fn load_baseline(
+    args: &RunArgs,
+    profile: &config::Profile,
+) -> Result<Option<crate::report::Summary>, ConfigErrors> {
+    let usage = |m: String| ConfigErrors::one("command line", "--baseline", m);
+    let Some(path) = &args.baseline else {
+        if let Some(t) = profile
+            .thresholds
+            .iter()
+            .find(|t| t.baseline_factor.is_some())
+        {
+            return Err(usage(format!(
+                "threshold {:?} compares with a baseline: give --baseline PATH.json",
+                t.expr
+            )));
+        }
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        usage(format!(
+            "{} is not a loadtide JSON summary: {e}",
+            path.display()
+        ))
+    })
+}
+
 async fn run(args: RunArgs) -> Result<u8, RunError> {
     let (profile, demo) = build_profile(&args).map_err(RunError::Config)?;
+    let baseline = load_baseline(&args, &profile).map_err(RunError::Config)?;
     let demo_cancel = CancellationToken::new();
     if let Some(addr) = demo {
         let l = tokio::net::TcpListener::bind(addr)
@@ -774,17 +811,25 @@ async fn run(args: RunArgs) -> Result<u8, RunError> {
             }
         }
     }
-    let (summary, passed) =
+    let (mut summary, mut passed) =
         crate::oneshot::run_once_until(profile.clone(), spec, !args.quiet, cancel).await;
+    let mut deltas = Vec::new();
+    if let Some(base) = &baseline {
+        passed = summary.check_against(&profile.thresholds, Some(base));
+        deltas = crate::report::baseline::deltas(&summary, base);
+    }
     watcher.abort();
     demo_cancel.cancel();
     print!("{}", render::text(&summary, &profile.thresholds));
+    if !deltas.is_empty() {
+        print!("{}", crate::report::baseline::text(&deltas));
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, render::json(&summary))
             .with_context(|| format!("cannot write the JSON summary to {}", path.display()))
             .map_err(RunError::Runtime)?;
     }
-    write_reports(&args, &summary, &profile).map_err(RunError::Runtime)?;
+    write_reports(&args, &summary, &profile, deltas).map_err(RunError::Runtime)?;
     Ok(if passed { 0 } else { EXIT_THRESHOLDS })
 }
 

@@ -574,6 +574,51 @@ fn reports_html_markdown_and_csv_are_written() {
     );
 }
 
+/// `--baseline`: deltas in the text and the reports, and thresholds relative to the baseline
+/// that pass or fail on the numbers (exit 1), or are a usage error without a baseline (exit 2).
+#[test]
+fn baseline_thresholds_and_deltas() {
+    let demo = LocalServer::demo();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    let url = demo.url("/api/items");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--url", &url, "--rate", "40", "--duration", "1s"];
+        args.extend_from_slice(extra);
+        exec(&args)
+    };
+    assert_code(&run(&["--json", base.to_str().unwrap()]), 0);
+    let md = dir.path().join("r.md");
+    let out = run(&[
+        "--baseline",
+        base.to_str().unwrap(),
+        "--threshold",
+        "p99<baseline*100",
+        "--threshold",
+        "requests<=baseline*1.5",
+        "--report",
+        md.to_str().unwrap(),
+    ]);
+    assert_code(&out, 0);
+    assert!(out.stdout.contains("vs baseline p95"), "{out:?}");
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        md.contains("| vs baseline | baseline | this run | change |"),
+        "{md}"
+    );
+    // Throughput ten times the baseline's cannot be met: exit 1.
+    let out = run(&[
+        "--baseline",
+        base.to_str().unwrap(),
+        "--threshold",
+        "rps>baseline*10",
+    ]);
+    assert_code(&out, 1);
+    let out = run(&["--threshold", "p95<baseline*1.1"]);
+    assert_code(&out, 2);
+    assert!(out.stderr.contains("give --baseline PATH.json"), "{out:?}");
+}
+
 #[test]
 fn json_summary_has_the_design_fields_and_consistent_values() {
     let demo = LocalServer::demo();

@@ -52,17 +52,34 @@ pub struct Threshold {
     pub op: Op,
     /// The bound, in base units (seconds, ratio 0..=1, requests/s, count).
     pub bound: f64,
+    /// `baseline*F`: the bound is F times the same metric in a baseline run (`--baseline`).
+    pub baseline_factor: Option<f64>,
 }
 
 impl Threshold {
     pub fn holds(&self, observed: f64) -> bool {
+        self.holds_within(observed, self.bound)
+    }
+
+    /// Whether `observed` satisfies the comparison against `bound`.
+    pub fn holds_within(&self, observed: f64, bound: f64) -> bool {
         match self.op {
-            Op::Lt => observed < self.bound,
-            Op::Le => observed <= self.bound,
-            Op::Gt => observed > self.bound,
-            Op::Ge => observed >= self.bound,
+            Op::Lt => observed < bound,
+            Op::Le => observed <= bound,
+            Op::Gt => observed > bound,
+            Op::Ge => observed >= bound,
         }
     }
+}
+
+/// `baseline`, `baseline*1.1`, `baseline * 0.9`: the factor.
+fn parse_baseline(v: &str) -> Option<Option<f64>> {
+    let rest = v.strip_prefix("baseline")?.trim();
+    if rest.is_empty() {
+        return Some(Some(1.0));
+    }
+    let f: f64 = rest.strip_prefix('*')?.trim().parse().ok()?;
+    Some(Some(f).filter(|f| f.is_finite() && *f >= 0.0))
 }
 
 impl fmt::Display for Threshold {
@@ -96,6 +113,18 @@ impl std::str::FromStr for Threshold {
                  (known: p50, p90, p95, p99, p99.9, pNN, min, mean, max, error_rate, rps, requests, errors)"
             )
         })?;
+        if let Some(factor) = parse_baseline(value) {
+            let factor = factor.ok_or_else(|| {
+                format!("invalid threshold {expr:?}: bad baseline factor in {value:?} (e.g. \"baseline*1.1\")")
+            })?;
+            return Ok(Threshold {
+                expr: format!("{name}{}{value}", op.symbol()),
+                metric,
+                op,
+                bound: f64::NAN,
+                baseline_factor: Some(factor),
+            });
+        }
         let bound = match metric {
             Metric::Latency(_) => parse_seconds(value),
             Metric::ErrorRate => parse_ratio(value),
@@ -117,6 +146,7 @@ impl std::str::FromStr for Threshold {
             metric,
             op,
             bound,
+            baseline_factor: None,
         })
     }
 }

@@ -14,6 +14,8 @@ pub struct ReportMeta {
     pub command: String,
     /// The system under test (`http://host:port`).
     pub target: String,
+    /// Figures compared with `--baseline` (empty without one).
+    pub deltas: Vec<super::baseline::Delta>,
 }
 
 const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:980px;color:#222}\
@@ -246,6 +248,7 @@ mod tests {
             &ReportMeta {
                 command: "loadtide run --url http://127.0.0.1:1/<x>".into(),
                 target: "http://127.0.0.1:1".into(),
+                deltas: Vec::new(),
             },
         );
         assert!(page.starts_with("<!doctype html>"));

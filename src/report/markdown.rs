@@ -43,6 +43,23 @@ pub fn markdown(s: &Summary, meta: &ReportMeta) -> String {
         seconds(l.p99),
         seconds(l.max)
     );
+    if !meta.deltas.is_empty() {
+        let _ = writeln!(
+            o,
+            "| vs baseline | baseline | this run | change |\n| --- | ---: | ---: | ---: |"
+        );
+        for d in &meta.deltas {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                d.name,
+                d.format(d.before),
+                d.format(d.after),
+                d.change_text()
+            );
+        }
+        o.push('\n');
+    }
     if !s.thresholds.is_empty() {
         let _ = writeln!(o, "| threshold | value | result |\n| --- | ---: | :---: |");
         for t in &s.thresholds {

@@ -1,6 +1,7 @@
 //! After a one-shot run: the summary (`summary.rs`), threshold verdicts and the text and JSON
 //! renderings (`render.rs`). Reads the run's statistics; never touches the engine.
 
+pub mod baseline;
 pub mod csv;
 pub mod html;
 pub mod markdown;

@@ -298,14 +298,24 @@ impl Summary {
 
     /// Evaluates `thresholds` into `self.thresholds`; true when all hold.
     pub fn check(&mut self, thresholds: &[Threshold]) -> bool {
+        self.check_against(thresholds, None)
+    }
+
+    /// As `check`, with `baseline*F` thresholds bound by the same metric of `baseline` (they
+    /// fail without one).
+    pub fn check_against(&mut self, thresholds: &[Threshold], baseline: Option<&Summary>) -> bool {
         self.thresholds = thresholds
             .iter()
             .map(|t| {
                 let value = self.value_of(t.metric);
+                let bound = match t.baseline_factor {
+                    Some(f) => baseline.map_or(f64::NAN, |b| b.value_of(t.metric) * f),
+                    None => t.bound,
+                };
                 ThresholdResult {
                     expr: t.expr.clone(),
                     value,
-                    passed: t.holds(value),
+                    passed: !bound.is_nan() && t.holds_within(value, bound),
                 }
             })
             .collect();
