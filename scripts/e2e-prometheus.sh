@@ -25,30 +25,8 @@ LIMIT=${E2E_TIMEOUT:-100}   # seconds any started process may live
 
 ./scripts/ensure-prometheus.sh
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/loadtide-e2e.XXXXXX")
-pids=()
-cleanup() {
-  rc=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ "$rc" -ne 0 ]; then
-    echo "---- loadtide log (tail)"; tail -n 20 "$work/loadtide.log" 2>/dev/null || true
-    echo "---- prometheus log (tail)"; tail -n 20 "$work/prometheus.log" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-# Three distinct free loopback ports (bound together so they differ).
-read -r LT_PORT DEMO_PORT PROM_PORT < <(python3 - <<'PY'
-import socket
-ss = [socket.socket() for _ in range(3)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])
-for s in ss: s.close()
-PY
-)
+# shellcheck source=scripts/e2e-common.sh
+source scripts/e2e-common.sh
 echo "== ports: loadtide 127.0.0.1:$LT_PORT, demo target 127.0.0.1:$DEMO_PORT, prometheus 127.0.0.1:$PROM_PORT"
 
 LOADTIDE_DEMO_TARGET__LISTEN="127.0.0.1:$DEMO_PORT" \

@@ -21,3 +21,5 @@ echo "== dashboards: conventions and Grafana's dashboard schema"
 ./scripts/check-dashboards.sh
 echo "== end to end: a real Prometheus scraping loadtide evaluates every dashboard and rule expression"
 ./scripts/e2e-prometheus.sh target/debug/loadtide
+echo "== end to end: a real Prometheus scrapes loadtide over TLS with basic auth (--web.config.file)"
+./scripts/e2e-web-config.sh target/debug/loadtide

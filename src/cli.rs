@@ -64,19 +64,36 @@ pub enum Command {
     /// Merge the JSON summaries of sharded runs into one, checking thresholds again.
     Merge(crate::report::merge::MergeArgs),
     /// Probe a running daemon (container HEALTHCHECK): GET /-/healthy, exit 0 on 2xx, else 1.
-    Healthcheck {
-        /// The URL to GET (plain HTTP).
-        #[arg(long, env = "LOADTIDE_HEALTHCHECK_URL", default_value = crate::healthcheck::DEFAULT_URL)]
-        url: String,
-        /// Give up after this long (connecting and answering together).
-        #[arg(long, default_value = "2s", value_parser = parse_timeout)]
-        timeout: Duration,
-    },
+    Healthcheck(HealthcheckArgs),
     /// Run only the built-in demo target (a small HTTP API for trying loadtide out).
     DemoTarget {
         #[arg(long, default_value = config::DEFAULT_DEMO_LISTEN)]
         listen: String,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct HealthcheckArgs {
+    /// The URL to GET (http:// or https://).
+    #[arg(long, env = "LOADTIDE_HEALTHCHECK_URL", default_value = crate::healthcheck::DEFAULT_URL)]
+    pub url: String,
+    /// Give up after this long (connecting and answering together).
+    #[arg(long, default_value = "2s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+    /// HTTPS: accept any certificate (e.g. the daemon's self-signed one, over loopback).
+    #[arg(long, short = 'k', env = "LOADTIDE_HEALTHCHECK_INSECURE")]
+    pub insecure: bool,
+    /// Basic auth user (the daemon's web config has basic_auth_users).
+    #[arg(long, env = "LOADTIDE_HEALTHCHECK_USER", requires = "password_file")]
+    pub user: Option<String>,
+    /// File holding the basic auth password (surrounding whitespace is trimmed).
+    #[arg(
+        long,
+        env = "LOADTIDE_HEALTHCHECK_PASSWORD_FILE",
+        value_name = "PATH",
+        requires = "user"
+    )]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -91,9 +108,20 @@ pub struct ServeArgs {
     /// Address for /metrics; overrides server.listen (e.g. ":9632", "127.0.0.1:9632").
     #[arg(long = "web.listen-address", env = "LOADTIDE_WEB_LISTEN_ADDRESS")]
     pub listen: Option<String>,
-    /// Enable POST /-/reload.
+    /// Enable POST /-/reload, /-/pause and /-/resume.
     #[arg(long = "web.enable-lifecycle")]
     pub lifecycle: bool,
+    /// TLS and basic auth for every endpoint, from a Prometheus exporter-toolkit
+    /// web-config.yml (read once at start).
+    #[arg(
+        long = "web.config.file",
+        env = "LOADTIDE_WEB_CONFIG_FILE",
+        value_name = "PATH"
+    )]
+    pub web_config: Option<PathBuf>,
+    /// Pause all traffic while this file exists (looked for every second).
+    #[arg(long, env = "LOADTIDE_PAUSE_FILE", value_name = "PATH")]
+    pub pause_file: Option<PathBuf>,
     /// Generate shard INDEX of COUNT of every profile's load (0-based, e.g. "1/3"; "auto/3"
     /// takes INDEX from a StatefulSet pod name ending in -<ordinal>).
     #[arg(long, env = "LOADTIDE_SHARD", value_name = "INDEX/COUNT")]
@@ -292,15 +320,37 @@ async fn dispatch(command: Command) -> u8 {
         },
         Command::Check { config, at } => check(&config, at),
         Command::Merge(args) => crate::report::merge::merge_command(args),
-        Command::Healthcheck { url, timeout } => healthcheck(&url, timeout).await,
+        Command::Healthcheck(args) => healthcheck(args).await,
         Command::DemoTarget { listen } => demo_target(&listen).await,
     }
 }
 
-/// 0 when the URL answers 2xx, 1 when it does not (or not in time), 2 for a bad URL.
-async fn healthcheck(url: &str, timeout: Duration) -> u8 {
+/// 0 when the URL answers 2xx, 1 when it does not (or not in time), 2 for a bad URL or an
+/// unreadable password file.
+async fn healthcheck(args: HealthcheckArgs) -> u8 {
+    let url = args.url.as_str();
+    let password = match &args.password_file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(p) => Some(p.trim().to_string()),
+            Err(e) => {
+                eprintln!(
+                    "error: --password-file: cannot read {}: {e}",
+                    path.display()
+                );
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
     let result = match crate::healthcheck::Probe::parse(url) {
-        Ok(probe) => probe.check(timeout).await,
+        Ok(probe) => {
+            let probe = probe.insecure(args.insecure);
+            let probe = match (&args.user, &password) {
+                (Some(user), Some(password)) => probe.basic_auth(user, password),
+                _ => probe,
+            };
+            probe.check(args.timeout).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -327,11 +377,25 @@ async fn serve(args: ServeArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let web = match args
+        .web_config
+        .as_deref()
+        .map(crate::webconfig::load)
+        .transpose()
+    {
+        Ok(w) => w,
+        Err(e) => {
+            print_config_errors(&e);
+            return EXIT_USAGE;
+        }
+    };
     let opts = DaemonOptions {
         config_path: args.config,
         listen,
         lifecycle: args.lifecycle,
         shard: args.shard.unwrap_or(Shard::WHOLE),
+        web,
+        pause_file: args.pause_file,
     };
     match daemon::serve(opts).await {
         Ok(()) => 0,

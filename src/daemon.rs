@@ -1,11 +1,12 @@
 //! `loadtide serve`: runs every profile of the config until SIGTERM/SIGINT, serving
 //! `/metrics`. SIGHUP (or `POST /-/reload`) reloads the config: a bad one is logged, counted
 //! and ignored; profiles whose definition did not change keep running untouched (same series,
-//! same place in their pattern); changed ones restart, removed ones stop.
+//! same place in their pattern); changed ones restart, removed ones stop. The kill switch
+//! (`POST /-/pause`, the pause file) is process-wide, so it holds across reloads.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,12 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config, ConfigErrors, Load, Profile};
 use crate::engine::{RunEnd, Shard};
 use crate::metrics::{Metrics, ProfileRecorder};
+use crate::pause::{Pause, PauseSource};
 use crate::server::{self, ServerState};
+use crate::webconfig::WebConfig;
+
+/// How often the pause file is looked for.
+const PAUSE_FILE_CHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -41,6 +47,10 @@ pub struct DaemonOptions {
     pub lifecycle: bool,
     /// This instance's share of every profile (`--shard`).
     pub shard: Shard,
+    /// TLS and basic auth for the endpoints (`--web.config.file`), already loaded.
+    pub web: Option<WebConfig>,
+    /// All traffic pauses while this file exists (`--pause-file`).
+    pub pause_file: Option<PathBuf>,
 }
 
 struct Running {
@@ -56,6 +66,7 @@ struct Daemon {
     running: BTreeMap<String, Running>,
     drain: Duration,
     shard: Shard,
+    pause: Pause,
 }
 
 fn describe(p: &Profile) -> String {
@@ -99,6 +110,7 @@ impl Daemon {
             recorder.clone(),
             cancel.clone(),
             self.drain,
+            self.pause.clone(),
         ));
         self.running.insert(
             profile.name.clone(),
@@ -199,6 +211,31 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
 
     let metrics = Metrics::new();
     metrics.config_loaded();
+    let server_cancel = CancellationToken::new();
+    let pause = Pause::default();
+    if let Some(file) = &opts.pause_file {
+        // Before any profile starts: a file present at start means no traffic at all.
+        look_for_pause_file(file, &pause, &mut false);
+        tokio::spawn(watch_pause_file(
+            file.clone(),
+            pause.clone(),
+            server_cancel.clone(),
+        ));
+    }
+    tokio::spawn(export_pause(pause.clone(), metrics.clone()));
+    let (tls, auth) = match &opts.web {
+        Some(web) => {
+            for w in &web.warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!(file = %web.path.display(), "web config: {}", web.summary);
+            (
+                web.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+                crate::basic_auth::BasicAuth::new(web.users.clone()),
+            )
+        }
+        None => (None, None),
+    };
     let (reload_tx, mut reload_rx) = mpsc::channel(4);
     let state = Arc::new(ServerState {
         metrics: metrics.clone(),
@@ -206,10 +243,18 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         lifecycle: opts.lifecycle,
         reload: reload_tx,
         profiles: Default::default(),
+        auth,
+        pause: pause.clone(),
+        pause_file: opts.pause_file.clone(),
     });
-    let server_cancel = CancellationToken::new();
-    tracing::info!(address = %listener.local_addr().unwrap_or(listen), "serving /metrics");
-    let server_task = tokio::spawn(server::run(listener, state.clone(), server_cancel.clone()));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %listener.local_addr().unwrap_or(listen), scheme, "serving /metrics");
+    let server_task = tokio::spawn(server::run(
+        listener,
+        tls,
+        state.clone(),
+        server_cancel.clone(),
+    ));
     if let Some(l) = demo {
         tracing::info!(address = %l.local_addr().unwrap_or(listen), "demo target listening");
         tokio::spawn(crate::demo::run(l, server_cancel.clone()));
@@ -221,6 +266,7 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         running: BTreeMap::new(),
         drain: current.server.drain_timeout,
         shard: opts.shard,
+        pause,
     };
     daemon.apply(&current);
     state.ready.store(true, Ordering::Relaxed);
@@ -272,6 +318,54 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     let _ = tokio::time::timeout(Duration::from_secs(2), server_task).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Pauses or resumes traffic as `file` exists or not; an unreadable directory changes
+/// nothing (a kill switch must not flip on an error) and is logged once in a row.
+fn look_for_pause_file(file: &Path, pause: &Pause, failing: &mut bool) {
+    let found = file.try_exists();
+    let was_failing = std::mem::replace(failing, found.is_err());
+    match found {
+        Ok(present) if present != pause.held_by(PauseSource::File) => {
+            pause.set(PauseSource::File, present);
+            let file = file.display();
+            if present {
+                tracing::warn!(%file, "pause file present: all traffic paused");
+            } else if pause.is_paused() {
+                tracing::warn!(%file, "pause file removed; still paused by POST /-/pause");
+            } else {
+                tracing::warn!(%file, "pause file removed: traffic resumed");
+            }
+        }
+        Ok(_) => {}
+        Err(e) if !was_failing => {
+            tracing::warn!(file = %file.display(), error = %e, "cannot tell whether the pause file exists")
+        }
+        Err(_) => {}
+    }
+}
+
+async fn watch_pause_file(file: PathBuf, pause: Pause, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(PAUSE_FILE_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => look_for_pause_file(&file, &pause, &mut failing),
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// Mirrors the kill switch into `loadtide_paused`.
+async fn export_pause(pause: Pause, metrics: Arc<Metrics>) {
+    let mut changes = pause.subscribe();
+    loop {
+        metrics.set_paused(*changes.borrow_and_update());
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn futures_join(handles: Vec<JoinHandle<RunEnd>>) -> Vec<RunEnd> {

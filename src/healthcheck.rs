@@ -1,6 +1,7 @@
-//! `loadtide healthcheck`: one plain-HTTP GET of the daemon's `/-/healthy` (or of the URL given),
-//! for container HEALTHCHECKs in an image with no shell and no curl. Owns the URL rules, the
-//! request and the verdict (2xx or not); knows nothing of the daemon, its config or metrics.
+//! `loadtide healthcheck`: one GET of the daemon's `/-/healthy` (or of the URL given), for
+//! container HEALTHCHECKs in an image with no shell and no curl; over HTTPS and with basic auth
+//! when the daemon has a web config. Owns the URL rules, the request and the verdict (2xx or
+//! not); knows nothing of the daemon, its config or metrics.
 
 use std::time::Duration;
 
@@ -8,7 +9,10 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// The daemon's liveness endpoint on its default port, over loopback.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:9632/-/healthy";
@@ -22,6 +26,8 @@ pub enum HealthError {
     BadUrl { url: String, reason: &'static str },
     #[error("{url}: cannot connect: {source}")]
     Connect { url: String, source: std::io::Error },
+    #[error("{url}: TLS handshake failed: {source} (a self-signed certificate needs --insecure)")]
+    Tls { url: String, source: std::io::Error },
     #[error("{url}: {source}")]
     Http { url: String, source: hyper::Error },
     #[error("{url}: no answer within {}", humantime::format_duration(*.timeout))]
@@ -41,18 +47,33 @@ impl HealthError {
     }
 }
 
-/// A checked `http://host[:port]/path` URL.
-#[derive(Debug, Clone)]
+/// A checked `http(s)://host[:port]/path` URL, and how to talk to it.
+#[derive(Clone)]
 pub struct Probe {
     url: String,
     uri: Uri,
     host: String,
     port: u16,
+    https: bool,
+    insecure: bool,
+    /// The `Authorization` header's value.
+    authorization: Option<String>,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the credentials.
+        f.debug_struct("Probe")
+            .field("url", &self.url)
+            .field("insecure", &self.insecure)
+            .field("basic_auth", &self.authorization.is_some())
+            .finish()
+    }
 }
 
 impl Probe {
-    /// Accepts absolute `http://` URLs with a host; the port defaults to 80. HTTPS is refused:
-    /// the metrics server speaks plain HTTP only.
+    /// Accepts absolute `http://` and `https://` URLs with a host; the port defaults to 80 or
+    /// 443.
     pub fn parse(url: &str) -> Result<Probe, HealthError> {
         let bad = |reason| HealthError::BadUrl {
             url: url.to_string(),
@@ -61,15 +82,12 @@ impl Probe {
         let uri: Uri = url
             .parse()
             .map_err(|_| bad("not a URL (e.g. http://127.0.0.1:9632/-/healthy)"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(_) => {
-                return Err(bad(
-                    "only http:// URLs (loadtide serves /-/healthy over plain HTTP)",
-                ))
-            }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(_) => return Err(bad("only http:// and https:// URLs")),
             None => return Err(bad("no scheme (e.g. http://127.0.0.1:9632/-/healthy)")),
-        }
+        };
         let authority = uri.authority().ok_or_else(|| bad("no host"))?;
         let host = authority
             .host()
@@ -79,14 +97,33 @@ impl Probe {
             return Err(bad("no host"));
         }
         if authority.as_str().contains('@') {
-            return Err(bad("credentials in the URL are not supported"));
+            return Err(bad(
+                "credentials in the URL are not supported (use --user and --password-file)",
+            ));
         }
         Ok(Probe {
             url: url.to_string(),
             host: host.to_string(),
-            port: authority.port_u16().unwrap_or(80),
+            port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
             uri,
+            https,
+            insecure: false,
+            authorization: None,
         })
+    }
+
+    /// Accept any server certificate (a daemon with a self-signed one, over loopback).
+    pub fn insecure(mut self, insecure: bool) -> Probe {
+        self.insecure = insecure;
+        self
+    }
+
+    /// Send HTTP basic auth credentials.
+    pub fn basic_auth(mut self, user: &str, password: &str) -> Probe {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.authorization = Some(format!("Basic {token}"));
+        self
     }
 
     /// GETs the URL once; Ok with the status when it is 2xx. `timeout` bounds everything:
@@ -107,7 +144,28 @@ impl Probe {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|source| HealthError::Connect { url: url(), source })?;
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        if !self.https {
+            return self.exchange(tcp).await;
+        }
+        let connector = TlsConnector::from(crate::engine::tls::client_config(self.insecure, false));
+        let name = ServerName::try_from(self.host.clone()).map_err(|_| HealthError::BadUrl {
+            url: url(),
+            reason: "the host is not a valid TLS server name",
+        })?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|source| HealthError::Tls { url: url(), source })?;
+        self.exchange(tls).await
+    }
+
+    /// The request and its verdict, over an open connection.
+    async fn exchange<I>(&self, io: I) -> Result<StatusCode, HealthError>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let url = || self.url.clone();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|source| HealthError::Http { url: url(), source })?;
         tokio::spawn(async move {
@@ -115,7 +173,7 @@ impl Probe {
         });
         let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
         let authority = self.uri.authority().map_or("", |a| a.as_str());
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::GET)
             .uri(path)
             .header(http::header::HOST, authority)
@@ -126,6 +184,12 @@ impl Probe {
             .header(http::header::CONNECTION, "close")
             .body(Empty::<Bytes>::new())
             .expect("path and headers come from a parsed URI");
+        if let Some(value) = &self.authorization {
+            let value = http::HeaderValue::from_str(value).expect("base64 is a valid header value");
+            request
+                .headers_mut()
+                .insert(http::header::AUTHORIZATION, value);
+        }
         let response = send
             .send_request(request)
             .await
@@ -168,12 +232,14 @@ mod tests {
         assert_eq!((p.host.as_str(), p.port), ("localhost", 80));
         let p = Probe::parse("http://[::1]:9632/-/healthy").unwrap();
         assert_eq!((p.host.as_str(), p.port), ("::1", 9632));
+        let p = Probe::parse("https://localhost/-/healthy").unwrap();
+        assert_eq!((p.host.as_str(), p.port, p.https), ("localhost", 443, true));
     }
 
     #[test]
     fn refuses_what_it_cannot_probe() {
         for url in [
-            "https://127.0.0.1:9632/-/healthy",
+            "ftp://127.0.0.1:9632/-/healthy",
             "127.0.0.1:9632",
             "/-/healthy",
             "http://",

@@ -3,6 +3,7 @@
 //! `cli` parses arguments and picks a command; `daemon` runs profiles forever with `/metrics`;
 //! `oneshot` runs one profile to the end and reports. Both drive the same `engine`.
 
+pub mod basic_auth;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -14,9 +15,11 @@ pub mod metrics;
 pub mod notify;
 pub mod oneshot;
 pub mod outcome;
+pub mod pause;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
 pub mod scheduler;
 pub mod server;
 pub mod timetable;
+pub mod webconfig;

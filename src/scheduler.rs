@@ -13,6 +13,7 @@ use crate::config::Profile;
 use crate::engine::plan::PatternClock;
 use crate::engine::{run_profile, RunEnd, RunSpec, Shard};
 use crate::metrics::ProfileRecorder;
+use crate::pause::Pause;
 use crate::schedule::calendar::{Activity, Schedule};
 
 /// How long an idle profile sleeps before looking at the clock again, at most: a wall clock
@@ -62,16 +63,18 @@ pub fn activation_spec(
         repeat: schedule.repeat(),
         clock,
         length,
+        pause: Pause::default(),
     })
 }
 
-/// Follows `profile`'s schedule until `cancel` fires.
+/// Follows `profile`'s schedule until `cancel` fires; every activation obeys `pause`.
 pub async fn follow(
     profile: Arc<Profile>,
     shard: Shard,
     recorder: Arc<ProfileRecorder>,
     cancel: CancellationToken,
     drain: Duration,
+    pause: Pause,
 ) -> RunEnd {
     let mut last = RunEnd {
         elapsed: Duration::ZERO,
@@ -87,7 +90,10 @@ pub async fn follow(
                     Some(spec) => {
                         last = run_profile(
                             profile.clone(),
-                            spec,
+                            RunSpec {
+                                pause: pause.clone(),
+                                ..spec
+                            },
                             recorder.clone(),
                             cancel.clone(),
                             drain,

@@ -1,18 +1,24 @@
 //! The daemon's HTTP surface: `/metrics` (Prometheus text format), `/-/healthy`, `/-/ready`,
-//! a landing page on `/` and, only with `--web.enable-lifecycle`, `POST /-/reload`. It reads
-//! the registry and a status snapshot; it never reaches into the engine.
+//! a landing page on `/` and, only with `--web.enable-lifecycle`, `POST /-/reload`,
+//! `/-/pause` and `/-/resume`; all of it behind the web config's TLS and basic auth when one
+//! is given. It reads the registry, a status snapshot and the kill switch; it never reaches
+//! into the engine.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use http::{Method, Request};
+use http::{HeaderValue, Method, Request};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::httpserve::{response, serve, HttpResponse};
+use crate::basic_auth::BasicAuth;
+use crate::httpserve::{response, serve_tls, HttpResponse};
 use crate::metrics::Metrics;
+use crate::pause::{Pause, PauseSource};
 
 /// A reload request from `POST /-/reload`, answered with the result.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
@@ -24,11 +30,23 @@ pub struct ServerState {
     pub reload: mpsc::Sender<ReloadRequest>,
     /// Profile name and a one-line description, for the landing page.
     pub profiles: RwLock<Vec<(String, String)>>,
+    /// Every request must pass it, when set (the web config's `basic_auth_users`).
+    pub auth: Option<Arc<BasicAuth>>,
+    /// The kill switch, and the file that also holds it (for messages).
+    pub pause: Pause,
+    pub pause_file: Option<PathBuf>,
 }
 
-pub async fn run(listener: TcpListener, state: Arc<ServerState>, cancel: CancellationToken) {
-    serve(
+/// Serves until `cancel` fires; over TLS when `tls` is given.
+pub async fn run(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<ServerState>,
+    cancel: CancellationToken,
+) {
+    serve_tls(
         listener,
+        tls,
         cancel,
         Arc::new(move |req: Request<Incoming>| handle(state.clone(), req)),
     )
@@ -36,6 +54,19 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, cancel: Cancell
 }
 
 async fn handle(state: Arc<ServerState>, req: Request<Incoming>) -> HttpResponse {
+    if let Some(auth) = &state.auth {
+        if !auth
+            .allows(req.headers().get(http::header::AUTHORIZATION))
+            .await
+        {
+            let mut r = response(401, "text/plain", "Unauthorized\n");
+            r.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"loadtide\""),
+            );
+            return r;
+        }
+    }
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => response(
             200,
@@ -65,12 +96,34 @@ async fn handle(state: Arc<ServerState>, req: Request<Incoming>) -> HttpResponse
                 Err(_) => response(503, "text/plain", "shutting down\n"),
             }
         }
-        (_, "/-/reload") if state.lifecycle => response(
+        (&Method::POST | &Method::PUT, "/-/pause") if state.lifecycle => {
+            if state.pause.set(PauseSource::Api, true) {
+                tracing::warn!("POST /-/pause: all traffic paused");
+            }
+            response(200, "text/plain", "traffic paused\n")
+        }
+        (&Method::POST | &Method::PUT, "/-/resume") if state.lifecycle => {
+            if state.pause.set(PauseSource::Api, false) {
+                tracing::warn!("POST /-/resume: traffic resumed");
+            }
+            match (&state.pause_file, state.pause.held_by(PauseSource::File)) {
+                (Some(file), true) => response(
+                    409,
+                    "text/plain",
+                    format!(
+                        "still paused: the pause file {} exists; remove it to resume\n",
+                        file.display()
+                    ),
+                ),
+                _ => response(200, "text/plain", "traffic resumed\n"),
+            }
+        }
+        (_, "/-/reload" | "/-/pause" | "/-/resume") if state.lifecycle => response(
             405,
             "text/plain",
             "This endpoint requires a POST request.\n",
         ),
-        (_, "/-/reload") => response(
+        (_, "/-/reload" | "/-/pause" | "/-/resume") => response(
             403,
             "text/plain",
             "Lifecycle API is not enabled (start with --web.enable-lifecycle).\n",
@@ -87,6 +140,7 @@ fn escape(s: &str) -> String {
 }
 
 fn landing(state: &ServerState) -> String {
+    let paused = state.pause.is_paused();
     let rows: String = state
         .profiles
         .read()
@@ -99,13 +153,36 @@ fn landing(state: &ServerState) -> String {
                 .with_label_values(&[name.as_str()])
                 .get()
                 == 1;
-            let s = if active { "active" } else { "idle" };
+            let s = match (active, paused) {
+                (true, false) => "active",
+                (true, true) => "paused",
+                (false, _) => "idle",
+            };
             format!("<li><b>{s}</b> {}</li>", escape(description))
         })
         .collect();
+    let traffic = match (
+        state.pause.held_by(PauseSource::Api),
+        state.pause.held_by(PauseSource::File),
+    ) {
+        (false, false) => "running".to_string(),
+        (true, false) => "<b>PAUSED</b> by POST /-/pause".to_string(),
+        (api, true) => format!(
+            "<b>PAUSED</b> by the pause file {}{}",
+            escape(
+                &state
+                    .pause_file
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_default()
+            ),
+            if api { " and by POST /-/pause" } else { "" }
+        ),
+    };
     format!(
         "<!doctype html><html><head><title>loadtide</title></head><body><h1>loadtide {}</h1>\
          <p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a></p>\
+         <p>Traffic: {traffic}</p>\
          <h2>Profiles</h2><ul>{rows}</ul></body></html>\n",
         env!("CARGO_PKG_VERSION")
     )

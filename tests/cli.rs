@@ -1028,7 +1028,7 @@ fn healthcheck_exit_codes() {
 
     // Bad URL or timeout: usage error, nothing sent.
     for args in [
-        &["healthcheck", "--url", "https://127.0.0.1:9632/-/healthy"][..],
+        &["healthcheck", "--url", "ftp://127.0.0.1:9632/-/healthy"][..],
         &["healthcheck", "--url", "127.0.0.1:9632"],
         &["healthcheck", "--url", "not a url"],
         &["healthcheck", "--timeout", "soon"],

@@ -209,6 +209,13 @@ impl Daemon {
     }
 
     fn start_with_env(config: &str, extra: &[&str], env: &[(&str, &std::path::Path)]) -> Daemon {
+        let d = Daemon::spawn(config, extra, env);
+        d.wait_ready();
+        d
+    }
+
+    /// Starts `loadtide serve` like `start_with_env`, without waiting for it.
+    fn spawn(config: &str, extra: &[&str], env: &[(&str, &std::path::Path)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("loadtide.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -232,16 +239,14 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out);
-        let d = Daemon {
+        Daemon {
             child: cmd.spawn().unwrap(),
             addr,
             config: config_path,
             log,
             spawned: Instant::now(),
             _dir: dir,
-        };
-        d.wait_ready();
-        d
+        }
     }
 
     fn wait_ready(&self) {
@@ -327,7 +332,13 @@ fn try_http(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16,
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
+    let (status, _head, body) = parse_response(&raw)?;
+    Ok((status, body))
+}
+
+/// Status, head and body of a raw HTTP/1.1 response.
+fn parse_response(raw: &[u8]) -> std::io::Result<(u16, String, String)> {
+    let text = String::from_utf8_lossy(raw);
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, text.to_string());
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
     let status = head
@@ -335,7 +346,7 @@ fn try_http(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16,
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(bad)?;
-    Ok((status, body.to_string()))
+    Ok((status, head.to_string(), body.to_string()))
 }
 
 fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
@@ -515,11 +526,11 @@ impl Scrape {
     }
 }
 
-/// `promtool check metrics` on `text`; skipped (with a note) when promtool is missing,
-/// unless `CI` is set.
-fn promtool_check(text: &str) {
+/// Runs `promtool ARGS` with `stdin`; None (with a note) when promtool is not installed,
+/// which fails the test when `CI` is set.
+fn promtool(args: &[&std::ffi::OsStr], stdin: &str) -> Option<std::process::Output> {
     let child = Command::new("promtool")
-        .args(["check", "metrics"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -531,8 +542,8 @@ fn promtool_check(text: &str) {
                 std::env::var_os("CI").is_none(),
                 "promtool is required when CI is set (apt-get install prometheus)"
             );
-            eprintln!("note: promtool not installed; skipping `promtool check metrics`");
-            return;
+            eprintln!("note: promtool not installed; skipping `promtool {args:?}`");
+            return None;
         }
         Err(e) => panic!("cannot run promtool: {e}"),
     };
@@ -540,9 +551,16 @@ fn promtool_check(text: &str) {
         .stdin
         .take()
         .unwrap()
-        .write_all(text.as_bytes())
+        .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    Some(child.wait_with_output().unwrap())
+}
+
+/// `promtool check metrics` on `text` (skipped when promtool is missing, unless `CI` is set).
+fn promtool_check(text: &str) {
+    let Some(out) = promtool(&["check".as_ref(), "metrics".as_ref()], text) else {
+        return;
+    };
     assert!(
         out.status.success(),
         "promtool check metrics failed ({}):\n{}{}\n--- scrape ---\n{text}",
@@ -1395,4 +1413,478 @@ fn scenario_profiles_export_step_check_and_iteration_metrics() {
         "{count} durations for {failed} iterations"
     );
     assert!(d.alive(), "{}", d.log());
+}
+
+// ---------------------------------------------------------------------------------------
+// --web.config.file: TLS and basic auth in front of every endpoint
+// ---------------------------------------------------------------------------------------
+
+/// A one-request HTTPS client that trusts only `ca` (DER) and asks for `localhost`, with basic
+/// auth when given: status, head and body.
+fn try_https(
+    addr: SocketAddr,
+    ca: &[u8],
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+) -> std::io::Result<(u16, String, String)> {
+    use base64::Engine as _;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ca.to_vec()))
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let authorization = auth
+        .map(|(user, password)| {
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            format!("Authorization: Basic {token}\r\n")
+        })
+        .unwrap_or_default();
+    write!(
+        tls,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    match tls.read_to_end(&mut raw) {
+        Ok(_) => {}
+        // A peer that closes without close_notify: what arrived is the whole response.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(e) => return Err(e),
+    }
+    parse_response(&raw)
+}
+
+/// `promtool check web-config` on `path` (skipped when promtool is missing, unless `CI` is
+/// set).
+fn promtool_check_web_config(path: &Path) {
+    let args = ["check".as_ref(), "web-config".as_ref(), path.as_os_str()];
+    let Some(out) = promtool(&args, "") else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "promtool check web-config {} failed ({}):\n{}{}",
+        path.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A self-signed certificate for `localhost` and a web config requiring it and basic auth
+/// for user `prometheus` with `password`, in `dir`: the CA (DER) and the config's path.
+fn tls_and_auth_files(dir: &Path, password: &str) -> (Vec<u8>, PathBuf) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    // Cost 4, the lowest bcrypt allows, keeps the test fast; operators use 10 or more.
+    let hash = bcrypt::hash(password, 4).unwrap();
+    let web = dir.join("web-config.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n\
+             basic_auth_users:\n  prometheus: {hash}\n"
+        ),
+    )
+    .unwrap();
+    (cert.cert.der().to_vec(), web)
+}
+
+/// `loadtide healthcheck ARGS` with the test's LOADTIDE_* variables removed: (exit code, output).
+fn healthcheck(args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loadtide"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LOADTIDE_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.arg("healthcheck").args(args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+#[test]
+fn web_config_puts_every_endpoint_behind_tls_and_basic_auth() {
+    let target = Target::start();
+    let dir = tempfile::tempdir().unwrap();
+    let password = "s3cret pass:with colon";
+    let (ca, web) = tls_and_auth_files(dir.path(), password);
+    promtool_check_web_config(&web);
+    let config = format!(
+        "{}{}",
+        target_toml(target.addr, "5s"),
+        open_profile("p", &["ok"], "20")
+    );
+    let web_arg = web.to_str().unwrap();
+    let d = Daemon::spawn(
+        &config,
+        &["--web.config.file", web_arg, "--web.enable-lifecycle"],
+        &[],
+    );
+    let good = Some(("prometheus", password));
+    let https = |method: &str, path: &str, auth| try_https(d.addr, &ca, method, path, auth);
+    eventually("ready over HTTPS", Duration::from_secs(15), || {
+        matches!(https("GET", "/-/ready", good), Ok((200, ..))).then_some(())
+    });
+
+    // Plain HTTP gets the answer Go's servers give (so a Prometheus with the wrong scheme
+    // says why), and nothing else.
+    let (status, body) = http(d.addr, "GET", "/metrics");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("HTTP request to an HTTPS server"), "{body}");
+
+    // Every path, the lifecycle ones and unknown ones too, wants credentials first.
+    for (method, path) in [
+        ("GET", "/metrics"),
+        ("GET", "/-/healthy"),
+        ("GET", "/-/ready"),
+        ("GET", "/"),
+        ("POST", "/-/reload"),
+        ("POST", "/-/pause"),
+        ("GET", "/no-such-page"),
+    ] {
+        let (status, head, _) = https(method, path, None).unwrap();
+        assert_eq!(status, 401, "{method} {path} without credentials");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("\r\nwww-authenticate: basic realm=\"loadtide\""),
+            "{method} {path}: {head}"
+        );
+    }
+    for (user, pw) in [
+        ("prometheus", "wrong"),
+        ("prometheus", ""),
+        ("prometheus", "s3cret pass"),
+        ("Prometheus", password),
+        ("nobody", password),
+    ] {
+        let (status, ..) = https("GET", "/metrics", Some((user, pw))).unwrap();
+        assert_eq!(status, 401, "{user}:{pw}");
+    }
+
+    // The right password, over and over (verified once, then from the cache).
+    let s = eventually("traffic", Duration::from_secs(10), || {
+        let (status, _, body) = https("GET", "/metrics", good).unwrap();
+        assert_eq!(status, 200, "{body}");
+        let s = Scrape::parse(&body);
+        (s.requests("p") > 0.0).then_some(s)
+    });
+    assert_eq!(s.value("loadtide_paused", &[]), 0.0);
+    assert_eq!(s.series("loadtide_build_info", &[]).count(), 1);
+    promtool_check(&s.text);
+    let (status, _, body) = https("GET", "/", good).unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("Traffic: running"), "{body}");
+    let (status, _, body) = https("POST", "/-/reload", good).unwrap();
+    assert_eq!(status, 200, "{body}");
+
+    // `loadtide healthcheck` against it: HTTPS, a self-signed certificate, basic auth.
+    let pw_file = dir.path().join("password");
+    std::fs::write(&pw_file, format!("{password}\n")).unwrap();
+    let pw_file = pw_file.to_str().unwrap();
+    let url = format!("https://127.0.0.1:{}/-/healthy", d.addr.port());
+    let auth = ["--user", "prometheus", "--password-file", pw_file];
+    let (code, out) = healthcheck(&[&["--url", &url, "--insecure"][..], &auth].concat());
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = healthcheck(&["--url", &url, "--insecure"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("401"), "{out}");
+    let (code, out) = healthcheck(&[&["--url", &url][..], &auth].concat());
+    assert_eq!(
+        code,
+        Some(1),
+        "a self-signed certificate is not trusted: {out}"
+    );
+    assert!(out.contains("--insecure"), "{out}");
+
+    let log = d.log();
+    assert!(log.contains("TLS and basic auth (1 user(s))"), "{log}");
+    assert!(
+        !log.contains(password),
+        "the password leaked into the log:\n{log}"
+    );
+}
+
+#[test]
+fn the_example_web_config_loads_and_passes_promtool() {
+    // Beside the certificate files it names (relative to its directory), as installed.
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/web-config.example.yml");
+    let web = dir.path().join("web-config.yml");
+    std::fs::copy(&example, &web).unwrap();
+    std::fs::create_dir(dir.path().join("tls")).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(dir.path().join("tls/loadtide.crt"), cert.cert.pem()).unwrap();
+    std::fs::write(
+        dir.path().join("tls/loadtide.key"),
+        cert.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    promtool_check_web_config(&web);
+    let loaded = loadtide::webconfig::load(&web).unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.tls.is_some());
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert!(bcrypt::verify("change-me", &loaded.users["prometheus"]).unwrap());
+}
+
+#[test]
+fn a_bad_web_config_exits_2_naming_the_file_and_each_key() {
+    let target = Target::start();
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n\
+         basic_auth_users:\n  alice: not-a-bcrypt-hash\n",
+    )
+    .unwrap();
+    let config = format!(
+        "{}{}",
+        target_toml(target.addr, "5s"),
+        open_profile("p", &["ok"], "5")
+    );
+    let mut d = Daemon::spawn(&config, &["--web.config.file", web.to_str().unwrap()], &[]);
+    let status = d.wait_exit(Duration::from_secs(10));
+    let log = d.log();
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{log}");
+    let file = web.display();
+    for key in [
+        "tls_server_config.cert_file",
+        "tls_server_config.key_file",
+        "basic_auth_users.alice",
+    ] {
+        assert!(
+            log.contains(&format!("error: {file}: `{key}`: ")),
+            "{key}:\n{log}"
+        );
+    }
+    assert!(log.contains("missing.pem"), "{log}");
+    assert!(
+        log.contains("3 configuration errors; nothing was started"),
+        "{log}"
+    );
+    assert_eq!(target.seen.lock().unwrap().len(), 0, "no traffic was sent");
+
+    std::fs::remove_file(&web).unwrap();
+    let mut d = Daemon::spawn(&config, &["--web.config.file", web.to_str().unwrap()], &[]);
+    let status = d.wait_exit(Duration::from_secs(10));
+    let log = d.log();
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{log}");
+    assert!(
+        log.contains(&format!("error: {file}: cannot read web config file")),
+        "{log}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The kill switch: POST /-/pause, /-/resume and the pause file
+// ---------------------------------------------------------------------------------------
+
+/// Waits until nothing of `profiles` is in flight, then scrapes twice a second apart and
+/// asserts that no request was sent in between; returns the second scrape.
+fn assert_quiet(d: &Daemon, profiles: &[&str]) -> Scrape {
+    eventually(
+        "in-flight requests to finish",
+        Duration::from_secs(10),
+        || {
+            let s = d.scrape();
+            profiles
+                .iter()
+                .all(|p| s.value("loadtide_requests_in_flight", &[("profile", p)]) == 0.0)
+                .then_some(())
+        },
+    );
+    let before = d.scrape();
+    sleep(Duration::from_secs(1));
+    let after = d.scrape();
+    for p in profiles {
+        assert_eq!(
+            after.requests(p),
+            before.requests(p),
+            "{p} sent requests while paused"
+        );
+    }
+    after
+}
+
+/// Waits until every one of `profiles` has sent more than it had in `since`.
+fn assert_sending(d: &Daemon, profiles: &[&str], since: &Scrape) {
+    eventually("traffic after resuming", Duration::from_secs(10), || {
+        let s = d.scrape();
+        profiles
+            .iter()
+            .all(|p| s.requests(p) > since.requests(p))
+            .then_some(())
+    });
+}
+
+#[test]
+fn pause_and_resume_stop_and_restart_both_models_and_hold_across_reload() {
+    let target = Target::start();
+    let d = Daemon::start(&both_models(target.addr), &["--web.enable-lifecycle"]);
+    let both = ["open", "closed"];
+    eventually("traffic", Duration::from_secs(10), || {
+        let s = d.scrape();
+        both.iter().all(|p| s.requests(p) > 0.0).then_some(())
+    });
+    assert_eq!(d.scrape().value("loadtide_paused", &[]), 0.0);
+
+    let (status, body) = d.post("/-/pause");
+    assert_eq!(status, 200, "{body}");
+    let s = assert_quiet(&d, &both);
+    assert_eq!(s.value("loadtide_paused", &[]), 1.0);
+    let open = [("profile", "open")];
+    // Paused arrivals are neither sent nor dropped, and nothing is intended.
+    assert_eq!(s.sum("loadtide_dropped_requests_total", &open), 0.0);
+    assert_eq!(s.value("loadtide_intended_requests_per_second", &open), 0.0);
+    // Still active on their schedules; the closed model's users idle.
+    assert_eq!(s.value("loadtide_profile_active", &open), 1.0);
+    assert_eq!(
+        s.value("loadtide_virtual_users", &[("profile", "closed")]),
+        2.0
+    );
+    let (_, page) = d.get("/");
+    assert!(page.contains("PAUSED</b> by POST /-/pause"), "{page}");
+    assert!(page.contains("<b>paused</b> open"), "{page}");
+    assert_eq!(d.post("/-/pause").0, 200, "pausing twice is fine");
+
+    // A reload restarts the changed profile paused, and keeps the unchanged one paused.
+    d.write_config(&both_models(target.addr).replace("users = 2", "users = 3"));
+    d.signal("HUP");
+    eventually("a successful reload", Duration::from_secs(10), || {
+        let s = d.scrape();
+        (s.value("loadtide_config_reloads_total", &[("result", "success")]) == 1.0
+            && s.value("loadtide_virtual_users", &[("profile", "closed")]) == 3.0)
+            .then_some(())
+    });
+    let s = assert_quiet(&d, &both);
+    assert_eq!(s.value("loadtide_paused", &[]), 1.0);
+
+    let (status, body) = d.post("/-/resume");
+    assert_eq!(status, 200, "{body}");
+    assert_sending(&d, &both, &s);
+    let s = d.scrape();
+    assert_eq!(s.value("loadtide_paused", &[]), 0.0);
+    assert_eq!(
+        s.value("loadtide_intended_requests_per_second", &open),
+        50.0
+    );
+    let log = d.log();
+    assert!(log.contains("POST /-/pause: all traffic paused"), "{log}");
+    assert!(log.contains("POST /-/resume: traffic resumed"), "{log}");
+}
+
+#[test]
+fn pause_endpoints_need_the_lifecycle_flag_and_a_post() {
+    let target = Target::start();
+    let config = format!(
+        "{}{}",
+        target_toml(target.addr, "5s"),
+        open_profile("p", &["ok"], "20")
+    );
+    let plain = Daemon::start(&config, &[]);
+    for path in ["/-/pause", "/-/resume"] {
+        let (status, body) = plain.post(path);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("--web.enable-lifecycle"), "{body}");
+    }
+    assert_eq!(plain.scrape().value("loadtide_paused", &[]), 0.0);
+
+    let lifecycle = Daemon::start(&config, &["--web.enable-lifecycle"]);
+    for path in ["/-/pause", "/-/resume"] {
+        let (status, body) = lifecycle.get(path);
+        assert_eq!(status, 405, "GET {path}: {body}");
+    }
+    assert_eq!(lifecycle.scrape().value("loadtide_paused", &[]), 0.0);
+}
+
+#[test]
+fn the_pause_file_pauses_new_and_reloaded_profiles_until_it_is_removed() {
+    let target = Target::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("loadtide.pause");
+    let v1 = both_models(target.addr);
+    let v2 = format!("{v1}{}", open_profile("fresh", &["ok"], "20"));
+    let d = Daemon::start(
+        &v1,
+        &[
+            "--pause-file",
+            file.to_str().unwrap(),
+            "--web.enable-lifecycle",
+        ],
+    );
+    let both = ["open", "closed"];
+    eventually("traffic", Duration::from_secs(10), || {
+        let s = d.scrape();
+        both.iter().all(|p| s.requests(p) > 0.0).then_some(())
+    });
+
+    File::create(&file).unwrap();
+    eventually("paused by the file", Duration::from_secs(5), || {
+        (d.scrape().value("loadtide_paused", &[]) == 1.0).then_some(())
+    });
+    assert_quiet(&d, &both);
+    let (_, page) = d.get("/");
+    assert!(page.contains("by the pause file"), "{page}");
+    // The API cannot override the file.
+    let (status, body) = d.post("/-/resume");
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("remove it to resume"), "{body}");
+
+    // A profile added by a reload starts paused.
+    d.write_config(&v2);
+    d.signal("HUP");
+    eventually("fresh started", Duration::from_secs(10), || {
+        let s = d.scrape();
+        (s.value("loadtide_profile_active", &[("profile", "fresh")]) == 1.0).then_some(())
+    });
+    let s = assert_quiet(&d, &["open", "closed", "fresh"]);
+    assert_eq!(s.requests("fresh"), 0.0, "fresh sent before the resume");
+
+    std::fs::remove_file(&file).unwrap();
+    assert_sending(&d, &["open", "closed", "fresh"], &s);
+    assert_eq!(d.scrape().value("loadtide_paused", &[]), 0.0);
+    let log = d.log();
+    assert!(
+        log.contains("pause file present: all traffic paused"),
+        "{log}"
+    );
+    assert!(log.contains("pause file removed: traffic resumed"), "{log}");
+}
+
+#[test]
+fn a_pause_file_present_at_start_sends_nothing() {
+    let target = Target::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("paused");
+    File::create(&file).unwrap();
+    let d = Daemon::start(
+        &both_models(target.addr),
+        &["--pause-file", file.to_str().unwrap()],
+    );
+    sleep(Duration::from_millis(500));
+    let s = assert_quiet(&d, &["open", "closed"]);
+    assert_eq!(s.value("loadtide_paused", &[]), 1.0);
+    assert_eq!(s.requests("open") + s.requests("closed"), 0.0);
+    assert_eq!(
+        target.seen.lock().unwrap().len(),
+        0,
+        "the target saw requests"
+    );
 }

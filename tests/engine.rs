@@ -470,3 +470,63 @@ requests = {N}
         "heavy {heavy}, light {light}: expected 3:1 of {N}"
     );
 }
+
+/// Runs `profile` for one pass under `pause`, switched on and off at the given offsets.
+async fn run_paused(profile: Arc<Profile>, toggles: &[(u64, bool)]) -> (Summary, Duration) {
+    use loadtide::engine::{RunSpec, Shard};
+    use loadtide::pause::{Pause, PauseSource};
+    let pause = Pause::default();
+    let spec = RunSpec {
+        pause: pause.clone(),
+        ..loadtide::oneshot::one_pass(&profile, Shard::WHOLE, 1.0)
+    };
+    let started = tokio::time::Instant::now();
+    let toggles = toggles.to_vec();
+    let switch = tokio::spawn(async move {
+        for (at, on) in toggles {
+            tokio::time::sleep_until(started + Duration::from_millis(at)).await;
+            pause.set(PauseSource::Api, on);
+        }
+    });
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (s, _) = bounded(loadtide::oneshot::run_once_until(
+        profile, spec, false, cancel,
+    ))
+    .await;
+    switch.abort();
+    (s, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_arrivals_are_neither_sent_nor_dropped_and_nothing_catches_up() {
+    let _serial = SERIAL.lock().await;
+    let server = TestServer::with(Behavior::Ok);
+    let p = single(
+        &server.url(),
+        "",
+        "path = \"/\"",
+        "rate = 100\nduration = \"2s\"\nmax_in_flight = 5",
+    );
+    // Paused for the middle second of two.
+    let (s, _) = run_paused(p, &[(500, true), (1_500, false)]).await;
+    assert!((90..=110).contains(&s.requests), "sent {}", s.requests);
+    assert_eq!(s.dropped, 0, "paused arrivals are not drops");
+    assert_eq!(server.requests(), s.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_model_paused_past_its_end_stops_on_time_abandoning_nobody() {
+    let _serial = SERIAL.lock().await;
+    let server = TestServer::with(Behavior::Ok);
+    let p = single(
+        &server.url(),
+        "",
+        "path = \"/\"",
+        "users = 3\nspawn_rate = 1000\nduration = \"1s\"",
+    );
+    let (s, took) = run_paused(p, &[(300, true)]).await;
+    assert!(s.requests > 0);
+    assert_eq!(server.requests(), s.requests);
+    assert_eq!(s.abandoned, 0);
+    assert!(took < Duration::from_millis(1_500), "took {took:?}");
+}

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use loadtide::config::{Load, Profile, Scheme};
 use loadtide::engine::{run_profile, RunSpec};
 use loadtide::metrics::{Metrics, ProfileRecorder};
+use loadtide::pause::{Pause, PauseSource};
 
 /// The timing assertions assume the tests of this file do not run at the same time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -411,6 +412,57 @@ async fn dropped_connections_are_reopened_and_counted() {
     assert!(m.sent() >= 30, "sent {}", m.sent());
     assert!(server.received() <= m.sent());
     assert!(m.replies() >= server.received() - per.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_connections_stay_open_and_send_nothing_until_resumed() {
+    let _serial = SERIAL.lock().await;
+    let server = WsServer::start(Reply::Echo, None).await;
+    let p = ws_profile(
+        &server.url(),
+        "timeout = \"2s\"",
+        "",
+        "connections = 2\nmessage_rate = 50",
+    );
+    let metrics = Metrics::new();
+    let recorder = ProfileRecorder::new(&metrics, &p, None);
+    let pause = Pause::default();
+    let spec = RunSpec {
+        pause: pause.clone(),
+        ..RunSpec::once(Some(Duration::from_secs(3)))
+    };
+    let run = tokio::spawn(run_profile(
+        p,
+        spec,
+        recorder,
+        CancellationToken::new(),
+        Duration::from_secs(10),
+    ));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    pause.set(PauseSource::Api, true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = server.received();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(server.received(), before, "sent while paused");
+    let m = Scrape(String::from_utf8(metrics.render()).unwrap());
+    assert_eq!(m.get("loadtide_ws_connections", &[("state", "open")]), 2.0);
+    assert_eq!(m.sent(), before, "paused messages are not counted as sent");
+    pause.set(PauseSource::Api, false);
+    let end = bounded(run).await.unwrap();
+    assert_eq!(end.abandoned, 0);
+    let after = server.received();
+    // About 2 × 50/s for 0.8 s before and 1 s after; nothing caught up for the pause.
+    assert!((60..=90).contains(&before), "before the pause: {before}");
+    assert!(
+        (70..=110).contains(&(after - before)),
+        "after: {}",
+        after - before
+    );
+    assert_eq!(
+        server.per_connection().len(),
+        2,
+        "the connections stayed open"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -371,7 +371,7 @@ fn type_name(t: &str) -> String {
     }
 }
 
-fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
+pub(crate) fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
     use figment::error::Kind;
     ConfigErrors(
         err.into_iter()

@@ -21,6 +21,7 @@ use super::websocket::Connection;
 use crate::config::{Load, Profile};
 use crate::metrics::ProfileRecorder;
 use crate::outcome::ErrorKind;
+use crate::pause::Pause;
 
 /// Wake this much before an intended send: tokio's timer fires on millisecond ticks, so
 /// aiming early and sending at once keeps the timer's granularity out of the latency figures.
@@ -156,6 +157,7 @@ struct User {
     budget: Arc<Option<AtomicU64>>,
     cancel: CancellationToken,
     deadline: Option<Instant>,
+    pause: Pause,
 }
 
 impl User {
@@ -165,6 +167,10 @@ impl User {
         }
         let mut slot = None;
         loop {
+            // Paused: the user idles here, between requests.
+            if !self.pause.wait_resumed(&self.cancel).await {
+                break;
+            }
             if retired.load(Ordering::Relaxed)
                 || self.cancel.is_cancelled()
                 || self.deadline.is_some_and(|d| Instant::now() >= d)
@@ -201,6 +207,10 @@ impl User {
     async fn run_scenario(&self, session: &Session, retired: &AtomicBool) {
         let mut user = session.user();
         loop {
+            // Paused: the user idles here, between iterations.
+            if !self.pause.wait_resumed(&self.cancel).await {
+                break;
+            }
             if retired.load(Ordering::Relaxed)
                 || self.cancel.is_cancelled()
                 || self.deadline.is_some_and(|d| Instant::now() >= d)
@@ -286,6 +296,13 @@ pub async fn run_profile(
                 } else if cancel.is_cancelled() {
                     break;
                 }
+                // Paused: the arrival is skipped — not sent, not taken from the budget, not
+                // counted as dropped (the generator is not the bottleneck) — and nothing is
+                // intended. The pacer keeps following the pattern, so a resume is in step.
+                if spec.pause.is_paused() {
+                    recorder.set_intended_rps(0.0);
+                    continue;
+                }
                 if !take(&budget) {
                     break;
                 }
@@ -330,15 +347,20 @@ pub async fn run_profile(
             connections: pattern,
             ..
         } => {
-            let conn = Connection::for_profile(&profile, &recorder, &budget, &cancel, deadline);
+            // Users and connections stop with the run: `retire_all` flags them, and `stop`
+            // also wakes those idling while paused.
+            let stop = cancel.child_token();
+            let conn =
+                Connection::for_profile(&profile, &recorder, &budget, &stop, &spec.pause, deadline);
             let user = User {
                 session: session.clone(),
                 client: client.clone(),
                 recorder: recorder.clone(),
                 picker: picker.clone(),
                 budget: budget.clone(),
-                cancel: cancel.clone(),
+                cancel: stop.clone(),
                 deadline,
+                pause: spec.pause.clone(),
             };
             let mut plan = spec.plan(pattern, false);
             let mut crowd = Crowd::new(profile.spawn_rate);
@@ -368,6 +390,7 @@ pub async fn run_profile(
                 recorder.set_virtual_users(crowd.len() as i64);
             }
             crowd.retire_all();
+            stop.cancel();
         }
     }
     // Cancelled runs are marked inactive by whoever cancelled them (see the daemon's reload).

@@ -8,7 +8,7 @@ pub mod executor;
 pub mod pacer;
 pub mod plan;
 pub mod session;
-mod tls;
+pub(crate) mod tls;
 mod websocket;
 
 pub use executor::{run_profile, RunEnd};

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::pause::Pause;
 use crate::schedule::Pattern;
 
 /// This instance's part of a scaled-out deployment: shard `index` of `count` (0-based, like
@@ -115,6 +116,8 @@ pub struct RunSpec {
     pub clock: Option<PatternClock>,
     /// Real length of the run (None: until cancelled or the request budget is spent).
     pub length: Option<Duration>,
+    /// The daemon's kill switch: nothing is sent while it is on.
+    pub pause: Pause,
 }
 
 impl RunSpec {
@@ -127,6 +130,7 @@ impl RunSpec {
             repeat: false,
             clock: None,
             length,
+            pause: Pause::default(),
         }
     }
 

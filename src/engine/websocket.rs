@@ -29,6 +29,7 @@ use super::tls;
 use crate::config::{Load, Profile, Scheme, Target, WebSocket};
 use crate::metrics::websocket::{WsErrorKind, WsRecorder};
 use crate::metrics::ProfileRecorder;
+use crate::pause::Pause;
 
 /// First pause before reconnecting; doubles after each failed attempt, up to `BACKOFF_MAX`,
 /// and starts over once a connection opens.
@@ -63,6 +64,7 @@ struct Shared {
     recorder: Arc<ProfileRecorder>,
     budget: Arc<Option<AtomicU64>>,
     cancel: CancellationToken,
+    pause: Pause,
     deadline: Option<Instant>,
 }
 
@@ -81,6 +83,7 @@ impl Connection {
         recorder: &Arc<ProfileRecorder>,
         budget: &Arc<Option<AtomicU64>>,
         cancel: &CancellationToken,
+        pause: &Pause,
         deadline: Option<Instant>,
     ) -> Option<Connection> {
         let (Load::WebSocket { message_rate, .. }, Some(ws)) =
@@ -105,6 +108,7 @@ impl Connection {
             recorder: recorder.clone(),
             budget: budget.clone(),
             cancel: cancel.clone(),
+            pause: pause.clone(),
             deadline,
             target,
         })))
@@ -121,6 +125,10 @@ impl Connection {
         let mut seq = 0u64;
         let mut backoff = BACKOFF_START;
         while !s.stopping(&retired) {
+            // Paused: a lost connection is re-opened only on resume.
+            if !s.pause.wait_resumed(&s.cancel).await {
+                return;
+            }
             match s.open(rec).await {
                 Ok((stream, open)) => {
                     backoff = BACKOFF_START;
@@ -223,7 +231,11 @@ impl Shared {
                     }
                 }
                 due = ticks.tick(), if sending => {
-                    if self.deadline.is_some_and(|d| due >= d) || !take(&self.budget) {
+                    if self.deadline.is_some_and(|d| due >= d) {
+                        sending = false;
+                    } else if self.pause.is_paused() {
+                        // Paused: the message is skipped; the connection stays open, idle.
+                    } else if !take(&self.budget) {
                         sending = false;
                     } else if let Err(kind) = self.send(&mut stream, &mut owed, seq, due, rec).await {
                         return Ended::Failed(kind);

@@ -42,6 +42,7 @@ pub struct Metrics {
     pub(crate) bytes_received: IntCounterVec,
     pub(crate) config_reloads: IntCounterVec,
     pub(crate) config_last_reload_ok: IntGauge,
+    pub(crate) paused: IntGauge,
     pub(crate) ws: websocket::WsFamilies,
 }
 
@@ -130,6 +131,7 @@ impl Metrics {
             .expect("static metric definition"),
             config_last_reload_ok: IntGauge::new(CONFIG_LAST_RELOAD_OK, CONFIG_LAST_RELOAD_OK_HELP)
                 .expect("static metric definition"),
+            paused: IntGauge::new(PAUSED, PAUSED_HELP).expect("static metric definition"),
             ws: websocket::WsFamilies::new(),
             registry,
         };
@@ -162,6 +164,7 @@ impl Metrics {
         register(Box::new(m.bytes_received.clone()));
         register(Box::new(m.config_reloads.clone()));
         register(Box::new(m.config_last_reload_ok.clone()));
+        register(Box::new(m.paused.clone()));
         register(Box::new(build_info));
         m.ws.register(r);
         #[cfg(target_os = "linux")]
@@ -186,6 +189,16 @@ impl Metrics {
     /// Marks the (initial) config as loaded without counting a reload.
     pub fn config_loaded(&self) {
         self.config_last_reload_ok.set(1);
+    }
+
+    /// Whether all traffic is paused (the kill switch).
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.set(i64::from(paused));
+    }
+
+    /// True while the paused gauge says so (for the landing page).
+    pub fn paused(&self) -> bool {
+        self.paused.get() == 1
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every family.

@@ -66,6 +66,10 @@ pub const CONFIG_RELOADS_HELP: &str = "Configuration reloads by result (success,
 pub const CONFIG_LAST_RELOAD_OK: &str = "loadtide_config_last_reload_successful";
 pub const CONFIG_LAST_RELOAD_OK_HELP: &str = "1 if the last configuration (re)load succeeded.";
 
+pub const PAUSED: &str = "loadtide_paused";
+pub const PAUSED_HELP: &str =
+    "1 while all traffic is paused (POST /-/pause or the pause file), 0 otherwise.";
+
 pub const BUILD_INFO: &str = "loadtide_build_info";
 pub const BUILD_INFO_HELP: &str =
     "Always 1; the labels carry the version and git revision of the build.";
