@@ -175,6 +175,10 @@ pub struct RunArgs {
     /// Open model: most requests outstanding at once; further arrivals are dropped and counted.
     #[arg(long)]
     pub max_in_flight: Option<u64>,
+    /// Ad hoc runs: refuse a --url whose host is not one of these (host name, "*.domain",
+    /// IP address or CIDR; repeatable); with addresses or CIDRs, DNS answers are checked too.
+    #[arg(long = "allow-host", value_name = "HOST", conflicts_with = "config")]
+    pub allow_hosts: Vec<String>,
     /// Use HTTP/2 (ALPN over TLS, prior knowledge over plain HTTP).
     #[arg(long)]
     pub http2: bool,
@@ -436,6 +440,7 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
     if let Some(d) = c.demo_target {
         let _ = writeln!(o, "demo target on {d}");
     }
+    o.push_str(&describe_safety(c));
     for p in &c.profiles {
         let value = |pattern: &crate::schedule::Pattern, unit: &str| match pattern {
             crate::schedule::Pattern::Constant { value } => format!("{value} {unit}"),
@@ -510,7 +515,63 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
         for th in &p.thresholds {
             let _ = writeln!(o, "  threshold {th}");
         }
+        if let Some(b) = &p.brake {
+            let _ = writeln!(o, "  {}", b.describe());
+        }
         o.push_str(&crate::timetable::describe(p, at));
+    }
+    o
+}
+
+/// `check`'s safety section: the allowlist, the caps and the peak rates against `max_rate`.
+fn describe_safety(c: &Config) -> String {
+    use config::safety::{num, worst_overlap};
+    use std::fmt::Write as _;
+    let s = &c.safety;
+    let mut o = String::from("safety:\n");
+    match &s.allowed_hosts {
+        Some(a) => {
+            let _ = writeln!(o, "  allowed hosts: {a}");
+            if a.dns_nets().is_some() {
+                let _ = writeln!(
+                    o,
+                    "  DNS answers must lie in the allowed addresses and CIDRs, or the connection is refused"
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  note: no safety.allowed_hosts: targets may point at ANY host"
+            );
+        }
+    }
+    let (names, peak) = worst_overlap(&c.profiles);
+    let peak = if names.is_empty() {
+        "no open-model or WebSocket profile".to_string()
+    } else {
+        format!("{} req/s ({})", num(peak), names.join(" + "))
+    };
+    match s.max_rate {
+        Some(max) => {
+            let _ = writeln!(
+                o,
+                "  max_rate {} req/s across all profiles; highest peak of profiles that may run together: {peak}",
+                num(max)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  max_rate: none; highest peak of profiles that may run together: {peak}"
+            );
+        }
+    }
+    match s.max_in_flight {
+        Some(n) => {
+            let _ = writeln!(o, "  max_in_flight {n} across all profiles");
+        }
+        None => o.push_str("  max_in_flight: none\n"),
     }
     o
 }
@@ -566,6 +627,7 @@ fn flag_errors(e: ConfigErrors) -> ConfigErrors {
         ("profiles.adhoc.requests", "--requests"),
         ("profiles.adhoc.max_in_flight", "--max-in-flight"),
         ("profiles.adhoc.thresholds", "--threshold"),
+        ("safety.allowed_hosts", "--allow-host"),
         ("profiles.adhoc", "flags"),
     ];
     ConfigErrors(
@@ -585,7 +647,7 @@ fn flag_errors(e: ConfigErrors) -> ConfigErrors {
 /// flags override what the config says.
 fn build_profile(
     args: &RunArgs,
-) -> Result<(Arc<config::Profile>, Option<SocketAddr>), ConfigErrors> {
+) -> Result<(Arc<config::Profile>, Option<SocketAddr>, config::Safety), ConfigErrors> {
     let usage = |m: &str| ConfigErrors::one("command line", "", m);
     let mut sources_for_errors = None;
     let (raw, file, dir) = match (&args.config, &args.url) {
@@ -682,7 +744,7 @@ fn build_profile(
             "never ends: its pattern has no length; give --duration or --requests",
         ));
     }
-    Ok((Arc::new(profile), config.demo_target))
+    Ok((Arc::new(profile), config.demo_target, config.safety))
 }
 
 fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
@@ -753,9 +815,14 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
         requests: args.requests,
         ..Default::default()
     };
+    let safety = (!args.allow_hosts.is_empty()).then(|| config::raw::RawSafety {
+        allowed_hosts: Some(args.allow_hosts.clone()),
+        ..Default::default()
+    });
     Ok(RawConfig {
         targets: [("adhoc".to_string(), target)].into(),
         profiles: [("adhoc".to_string(), profile)].into(),
+        safety,
         ..Default::default()
     })
 }
@@ -835,7 +902,7 @@ fn load_baseline(
 }
 
 async fn run(args: RunArgs) -> Result<u8, RunError> {
-    let (profile, demo) = build_profile(&args).map_err(RunError::Config)?;
+    let (profile, demo, safety) = build_profile(&args).map_err(RunError::Config)?;
     let baseline = load_baseline(&args, &profile).map_err(RunError::Config)?;
     let demo_cancel = CancellationToken::new();
     if let Some(addr) = demo {
@@ -855,6 +922,7 @@ async fn run(args: RunArgs) -> Result<u8, RunError> {
     });
     let mut spec =
         crate::oneshot::one_pass(&profile, args.shard.unwrap_or(Shard::WHOLE), args.speed);
+    spec.limits.apply(&safety, spec.shard);
     if let Some(at) = args.start_at {
         match at.duration_since(SystemTime::now()) {
             Ok(wait) => {

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigErrors, Load, Profile};
-use crate::engine::{RunEnd, Shard};
+use crate::engine::{RunEnd, SafetyLimits, Shard};
 use crate::metrics::{Metrics, ProfileRecorder};
 use crate::pause::{Pause, PauseSource};
 use crate::server::{self, ServerState};
@@ -67,6 +67,8 @@ struct Daemon {
     drain: Duration,
     shard: Shard,
     pause: Pause,
+    /// `[safety]`'s caps, shared by every profile; updated in place on reload.
+    limits: SafetyLimits,
 }
 
 fn describe(p: &Profile) -> String {
@@ -111,6 +113,7 @@ impl Daemon {
             cancel.clone(),
             self.drain,
             self.pause.clone(),
+            self.limits.clone(),
         ));
         self.running.insert(
             profile.name.clone(),
@@ -132,8 +135,15 @@ impl Daemon {
         *self.state.profiles.write().expect("status lock poisoned") = lines;
     }
 
+    /// Puts `safety`'s caps (this shard's share) in force and exports them.
+    fn apply_caps(&self, safety: &config::Safety) {
+        let (rate, in_flight) = self.limits.apply(safety, self.shard);
+        self.metrics.set_safety_caps(rate, in_flight);
+    }
+
     /// Swaps in `new`'s profiles by name, keeping the unchanged ones running.
     fn apply(&mut self, new: &Config) {
+        self.apply_caps(&new.safety);
         let mut keep = BTreeMap::new();
         for p in &new.profiles {
             match self.running.remove(&p.name) {
@@ -260,8 +270,10 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         tokio::spawn(crate::demo::run(l, server_cancel.clone()));
     }
 
+    let limits = SafetyLimits::new(metrics.safety_in_flight());
     let mut daemon = Daemon {
         metrics,
+        limits,
         state: state.clone(),
         running: BTreeMap::new(),
         drain: current.server.drain_timeout,

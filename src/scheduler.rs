@@ -64,10 +64,12 @@ pub fn activation_spec(
         clock,
         length,
         pause: Pause::default(),
+        limits: crate::engine::SafetyLimits::default(),
     })
 }
 
-/// Follows `profile`'s schedule until `cancel` fires; every activation obeys `pause`.
+/// Follows `profile`'s schedule until `cancel` fires; every activation obeys `pause` and the
+/// process-wide `limits`.
 pub async fn follow(
     profile: Arc<Profile>,
     shard: Shard,
@@ -75,6 +77,7 @@ pub async fn follow(
     cancel: CancellationToken,
     drain: Duration,
     pause: Pause,
+    limits: crate::engine::SafetyLimits,
 ) -> RunEnd {
     let mut last = RunEnd {
         elapsed: Duration::ZERO,
@@ -92,6 +95,7 @@ pub async fn follow(
                             profile.clone(),
                             RunSpec {
                                 pause: pause.clone(),
+                                limits: limits.clone(),
                                 ..spec
                             },
                             recorder.clone(),

@@ -3,6 +3,7 @@
 //! collected and reported together, each naming the file, the key path and the bad value.
 
 pub mod raw;
+pub mod safety;
 mod scenario;
 pub mod threshold;
 pub(crate) mod typo;
@@ -21,6 +22,7 @@ use figment::Figment;
 use http::{HeaderName, HeaderValue, Method};
 
 pub use raw::RawConfig;
+pub use safety::{Allowlist, BrakeAction, BrakeSpec, Safety};
 pub use threshold::Threshold;
 pub use validate::{parse_listen, validate, DEFAULT_DEMO_LISTEN, DEFAULT_LISTEN};
 pub use websocket::WebSocket;
@@ -41,6 +43,8 @@ pub struct Config {
     pub demo_target: Option<SocketAddr>,
     pub targets: Vec<Arc<Target>>,
     pub profiles: Vec<Arc<Profile>>,
+    /// `[safety]`: the allowlist and the global caps (the default restricts nothing).
+    pub safety: Safety,
 }
 
 impl Config {
@@ -93,6 +97,9 @@ pub struct Target {
     pub endpoints: Vec<Endpoint>,
     /// Set exactly for `ws://` and `wss://` targets.
     pub websocket: Option<WebSocket>,
+    /// The CIDRs of `safety.allowed_hosts`: when set, every address the host resolves to
+    /// must lie in one of them, or the connection is refused before it is made.
+    pub dns_allow: Option<Arc<[ipnet::IpNet]>>,
 }
 
 impl Target {
@@ -231,6 +238,8 @@ pub struct Profile {
     /// Ends the profile after this many requests.
     pub requests: Option<u64>,
     pub thresholds: Vec<Threshold>,
+    /// The error-budget brake (`[profiles.NAME.brake]`).
+    pub brake: Option<BrakeSpec>,
 }
 
 /// One configuration problem: where it is and what is wrong.

@@ -18,6 +18,37 @@ pub struct RawConfig {
     pub scenarios: BTreeMap<String, RawScenario>,
     #[serde(default)]
     pub profiles: BTreeMap<String, RawProfile>,
+    /// Guard rails: where targets may point and how much load this config may ever send.
+    pub safety: Option<RawSafety>,
+}
+
+/// `[safety]`: a target allowlist and global caps across all profiles.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSafety {
+    /// Host names, `*.suffix` wildcards, `*`, IP addresses and CIDRs targets may use.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Total arrivals per second across all profiles.
+    pub max_rate: Option<f64>,
+    /// Requests outstanding at once across all profiles (closed-model users included).
+    pub max_in_flight: Option<i64>,
+}
+
+/// `[profiles.X.brake]`: back off or pause the profile while its target fails.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBrake {
+    /// Trip when more than this share of the window's requests failed.
+    pub max_error_ratio: Option<f64>,
+    /// Trip when the window's p99 latency is above this.
+    pub max_p99: Option<String>,
+    pub window: Option<String>,
+    /// `pause` (default) or `backoff`.
+    pub action: Option<String>,
+    /// How long a tripped brake waits before letting traffic try again.
+    pub cooldown: Option<String>,
+    /// Windows with fewer requests than this never trip it.
+    pub min_requests: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +125,7 @@ pub struct RawProfile {
     pub requests: Option<u64>,
     #[serde(default)]
     pub thresholds: Vec<String>,
+    pub brake: Option<RawBrake>,
 }
 
 /// A load value: a plain number (constant) or a table naming a pattern and its parameters.

@@ -154,9 +154,11 @@ pub fn validate(
             .ok()
     });
 
+    let safety = super::safety::safety(&mut c, raw.safety.as_ref());
     let mut targets = Vec::new();
     for (name, t) in &raw.targets {
-        if let Some(t) = target(&mut c, name, t, base_dir) {
+        if let Some(mut t) = target(&mut c, name, t, base_dir) {
+            super::safety::check_target(&mut c, &safety, &mut t);
             targets.push(Arc::new(t));
         }
     }
@@ -175,6 +177,8 @@ pub fn validate(
         }
     }
 
+    super::safety::check_peak_rates(&mut c, &safety, &profiles);
+
     if c.errors.is_empty() {
         Ok(Config {
             server: ServerSettings {
@@ -184,6 +188,7 @@ pub fn validate(
             demo_target,
             targets,
             profiles,
+            safety,
         })
     } else {
         Err(ConfigErrors(c.errors))
@@ -272,6 +277,7 @@ fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>)
         buckets,
         endpoints,
         websocket: ws,
+        dns_allow: None,
     })
 }
 
@@ -665,6 +671,10 @@ fn profile(
             Err(e) => c.err(format!("{key}.thresholds[{i}]"), e),
         }
     }
+    let brake = p
+        .brake
+        .as_ref()
+        .and_then(|b| super::safety::brake(c, &key, b, ws));
     if c.errors.len() != before {
         return None;
     }
@@ -681,5 +691,6 @@ fn profile(
         duration,
         requests: p.requests,
         thresholds,
+        brake,
     })
 }

@@ -5,7 +5,6 @@
 
 use std::error::Error as _;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -20,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::resolve::{resolve, ResolveError};
 use super::tls;
 use crate::config::{Scheme, Target};
 use crate::outcome::{ErrorKind, Outcome};
@@ -64,10 +64,13 @@ pub struct HttpClient {
     prepared: Vec<Prepared>,
     idle: Mutex<Vec<Conn>>,
     shared_h2: Mutex<Option<http2::SendRequest<Body>>>,
+    /// `loadtide_safety_refused_total` of the profile: DNS answers outside the allowlist.
+    refused: prometheus::IntCounter,
 }
 
 impl HttpClient {
-    pub fn new(target: Arc<Target>) -> Arc<Self> {
+    /// A client for `target`; connections its allowlist refuses are counted in `refused`.
+    pub fn new(target: Arc<Target>, refused: prometheus::IntCounter) -> Arc<Self> {
         let tls = (target.scheme == Scheme::Https).then(|| {
             let name = ServerName::try_from(target.host.clone())
                 .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("static name"));
@@ -108,6 +111,7 @@ impl HttpClient {
             prepared,
             idle: Mutex::new(Vec::new()),
             shared_h2: Mutex::new(None),
+            refused,
         })
     }
 
@@ -312,15 +316,15 @@ impl HttpClient {
 
     async fn connect(&self) -> Result<Conn, ErrorKind> {
         let t = &self.target;
-        let addr: SocketAddr = match (t.host.as_str(), t.port).try_into_addr() {
-            Some(a) => a,
-            None => tokio::net::lookup_host((t.host.as_str(), t.port))
-                .await
-                .map_err(|_| ErrorKind::Dns)?
-                .next()
-                .ok_or(ErrorKind::Dns)?,
-        };
-        let tcp = TcpStream::connect(addr)
+        // A name resolving outside safety.allowed_hosts is refused before connecting.
+        let addrs = resolve(t).await.map_err(|e| {
+            if let ResolveError::Refused(ip) = e {
+                self.refused.inc();
+                tracing::debug!(target = %t.name, host = %t.host, %ip, "refused: resolves outside safety.allowed_hosts");
+            }
+            ErrorKind::Dns
+        })?;
+        let tcp = TcpStream::connect(&addrs[..])
             .await
             .map_err(|e| classify_io(&e, ErrorKind::Connect))?;
         let _ = tcp.set_nodelay(true);
@@ -334,19 +338,6 @@ impl HttpClient {
                 handshake(stream, t.http2).await
             }
         }
-    }
-}
-
-trait TryIntoAddr {
-    fn try_into_addr(self) -> Option<SocketAddr>;
-}
-
-impl TryIntoAddr for (&str, u16) {
-    fn try_into_addr(self) -> Option<SocketAddr> {
-        self.0
-            .parse::<std::net::IpAddr>()
-            .ok()
-            .map(|ip| SocketAddr::new(ip, self.1))
     }
 }
 

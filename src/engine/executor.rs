@@ -13,13 +13,15 @@ use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::brake::{Brake, Decision};
 use super::client::HttpClient;
+use super::limits::{Refusal, SafetyLimits};
 use super::pacer::{Due, Pacer};
 use super::plan::RunSpec;
 use super::session::Session;
 use super::websocket::Connection;
 use crate::config::{Load, Profile};
-use crate::metrics::ProfileRecorder;
+use crate::metrics::{DropReason, ProfileRecorder};
 use crate::outcome::ErrorKind;
 use crate::pause::Pause;
 
@@ -91,6 +93,122 @@ fn spent(budget: &Option<AtomicU64>) -> bool {
         .is_some_and(|b| b.load(Ordering::Relaxed) == 0)
 }
 
+fn drop_reason(r: Refusal) -> DropReason {
+    match r {
+        Refusal::MaxRate => DropReason::SafetyMaxRate,
+        Refusal::MaxInFlight => DropReason::SafetyMaxInFlight,
+    }
+}
+
+/// The share of the load the brake lets through, shared between its task and the loops.
+#[derive(Clone)]
+struct BrakeFactor(Arc<AtomicU64>);
+
+impl BrakeFactor {
+    fn new() -> Self {
+        BrakeFactor(Arc::new(AtomicU64::new(1.0f64.to_bits())))
+    }
+
+    fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, f: f64) {
+        self.0.store(f.to_bits(), Ordering::Relaxed);
+    }
+}
+
+/// Runs `profile`'s brake until `stop`: once a second it feeds the recorder's totals to the
+/// state machine, then logs, exports and applies what it decided.
+async fn steer_brake(
+    profile: Arc<Profile>,
+    recorder: Arc<ProfileRecorder>,
+    factor: BrakeFactor,
+    stop: CancellationToken,
+) {
+    let Some(spec) = profile.brake.clone() else {
+        return;
+    };
+    let action = spec.action.as_str();
+    let mut brake = Brake::new(spec);
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recorder.set_brake_engaged(false);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        let Some(totals) = recorder.brake_totals() else {
+            break;
+        };
+        let now = start.elapsed().as_secs();
+        let name = profile.name.as_str();
+        match brake.observe(now, totals) {
+            None => {}
+            Some(Decision::Tripped {
+                reason,
+                stats,
+                factor,
+            }) => {
+                recorder.brake_tripped(reason);
+                tracing::warn!(
+                    profile = name,
+                    reason = reason.as_str(),
+                    requests = stats.requests,
+                    errors = stats.errors,
+                    error_ratio = stats.error_ratio(),
+                    slower_than_max_p99 = stats.slow_ratio(),
+                    action,
+                    load_factor = factor,
+                    "error-budget brake tripped: {}",
+                    if factor == 0.0 {
+                        "pausing the profile for the cooldown".to_string()
+                    } else {
+                        format!("backing off to {:.1}% of the load", factor * 100.0)
+                    }
+                );
+            }
+            Some(Decision::Tightened {
+                reason,
+                stats,
+                factor,
+            }) => {
+                tracing::warn!(
+                    profile = name,
+                    reason = reason.as_str(),
+                    requests = stats.requests,
+                    errors = stats.errors,
+                    error_ratio = stats.error_ratio(),
+                    slower_than_max_p99 = stats.slow_ratio(),
+                    load_factor = factor,
+                    "error-budget brake still tripped: backing off to {:.1}% of the load",
+                    factor * 100.0
+                );
+            }
+            Some(Decision::Loosened { factor }) => {
+                tracing::info!(
+                    profile = name,
+                    load_factor = factor,
+                    "error-budget brake: target healthy, recovering to {:.1}% of the load",
+                    factor * 100.0
+                );
+            }
+            Some(Decision::Released) => {
+                tracing::info!(
+                    profile = name,
+                    action,
+                    "error-budget brake released: full load again"
+                );
+            }
+        }
+        factor.set(brake.factor());
+        recorder.set_brake_engaged(brake.engaged());
+    }
+    recorder.set_brake_engaged(false);
+}
+
 /// How often the closed model compares its users with the pattern.
 const USER_TICK: Duration = Duration::from_millis(50);
 
@@ -158,6 +276,7 @@ struct User {
     cancel: CancellationToken,
     deadline: Option<Instant>,
     pause: Pause,
+    limits: SafetyLimits,
 }
 
 impl User {
@@ -178,6 +297,14 @@ impl User {
             {
                 break;
             }
+            // Over a global cap: one drop counted, then the user waits for room.
+            let Some(safety_slot) = self
+                .limits
+                .start(&self.cancel, |r| self.recorder.dropped_for(drop_reason(r)))
+                .await
+            else {
+                break;
+            };
             let idx = self.picker.pick();
             let sent = Instant::now();
             self.recorder.started();
@@ -187,6 +314,7 @@ impl User {
             let outcome = self.client.call(idx, &mut slot).await;
             self.recorder.finished();
             self.recorder.record(idx, sent.elapsed(), &outcome);
+            drop(safety_slot);
             if matches!(
                 outcome.error,
                 Some(ErrorKind::Connect | ErrorKind::Dns | ErrorKind::Tls)
@@ -218,8 +346,16 @@ impl User {
             {
                 break;
             }
+            let Some(safety_slot) = self
+                .limits
+                .start(&self.cancel, |r| self.recorder.dropped_for(drop_reason(r)))
+                .await
+            else {
+                break;
+            };
             let started = Instant::now();
             let ok = session.iterate(&mut user, started).await;
+            drop(safety_slot);
             // A session that fails at once (target down) must not spin.
             if !ok && started.elapsed() < CONNECT_BACKOFF {
                 tokio::select! {
@@ -240,7 +376,7 @@ pub async fn run_profile(
     cancel: CancellationToken,
     drain: Duration,
 ) -> RunEnd {
-    let client = HttpClient::new(profile.target.clone());
+    let client = HttpClient::new(profile.target.clone(), recorder.refused_counter());
     let session = profile.scenario.as_ref().map(|s| {
         Arc::new(Session::new(
             s.clone(),
@@ -256,6 +392,16 @@ pub async fn run_profile(
     let start = Instant::now();
     let deadline = spec.length.map(|d| start + d);
     recorder.set_active(true);
+    let brake = BrakeFactor::new();
+    let brake_stop = cancel.child_token();
+    let brake_task = profile.brake.is_some().then(|| {
+        tokio::spawn(steer_brake(
+            profile.clone(),
+            recorder.clone(),
+            brake.clone(),
+            brake_stop.clone(),
+        ))
+    });
 
     match &profile.load {
         Load::Open {
@@ -275,6 +421,8 @@ pub async fn run_profile(
                 spec.shard,
                 spec.length,
             );
+            // The brake thins arrivals evenly: each lets `factor` through, one is sent per whole.
+            let mut brake_credit = 0.0;
             loop {
                 let offset = match pacer.next_due() {
                     Due::End => break,
@@ -303,13 +451,31 @@ pub async fn run_profile(
                     recorder.set_intended_rps(0.0);
                     continue;
                 }
+                // Held back by the brake: skipped like a pause (not sent, not dropped, not
+                // from the budget), and the intended rate is the braked one.
+                let factor = brake.get();
+                if factor < 1.0 {
+                    brake_credit += factor;
+                    if brake_credit < 1.0 {
+                        recorder.set_intended_rps(pacer.rate_at(offset) * factor);
+                        continue;
+                    }
+                    brake_credit -= 1.0;
+                }
                 if !take(&budget) {
                     break;
                 }
-                recorder.set_intended_rps(pacer.rate_at(offset));
+                recorder.set_intended_rps(pacer.rate_at(offset) * factor);
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     recorder.dropped();
                     continue;
+                };
+                let safety_slot = match spec.limits.try_start() {
+                    Ok(slot) => slot,
+                    Err(r) => {
+                        recorder.dropped_for(drop_reason(r));
+                        continue;
+                    }
                 };
                 let now = Instant::now();
                 recorder.lag(now.saturating_duration_since(due));
@@ -322,7 +488,7 @@ pub async fn run_profile(
                         let mut user = session.user();
                         session.iterate(&mut user, origin).await;
                         session.release(user);
-                        drop(permit);
+                        drop((permit, safety_slot));
                     });
                     continue;
                 }
@@ -337,7 +503,7 @@ pub async fn run_profile(
                     }
                     recorder.finished();
                     recorder.record(idx, latency, &outcome);
-                    drop(permit);
+                    drop((permit, safety_slot));
                 });
             }
         }
@@ -350,8 +516,14 @@ pub async fn run_profile(
             // Users and connections stop with the run: `retire_all` flags them, and `stop`
             // also wakes those idling while paused.
             let stop = cancel.child_token();
-            let conn =
-                Connection::for_profile(&profile, &recorder, &budget, &stop, &spec.pause, deadline);
+            let conn = Connection::for_profile(
+                &profile,
+                &recorder,
+                &budget,
+                &stop,
+                (&spec.pause, &spec.limits),
+                deadline,
+            );
             let user = User {
                 session: session.clone(),
                 client: client.clone(),
@@ -361,6 +533,7 @@ pub async fn run_profile(
                 cancel: stop.clone(),
                 deadline,
                 pause: spec.pause.clone(),
+                limits: spec.limits.clone(),
             };
             let mut plan = spec.plan(pattern, false);
             let mut crowd = Crowd::new(profile.spawn_rate);
@@ -378,7 +551,8 @@ pub async fn run_profile(
                 let total = plan
                     .value_at(now.duration_since(start).as_secs_f64())
                     .round();
-                let want = spec.shard.users(total as u64) as usize;
+                // The brake scales the users (0 while paused: they finish and retire).
+                let want = (spec.shard.users(total as u64) as f64 * brake.get()).round() as usize;
                 crowd.steer(want, now, |retire| match &conn {
                     Some(c) => {
                         tracker.spawn(c.clone().run(retire));
@@ -392,6 +566,10 @@ pub async fn run_profile(
             crowd.retire_all();
             stop.cancel();
         }
+    }
+    brake_stop.cancel();
+    if let Some(task) = brake_task {
+        let _ = task.await;
     }
     // Cancelled runs are marked inactive by whoever cancelled them (see the daemon's reload).
     if !cancel.is_cancelled() {

@@ -3,13 +3,17 @@
 //! profile's connections (a closed-model crowd of connections). The engine records into
 //! `metrics` and knows nothing of the server, reports or the CLI.
 
+pub mod brake;
 pub mod client;
 pub mod executor;
+pub mod limits;
 pub mod pacer;
 pub mod plan;
+pub mod resolve;
 pub mod session;
 pub(crate) mod tls;
 mod websocket;
 
 pub use executor::{run_profile, RunEnd};
+pub use limits::SafetyLimits;
 pub use plan::{RunSpec, Shard};

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::limits::SafetyLimits;
 use crate::pause::Pause;
 use crate::schedule::Pattern;
 
@@ -118,6 +119,8 @@ pub struct RunSpec {
     pub length: Option<Duration>,
     /// The daemon's kill switch: nothing is sent while it is on.
     pub pause: Pause,
+    /// `[safety]`'s global caps, shared by every profile of the process.
+    pub limits: SafetyLimits,
 }
 
 impl RunSpec {
@@ -131,6 +134,7 @@ impl RunSpec {
             clock: None,
             length,
             pause: Pause::default(),
+            limits: SafetyLimits::default(),
         }
     }
 

@@ -25,10 +25,12 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
 use super::executor::take;
+use super::limits::SafetyLimits;
+use super::resolve::{resolve, ResolveError};
 use super::tls;
 use crate::config::{Load, Profile, Scheme, Target, WebSocket};
 use crate::metrics::websocket::{WsErrorKind, WsRecorder};
-use crate::metrics::ProfileRecorder;
+use crate::metrics::{DropReason, ProfileRecorder};
 use crate::pause::Pause;
 
 /// First pause before reconnecting; doubles after each failed attempt, up to `BACKOFF_MAX`,
@@ -65,6 +67,7 @@ struct Shared {
     budget: Arc<Option<AtomicU64>>,
     cancel: CancellationToken,
     pause: Pause,
+    limits: SafetyLimits,
     deadline: Option<Instant>,
 }
 
@@ -83,7 +86,7 @@ impl Connection {
         recorder: &Arc<ProfileRecorder>,
         budget: &Arc<Option<AtomicU64>>,
         cancel: &CancellationToken,
-        pause: &Pause,
+        (pause, limits): (&Pause, &SafetyLimits),
         deadline: Option<Instant>,
     ) -> Option<Connection> {
         let (Load::WebSocket { message_rate, .. }, Some(ws)) =
@@ -109,6 +112,7 @@ impl Connection {
             budget: budget.clone(),
             cancel: cancel.clone(),
             pause: pause.clone(),
+            limits: limits.clone(),
             deadline,
             target,
         })))
@@ -169,7 +173,18 @@ impl Shared {
         let started = Instant::now();
         let until = started + self.target.timeout;
         let t = &self.target;
-        let tcp = timeout_at(until, TcpStream::connect((t.host.as_str(), t.port)))
+        // A name resolving outside safety.allowed_hosts is refused before connecting.
+        let addrs = timeout_at(until, resolve(t))
+            .await
+            .map_err(|_| WsErrorKind::Connect)?
+            .map_err(|e| {
+                if let ResolveError::Refused(ip) = e {
+                    self.recorder.refused();
+                    tracing::debug!(target = %t.name, host = %t.host, %ip, "refused: resolves outside safety.allowed_hosts");
+                }
+                WsErrorKind::Connect
+            })?;
+        let tcp = timeout_at(until, TcpStream::connect(&addrs[..]))
             .await
             .map_err(|_| WsErrorKind::Connect)?
             .map_err(|_| WsErrorKind::Connect)?;
@@ -237,6 +252,9 @@ impl Shared {
                         // Paused: the message is skipped; the connection stays open, idle.
                     } else if !take(&self.budget) {
                         sending = false;
+                    } else if !self.limits.try_rate() {
+                        // Over safety.max_rate: this message is dropped and counted.
+                        self.recorder.dropped_for(DropReason::SafetyMaxRate);
                     } else if let Err(kind) = self.send(&mut stream, &mut owed, seq, due, rec).await {
                         return Ended::Failed(kind);
                     }

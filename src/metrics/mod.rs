@@ -11,12 +11,12 @@ pub mod websocket;
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 pub use duration_family::DurationFamily;
-pub use recorder::{EndpointRecorder, ProfileRecorder};
+pub use recorder::{BrakeTotals, DropReason, EndpointRecorder, ProfileRecorder, TripReason};
 pub use stats::{RunStats, SharedStats};
 
 use names::*;
@@ -44,6 +44,12 @@ pub struct Metrics {
     pub(crate) config_last_reload_ok: IntGauge,
     pub(crate) paused: IntGauge,
     pub(crate) ws: websocket::WsFamilies,
+    pub(crate) safety_refused: IntCounterVec,
+    pub(crate) safety_max_rate: Gauge,
+    pub(crate) safety_max_in_flight: IntGauge,
+    pub(crate) safety_in_flight: IntGauge,
+    pub(crate) brake_engaged: IntGaugeVec,
+    pub(crate) brake_trips: IntCounterVec,
 }
 
 fn endpoint_labels_with(extra: &str) -> Vec<&str> {
@@ -133,6 +139,27 @@ impl Metrics {
                 .expect("static metric definition"),
             paused: IntGauge::new(PAUSED, PAUSED_HELP).expect("static metric definition"),
             ws: websocket::WsFamilies::new(),
+            safety_refused: IntCounterVec::new(
+                Opts::new(SAFETY_REFUSED, SAFETY_REFUSED_HELP),
+                &["profile", "target"],
+            )
+            .expect("static metric definition"),
+            safety_max_rate: Gauge::new(SAFETY_MAX_RATE, SAFETY_MAX_RATE_HELP)
+                .expect("static metric definition"),
+            safety_max_in_flight: IntGauge::new(SAFETY_MAX_IN_FLIGHT, SAFETY_MAX_IN_FLIGHT_HELP)
+                .expect("static metric definition"),
+            safety_in_flight: IntGauge::new(SAFETY_IN_FLIGHT, SAFETY_IN_FLIGHT_HELP)
+                .expect("static metric definition"),
+            brake_engaged: IntGaugeVec::new(
+                Opts::new(BRAKE_ENGAGED, BRAKE_ENGAGED_HELP),
+                &["profile"],
+            )
+            .expect("static metric definition"),
+            brake_trips: IntCounterVec::new(
+                Opts::new(BRAKE_TRIPS, BRAKE_TRIPS_HELP),
+                &["profile", "reason"],
+            )
+            .expect("static metric definition"),
             registry,
         };
         let build_info = IntGaugeVec::new(
@@ -165,6 +192,12 @@ impl Metrics {
         register(Box::new(m.config_reloads.clone()));
         register(Box::new(m.config_last_reload_ok.clone()));
         register(Box::new(m.paused.clone()));
+        register(Box::new(m.safety_refused.clone()));
+        register(Box::new(m.safety_max_rate.clone()));
+        register(Box::new(m.safety_max_in_flight.clone()));
+        register(Box::new(m.safety_in_flight.clone()));
+        register(Box::new(m.brake_engaged.clone()));
+        register(Box::new(m.brake_trips.clone()));
         register(Box::new(build_info));
         m.ws.register(r);
         #[cfg(target_os = "linux")]
@@ -199,6 +232,18 @@ impl Metrics {
     /// True while the paused gauge says so (for the landing page).
     pub fn paused(&self) -> bool {
         self.paused.get() == 1
+    }
+
+    /// `loadtide_safety_in_flight`, for the engine's `SafetyLimits` to keep up to date.
+    pub fn safety_in_flight(&self) -> IntGauge {
+        self.safety_in_flight.clone()
+    }
+
+    /// Publishes the caps in force (None: unset, exported as 0).
+    pub fn set_safety_caps(&self, max_rate: Option<f64>, max_in_flight: Option<usize>) {
+        self.safety_max_rate.set(max_rate.unwrap_or(0.0));
+        self.safety_max_in_flight
+            .set(max_in_flight.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)));
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every family.

@@ -76,6 +76,30 @@ pub const BUILD_INFO_HELP: &str =
 
 /// Drop reasons: a closed set, like error kinds.
 pub const DROP_MAX_IN_FLIGHT: &str = "max_in_flight";
+pub const DROP_SAFETY_MAX_RATE: &str = "safety_max_rate";
+pub const DROP_SAFETY_MAX_IN_FLIGHT: &str = "safety_max_in_flight";
+
+// `[safety]`: the allowlist's DNS check and the global caps.
+pub const SAFETY_REFUSED: &str = "loadtide_safety_refused_total";
+pub const SAFETY_REFUSED_HELP: &str =
+    "Connections refused before connecting because the target's host resolved to an address outside safety.allowed_hosts.";
+pub const SAFETY_MAX_RATE: &str = "loadtide_safety_max_rate";
+pub const SAFETY_MAX_RATE_HELP: &str =
+    "safety.max_rate in force on this instance (arrivals per second across all profiles; its shard's share); 0 when unset.";
+pub const SAFETY_MAX_IN_FLIGHT: &str = "loadtide_safety_max_in_flight";
+pub const SAFETY_MAX_IN_FLIGHT_HELP: &str =
+    "safety.max_in_flight in force on this instance (its shard's share); 0 when unset.";
+pub const SAFETY_IN_FLIGHT: &str = "loadtide_safety_in_flight";
+pub const SAFETY_IN_FLIGHT_HELP: &str =
+    "Requests (and closed-model scenario iterations) in flight across all profiles, as counted against safety.max_in_flight.";
+
+// The error-budget brake (`[profiles.NAME.brake]`).
+pub const BRAKE_ENGAGED: &str = "loadtide_brake_engaged";
+pub const BRAKE_ENGAGED_HELP: &str =
+    "1 while the profile's error-budget brake holds it back (paused or backed off), 0 otherwise.";
+pub const BRAKE_TRIPS: &str = "loadtide_brake_trips_total";
+pub const BRAKE_TRIPS_HELP: &str =
+    "Times the profile's error-budget brake tripped, by reason: error_ratio, p99.";
 
 // WebSocket targets: labels profile and target, like the request metrics.
 pub const WS_LABELS: &[&str] = &["profile", "target"];

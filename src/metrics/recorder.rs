@@ -2,12 +2,13 @@
 //! `record` then costs atomic adds only (plus one uncontended lock in one-shot mode, where
 //! exact HDR percentiles are also kept).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prometheus::{Gauge, Histogram, IntCounter, IntCounterVec, IntGauge};
 
-use super::names::DROP_MAX_IN_FLIGHT;
+use super::names::{DROP_MAX_IN_FLIGHT, DROP_SAFETY_MAX_IN_FLIGHT, DROP_SAFETY_MAX_RATE};
 use super::websocket::WsRecorder;
 use super::{Metrics, SharedStats};
 use crate::config::Profile;
@@ -39,6 +40,53 @@ impl EndpointRecorder {
     }
 }
 
+/// Why an arrival was not sent: the `reason` label of `loadtide_dropped_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The profile's own `max_in_flight` (or `max_connections`).
+    MaxInFlight,
+    /// `safety.max_rate`, across all profiles.
+    SafetyMaxRate,
+    /// `safety.max_in_flight`, across all profiles.
+    SafetyMaxInFlight,
+}
+
+/// Why a brake tripped: the `reason` label of `loadtide_brake_trips_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TripReason {
+    ErrorRatio,
+    P99,
+}
+
+impl TripReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TripReason::ErrorRatio => "error_ratio",
+            TripReason::P99 => "p99",
+        }
+    }
+}
+
+/// Running totals the brake samples once a second: requests finished, failed ones, and those
+/// slower than its `max_p99`. Three relaxed atomic adds per request, only for braked profiles.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BrakeTotals {
+    pub requests: u64,
+    pub errors: u64,
+    pub slow: u64,
+}
+
+struct BrakeSeries {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    slow: AtomicU64,
+    /// Latencies above this count as slow (u64::MAX: no p99 limit).
+    slow_ns: u64,
+    engaged: IntGauge,
+    error_ratio: IntCounter,
+    p99: IntCounter,
+}
+
 struct ScenarioSeries {
     duration: Histogram,
     success: IntCounter,
@@ -51,6 +99,10 @@ pub struct ProfileRecorder {
     endpoints: Vec<Option<EndpointRecorder>>,
     in_flight: IntGauge,
     dropped: IntCounter,
+    dropped_safety_rate: IntCounter,
+    dropped_safety_in_flight: IntCounter,
+    refused: IntCounter,
+    brake: Option<BrakeSeries>,
     lag: Histogram,
     intended_rps: Gauge,
     virtual_users: IntGauge,
@@ -106,6 +158,27 @@ impl ProfileRecorder {
             .collect();
         // Make every series visible at 0 from the start: alerts on `rate()` need a baseline.
         let dropped = metrics.dropped.with_label_values(&[p, DROP_MAX_IN_FLIGHT]);
+        let dropped_safety_rate = metrics
+            .dropped
+            .with_label_values(&[p, DROP_SAFETY_MAX_RATE]);
+        let dropped_safety_in_flight = metrics
+            .dropped
+            .with_label_values(&[p, DROP_SAFETY_MAX_IN_FLIGHT]);
+        let brake = profile.brake.as_ref().map(|b| BrakeSeries {
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            slow: AtomicU64::new(0),
+            slow_ns: b.max_p99.map_or(u64::MAX, |d| {
+                u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+            }),
+            engaged: metrics.brake_engaged.with_label_values(&[p]),
+            error_ratio: metrics
+                .brake_trips
+                .with_label_values(&[p, TripReason::ErrorRatio.as_str()]),
+            p99: metrics
+                .brake_trips
+                .with_label_values(&[p, TripReason::P99.as_str()]),
+        });
         let checks = (0..profile.target.endpoints.len())
             .map(|idx| {
                 let Some(step) = profile.scenario.as_ref().and_then(|s| s.request(idx)) else {
@@ -139,6 +212,10 @@ impl ProfileRecorder {
             endpoints,
             in_flight: metrics.in_flight.with_label_values(&[p, t]),
             dropped,
+            dropped_safety_rate,
+            dropped_safety_in_flight,
+            refused: metrics.safety_refused.with_label_values(&[p, t]),
+            brake,
             lag: metrics.scheduler_lag.with_label_values(&[p]),
             intended_rps: metrics.intended_rps.with_label_values(&[p]),
             virtual_users: metrics.virtual_users.with_label_values(&[p]),
@@ -169,6 +246,15 @@ impl ProfileRecorder {
         }
         self.bytes_sent.inc_by(ep.request_bytes);
         self.bytes_received.inc_by(outcome.bytes_received);
+        if let Some(b) = &self.brake {
+            b.requests.fetch_add(1, Ordering::Relaxed);
+            if outcome.error.is_some() {
+                b.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            if latency.as_nanos() > u128::from(b.slow_ns) {
+                b.slow.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         if let Some(s) = &self.stats {
             s.lock()
                 .expect("stats lock poisoned")
@@ -178,9 +264,56 @@ impl ProfileRecorder {
 
     /// A request that could not start because `max_in_flight` requests were outstanding.
     pub fn dropped(&self) {
-        self.dropped.inc();
+        self.dropped_for(DropReason::MaxInFlight);
+    }
+
+    /// A request that could not start, for `reason`.
+    pub fn dropped_for(&self, reason: DropReason) {
+        match reason {
+            DropReason::MaxInFlight => &self.dropped,
+            DropReason::SafetyMaxRate => &self.dropped_safety_rate,
+            DropReason::SafetyMaxInFlight => &self.dropped_safety_in_flight,
+        }
+        .inc();
         if let Some(s) = &self.stats {
             s.lock().expect("stats lock poisoned").dropped += 1;
+        }
+    }
+
+    /// A connection refused because the target's name resolved outside the allowlist.
+    pub fn refused(&self) {
+        self.refused.inc();
+    }
+
+    /// `loadtide_safety_refused_total` of this profile, for the protocol clients.
+    pub fn refused_counter(&self) -> IntCounter {
+        self.refused.clone()
+    }
+
+    /// The brake's running totals; None for a profile without a brake.
+    pub fn brake_totals(&self) -> Option<BrakeTotals> {
+        self.brake.as_ref().map(|b| BrakeTotals {
+            requests: b.requests.load(Ordering::Relaxed),
+            errors: b.errors.load(Ordering::Relaxed),
+            slow: b.slow.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Whether the brake holds the profile back now.
+    pub fn set_brake_engaged(&self, engaged: bool) {
+        if let Some(b) = &self.brake {
+            b.engaged.set(i64::from(engaged));
+        }
+    }
+
+    /// The brake tripped, for `reason`.
+    pub fn brake_tripped(&self, reason: TripReason) {
+        if let Some(b) = &self.brake {
+            match reason {
+                TripReason::ErrorRatio => &b.error_ratio,
+                TripReason::P99 => &b.p99,
+            }
+            .inc();
         }
     }
 

@@ -188,6 +188,24 @@ impl Schedule {
         line
     }
 
+    /// Whether `self` and `other` can ever be active at the same instant. Conservative: false
+    /// only when that is certain — their `start`..`end` ranges are disjoint, or both are
+    /// windows in the same timezone that never meet in the week. Anything else (cron, always,
+    /// windows in two timezones) may overlap.
+    pub fn may_overlap(&self, other: &Schedule) -> bool {
+        let before = |end: Option<DateTime<Utc>>, start: Option<DateTime<Utc>>| matches!((end, start), (Some(e), Some(s)) if e <= s);
+        if before(self.end, other.start) || before(other.end, self.start) {
+            return false;
+        }
+        match (&self.when, &other.when) {
+            (When::Windows(a), When::Windows(b)) if self.tz == other.tz => {
+                let (a, b) = (week_spans(a), week_spans(b));
+                a.iter().any(|x| b.iter().any(|y| x.0 < y.1 && y.0 < x.1))
+            }
+            _ => true,
+        }
+    }
+
     /// Activity ignoring `start` and `end`.
     fn unbounded_at(&self, now: DateTime<Utc>) -> Activity {
         match &self.when {
@@ -294,6 +312,35 @@ impl Window {
         };
         format!("{} {}–{to}", days_label(self.days), clock(self.from))
     }
+}
+
+const WEEK_SECS: u32 = 7 * 86_400;
+
+/// The local-time spans of `windows` as [from, to) seconds since Monday 00:00, a span past
+/// the end of the week split in two. Local instants map to real ones monotonically (earlier
+/// of an ambiguous time, end of a gap), so spans disjoint here are disjoint in real time.
+fn week_spans(windows: &[Window]) -> Vec<(u32, u32)> {
+    let mut spans = Vec::new();
+    for w in windows {
+        let from = w.from.num_seconds_from_midnight();
+        let to = w.to.num_seconds_from_midnight();
+        let len = if w.crosses_midnight {
+            86_400 - from + to
+        } else {
+            to.saturating_sub(from)
+        };
+        for day in (0..7).filter(|d| w.days & (1 << d) != 0) {
+            let start = day * 86_400 + from;
+            let end = start + len;
+            if end > WEEK_SECS {
+                spans.push((start, WEEK_SECS));
+                spans.push((0, end - WEEK_SECS));
+            } else {
+                spans.push((start, end));
+            }
+        }
+    }
+    spans
 }
 
 /// The instant of a local time: the earlier one if ambiguous, the first after the gap if it
@@ -852,5 +899,57 @@ mod tests {
             s.describe(),
             "windows mon-fri 09:00–17:00 (UTC), pattern played once per activation"
         );
+    }
+
+    #[test]
+    fn overlap_is_ruled_out_only_when_certain() {
+        let day = compile(windows(
+            "UTC",
+            vec![window(Some("mon-fri"), "09:00", "17:00")],
+        ));
+        let night = compile(windows("UTC", vec![window(Some("*"), "22:00", "06:00")]));
+        let evening = compile(windows(
+            "UTC",
+            vec![window(Some("mon-fri"), "16:00", "23:00")],
+        ));
+        let weekend = compile(windows(
+            "UTC",
+            vec![window(Some("sat,sun"), "09:00", "17:00")],
+        ));
+        assert!(!day.may_overlap(&night), "09-17 and 22-06 never meet");
+        assert!(!night.may_overlap(&day));
+        assert!(day.may_overlap(&evening), "16:00-17:00 is shared");
+        assert!(night.may_overlap(&evening), "22:00-23:00 is shared");
+        assert!(!day.may_overlap(&weekend));
+        // Sunday 22:00 to Monday 06:00 wraps the week and meets a Monday-morning window.
+        let monday_early = compile(windows("UTC", vec![window(Some("mon"), "05:00", "07:00")]));
+        assert!(night.may_overlap(&monday_early));
+        // Adjacent windows do not overlap: [09:00, 17:00) and [17:00, 18:00).
+        let after = compile(windows(
+            "UTC",
+            vec![window(Some("mon-fri"), "17:00", "18:00")],
+        ));
+        assert!(!day.may_overlap(&after));
+        // Another timezone, cron and always: assume they may.
+        let berlin = compile(windows(
+            "Europe/Berlin",
+            vec![window(Some("*"), "22:00", "06:00")],
+        ));
+        assert!(day.may_overlap(&berlin));
+        let nightly = compile(cron("0 2 * * *", Some("1h"), "UTC"));
+        assert!(nightly.may_overlap(&day));
+        assert!(Schedule::always().may_overlap(&day));
+        // Disjoint date ranges never overlap, whatever the rest.
+        let mut december = RawSchedule {
+            start: Some("2026-12-01".into()),
+            end: Some("2027-01-01".into()),
+            ..RawSchedule::default()
+        };
+        let dec = compile(december.clone());
+        december.start = Some("2027-01-01".into());
+        december.end = None;
+        let january_on = compile(december);
+        assert!(!dec.may_overlap(&january_on));
+        assert!(dec.may_overlap(&Schedule::always()));
     }
 }
