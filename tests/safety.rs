@@ -154,6 +154,59 @@ async fn a_name_resolving_outside_the_cidrs_is_refused_before_connecting() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_target_gets_the_same_dns_check() {
+    let server = TestServer::with(Behavior::Ok);
+    let c = config(&format!(
+        "[safety]\nallowed_hosts = [\"localhost\", \"10.0.0.0/8\"]\n\
+         [targets.chat]\nurl = \"ws://localhost:{}/ws\"\ntimeout = \"1s\"\n\
+         [profiles.p]\ntarget = \"chat\"\nconnections = 1\nmessage_rate = 5\n",
+        server.addr().port()
+    ));
+    let (_, text) = run_all(&c, Duration::from_secs(1)).await;
+    assert_eq!(
+        server.requests(),
+        0,
+        "no upgrade request reached the server"
+    );
+    let refusals = value(
+        &text,
+        "loadtide_safety_refused_total",
+        &[("target", "chat")],
+    );
+    assert!(refusals >= 2.0, "each (re)connect refused: {refusals}");
+    assert_eq!(
+        value(&text, "loadtide_ws_errors_total", &[("kind", "connect")]),
+        refusals
+    );
+    assert_eq!(value(&text, "loadtide_ws_messages_total", &[]), 0.0);
+}
+
+#[test]
+fn check_prints_the_safety_section() {
+    let out = loadtide()
+        .args([
+            "check",
+            "--config",
+            "tests/fixtures/config/good/safety.toml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "safety:\n",
+        "  allowed hosts: 127.0.0.0/8, ::1, localhost, *.staging.example, *.svc.cluster.local, 10.0.0.0/8\n",
+        "  DNS answers must lie in the allowed addresses and CIDRs, or the connection is refused\n",
+        // day (200) and night (250) never run together: the worst is night + background.
+        "  max_rate 400 req/s across all profiles; highest peak of profiles that may run together: 350 req/s (background + night)\n",
+        "  max_in_flight 1000 across all profiles\n",
+        "  brake: error ratio > 0.2 or p99 > 2s over 30s (at least 10 requests) → pause, cooldown 1m\n",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+}
+
 fn two_profiles(addr: SocketAddr, safety: &str, a: &str, b: &str) -> Config {
     config(&format!(
         "[safety]\nallowed_hosts = [\"127.0.0.1\"]\n{safety}\n\

@@ -270,6 +270,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn each_shard_enforces_its_share_of_the_caps() {
+        let limits = SafetyLimits::default();
+        let safety = Safety {
+            max_rate: Some(300.0),
+            max_in_flight: Some(10),
+            ..Safety::default()
+        };
+        let shard = Shard { index: 1, count: 3 };
+        assert_eq!(limits.apply(&safety, shard), (Some(100.0), Some(4)));
+        assert_eq!(limits.apply(&safety, Shard::WHOLE), (Some(300.0), Some(10)));
+        assert_eq!(limits.apply(&Safety::default(), shard), (None, None));
+        assert!(
+            (0..1000).all(|_| limits.try_start().is_ok()),
+            "no caps left"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn in_flight_slots_are_capped_and_released_on_drop() {
         let limits = SafetyLimits::default();
         limits.set(None, Some(2));
