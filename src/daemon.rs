@@ -200,6 +200,9 @@ impl Daemon {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     let mut current = config::load(&opts.config_path).map_err(DaemonError::Config)?;
+    if current.safety.allowed_hosts.is_none() {
+        tracing::warn!(config = %opts.config_path.display(), "no safety.allowed_hosts: targets may point at any host");
+    }
     let listen = opts.listen.unwrap_or(current.server.listen);
     let listener = TcpListener::bind(listen)
         .await
