@@ -626,6 +626,9 @@ pub(crate) fn build_profile(
     if let Some(r) = args.rate {
         p.rate = Some(config::raw::RawPattern::Value(r));
         p.users = None;
+        // A capacity profile run at a fixed rate is a plain load profile.
+        p.kind = None;
+        p.capacity = None;
     }
     if let Some(c) = args.concurrency {
         p.users = Some(config::raw::RawPattern::Value(c as f64));

@@ -440,3 +440,122 @@ fn run_reports_findings_with_their_evidence() {
         "{findings:?}"
     );
 }
+
+/// GET /metrics from a daemon, as text (None until it answers).
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = format!("{name}{{{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Ends the daemon (by its PID, through the child handle) however the test ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn daemon_capacity_profile_exports_its_result() {
+    let n = 200.0;
+    let target = Target::capacity(n);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("loadtide.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[targets.api]
+url = "http://{addr}"
+timeout = "5s"
+
+[[targets.api.endpoints]]
+name = "home"
+path = "/"
+
+[profiles.nightly]
+kind = "capacity"
+target = "api"
+
+[profiles.nightly.capacity]
+slo = ["p99<150ms", "error_rate<1%"]
+start_rate = 50
+factor = 2
+hold = "1s"
+stabilize = "300ms"
+max_rate = 1000
+precision = "10%"
+max_levels = 10
+"#,
+            addr = target.addr
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bin = assert_cmd::cargo::cargo_bin("loadtide");
+    let _daemon = Child(
+        std::process::Command::new(bin)
+            .args([
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--web.listen-address",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env_remove("LOADTIDE_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        if let Some(t) = scrape(port) {
+            if t.contains("loadtide_capacity_last_run_timestamp_seconds{") {
+                break t;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no capacity result within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let p = r#"profile="nightly""#;
+    let rps = sample(&text, "loadtide_capacity_rps", p).unwrap();
+    assert!(
+        (rps - n).abs() <= 0.2 * n,
+        "capacity {rps}/s for a target serving {n}/s"
+    );
+    assert_eq!(
+        sample(&text, "loadtide_capacity_generator_bound", p),
+        Some(0.0)
+    );
+    let at = sample(&text, "loadtide_capacity_last_run_timestamp_seconds", p).unwrap();
+    assert!(at > started && at < started + 60.0, "{at} vs {started}");
+    // The levels' traffic is in the usual request metrics under the profile's name.
+    assert!(text.contains(r#"loadtide_request_duration_seconds_count{endpoint="home",method="GET",profile="nightly",target="api"}"#));
+}

@@ -226,8 +226,17 @@ pub async fn command(args: CapacityArgs) -> u8 {
         quiet: true,
         ..RunArgs::default()
     };
-    let built = crate::cli::build_profile(&run_args)
-        .and_then(|(p, demo)| settings(&args, &p.thresholds).map(|s| (p, demo, s)));
+    // A capacity profile's own table gives the SLOs and defaults the flags override.
+    let spec = match (&args.config, &args.profile) {
+        (Some(path), Some(name)) => crate::config::load(path)
+            .ok()
+            .and_then(|c| c.profile(name).and_then(|p| p.capacity.clone())),
+        _ => None,
+    };
+    let built = crate::cli::build_profile(&run_args).and_then(|(p, demo)| {
+        let slos = spec.as_ref().map_or(&p.thresholds, |s| &s.slos);
+        settings(&args, slos).map(|s| (p, demo, s))
+    });
     let (profile, demo, settings) = match built {
         Ok(b) => b,
         Err(e) => {

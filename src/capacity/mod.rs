@@ -5,6 +5,7 @@
 //! target for the generator's limits: a generator-bound level stops it and says so.
 
 pub mod cli;
+pub mod daemon;
 pub mod level;
 pub mod render;
 pub mod search;

@@ -2,6 +2,7 @@
 //! typed values, and the typed `Config` the rest of the program runs on. Every problem is
 //! collected and reported together, each naming the file, the key path and the bad value.
 
+pub mod capacity;
 pub mod raw;
 mod scenario;
 pub mod threshold;
@@ -231,6 +232,8 @@ pub struct Profile {
     /// Ends the profile after this many requests.
     pub requests: Option<u64>,
     pub thresholds: Vec<Threshold>,
+    /// `kind = "capacity"`: the daemon runs this capacity search once per activation.
+    pub capacity: Option<Arc<capacity::CapacitySpec>>,
 }
 
 /// One configuration problem: where it is and what is wrong.

@@ -94,6 +94,10 @@ pub struct RawProfile {
     pub requests: Option<u64>,
     #[serde(default)]
     pub thresholds: Vec<String>,
+    /// `load` (default) or `capacity` (the daemon runs a capacity search per activation).
+    pub kind: Option<String>,
+    /// `kind = "capacity"`: the search's settings.
+    pub capacity: Option<super::capacity::RawCapacity>,
 }
 
 /// A load value: a plain number (constant) or a table naming a pattern and its parameters.
