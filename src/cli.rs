@@ -483,6 +483,13 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
             (None, Some(n)) => format!("for {n} requests"),
             (None, None) => "until stopped".to_string(),
         };
+        let (load, length) = match &p.capacity {
+            Some(c) => (
+                crate::capacity::describe(c),
+                "once per activation".to_string(),
+            ),
+            None => (load, length),
+        };
         let t = &p.target;
         let _ = writeln!(o, "profile {}: {load}, {length}", p.name);
         let _ = writeln!(

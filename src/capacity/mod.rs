@@ -274,6 +274,25 @@ pub fn report(
     }
 }
 
+/// One line for `loadtide check`: what a capacity profile searches.
+pub fn describe(c: &crate::config::capacity::CapacitySpec) -> String {
+    let p = &c.params;
+    let growth = match p.growth {
+        Growth::Factor(f) => format!("×{f}"),
+        Growth::Step(s) => format!("+{s} req/s"),
+    };
+    let slos: Vec<&str> = c.slos.iter().map(|t| t.expr.as_str()).collect();
+    format!(
+        "capacity search from {} req/s ({growth} per level, at most {} req/s, {} hold after {} warm-up, precision {}%), SLOs {}",
+        p.start_rate,
+        p.max_rate,
+        humantime::format_duration(c.hold),
+        humantime::format_duration(c.stabilize),
+        p.precision * 100.0,
+        slos.join(", ")
+    )
+}
+
 fn point(l: &Level) -> LevelPoint {
     LevelPoint {
         rate: l.rate,
