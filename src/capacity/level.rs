@@ -11,6 +11,7 @@ use prometheus::core::Metric as _;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::threshold::Metric;
 use crate::config::{Load, Profile, Threshold};
 use crate::engine::{run_profile, RunSpec, Shard};
 use crate::metrics::{Metrics, ProfileRecorder, RunStats};
@@ -162,15 +163,38 @@ fn lag_between(
     (p99, (total - within) as f64 / total as f64)
 }
 
-/// Judges a level: the generator first (its limits make every other figure meaningless),
-/// then the SLOs. Drops alone blame the generator only when the SLOs held: with a slow target,
-/// in-flight requests pile up to `max_in_flight` (Little's law) and the drops are the
-/// target's doing.
-pub fn judge(health: &mut Health, slos: &[ThresholdResult], limits: &HealthLimits) -> Verdict {
-    let broken: Vec<String> = slos
+/// Judges a level, blaming the target only on evidence that survives the generator's own
+/// limits. CPU above the limit: the generator was the bottleneck, whatever else happened.
+/// Scheduler lag above the bound: latency is measured from the intended start, so a late
+/// dispatch adds up to the lag p99 to it; a latency SLO that would still break with that
+/// much taken off (or an error-rate SLO) is the target's failure, one that would hold is the
+/// generator's, and a level whose SLOs held anyway passed. Drops blame the generator only
+/// when the SLOs held: with a slow target, in-flight requests pile up to `max_in_flight`
+/// (Little's law) and the drops are the target's doing.
+pub fn judge(
+    health: &mut Health,
+    results: &[ThresholdResult],
+    slos: &[Threshold],
+    limits: &HealthLimits,
+) -> Verdict {
+    let broken: Vec<String> = results
         .iter()
         .filter(|t| !t.passed)
         .map(|t| t.expr.clone())
+        .collect();
+    let lagging = health.lag_over_bound > 0.01;
+    // The failures that hold even with the generator's lag taken off the latency.
+    let target_broken: Vec<String> = results
+        .iter()
+        .zip(slos)
+        .filter(|(r, t)| {
+            !r.passed
+                && match t.metric {
+                    Metric::Latency(_) if lagging => !t.holds((r.value - health.lag_p99).max(0.0)),
+                    _ => true,
+                }
+        })
+        .map(|(r, _)| r.expr.clone())
         .collect();
     let mut reasons = Vec::new();
     if health.cpu_utilisation > limits.max_cpu {
@@ -181,12 +205,18 @@ pub fn judge(health: &mut Health, slos: &[ThresholdResult], limits: &HealthLimit
             limits.max_cpu * 100.0
         ));
     }
-    if health.lag_over_bound > 0.01 {
+    if lagging && target_broken.len() < broken.len() {
         reasons.push(format!(
-            "scheduler lag p99 {} > {} ({:.1}% of arrivals late)",
+            "scheduler lag p99 {} > {} ({:.1}% of arrivals late), enough to explain {}",
             crate::report::render::seconds(health.lag_p99),
             crate::report::render::seconds(limits.max_lag.as_secs_f64()),
-            health.lag_over_bound * 100.0
+            health.lag_over_bound * 100.0,
+            broken
+                .iter()
+                .filter(|b| !target_broken.contains(b))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if health.drop_ratio > limits.max_drop_ratio && broken.is_empty() {
@@ -198,7 +228,11 @@ pub fn judge(health: &mut Health, slos: &[ThresholdResult], limits: &HealthLimit
         ));
     }
     health.reasons = reasons;
-    if !health.reasons.is_empty() {
+    if !target_broken.is_empty() && health.cpu_utilisation <= limits.max_cpu {
+        // Some SLO broke whatever the generator did.
+        health.reasons.clear();
+        Verdict::Fail(target_broken)
+    } else if !health.reasons.is_empty() {
         Verdict::GeneratorBound
     } else if broken.is_empty() {
         Verdict::Pass
@@ -304,7 +338,7 @@ pub async fn run_level(
         cores,
         reasons: Vec::new(),
     };
-    let verdict = judge(&mut health, &summary.thresholds, &settings.limits);
+    let verdict = judge(&mut health, &summary.thresholds, slos, &settings.limits);
     let (verdict, broken) = match verdict {
         Verdict::Pass => ("pass", Vec::new()),
         Verdict::Fail(b) => ("fail", b),
@@ -342,12 +376,21 @@ impl Level {
 mod tests {
     use super::*;
 
-    fn slo(expr: &str, passed: bool) -> ThresholdResult {
-        ThresholdResult {
+    /// A threshold and its result at `value`.
+    fn slo(expr: &str, value: f64) -> (Threshold, ThresholdResult) {
+        let t: Threshold = expr.parse().expect("valid");
+        let passed = t.holds(value);
+        let r = ThresholdResult {
             expr: expr.into(),
-            value: 0.0,
+            value,
             passed,
-        }
+        };
+        (t, r)
+    }
+
+    fn run_judge(h: &mut Health, slos: &[(Threshold, ThresholdResult)]) -> Verdict {
+        let (ts, rs): (Vec<_>, Vec<_>) = slos.iter().cloned().unzip();
+        judge(h, &rs, &ts, &HealthLimits::default())
     }
 
     fn healthy() -> Health {
@@ -360,14 +403,13 @@ mod tests {
 
     #[test]
     fn drops_blame_the_generator_only_while_the_slos_hold() {
-        let limits = HealthLimits::default();
         let mut h = Health {
             dropped: 300,
             drop_ratio: 0.3,
             ..healthy()
         };
         assert_eq!(
-            judge(&mut h, &[slo("p99<500ms", true)], &limits),
+            run_judge(&mut h, &[slo("p99<500ms", 0.1)]),
             Verdict::GeneratorBound
         );
         assert!(
@@ -382,35 +424,54 @@ mod tests {
             ..healthy()
         };
         assert_eq!(
-            judge(&mut h, &[slo("p99<500ms", false)], &limits),
+            run_judge(&mut h, &[slo("p99<500ms", 0.9)]),
             Verdict::Fail(vec!["p99<500ms".into()])
         );
     }
 
     #[test]
-    fn lag_or_cpu_blame_the_generator_whatever_the_slos() {
-        let limits = HealthLimits::default();
-        let mut h = Health {
+    fn lag_is_blamed_only_for_what_it_can_explain() {
+        let lagging = || Health {
             lag_p99: 0.05,
             lag_over_bound: 0.04,
             ..healthy()
         };
+        // p99 520 ms against 500 ms: 50 ms of lag explains it.
+        let mut h = lagging();
         assert_eq!(
-            judge(&mut h, &[slo("p99<500ms", false)], &limits),
+            run_judge(&mut h, &[slo("p99<500ms", 0.52)]),
             Verdict::GeneratorBound
         );
-        assert!(h.reasons[0].starts_with("scheduler lag p99 50.00ms > 10.00ms"));
+        assert!(
+            h.reasons[0].starts_with("scheduler lag p99 50.00ms > 10.00ms (4.0% of arrivals late), enough to explain p99<500ms"),
+            "{:?}",
+            h.reasons
+        );
+        // p99 900 ms: broken whatever the lag; errors are never the lag's doing.
+        let mut h = lagging();
+        assert_eq!(
+            run_judge(&mut h, &[slo("p99<500ms", 0.9), slo("error_rate<1%", 0.02)]),
+            Verdict::Fail(vec!["p99<500ms".into(), "error_rate<1%".into()])
+        );
+        assert!(h.reasons.is_empty());
+        // The SLOs held despite the lag: a pass.
+        let mut h = lagging();
+        assert_eq!(run_judge(&mut h, &[slo("p99<500ms", 0.2)]), Verdict::Pass);
+    }
+
+    #[test]
+    fn a_saturated_cpu_is_the_generator_whatever_the_slos() {
         let mut h = Health {
             cpu_utilisation: 0.97,
             ..healthy()
         };
-        assert_eq!(judge(&mut h, &[], &limits), Verdict::GeneratorBound);
+        assert_eq!(
+            run_judge(&mut h, &[slo("p99<500ms", 0.9)]),
+            Verdict::GeneratorBound
+        );
         assert!(h.reasons[0].starts_with("CPU 97% of 2 core(s)"));
         let mut h = healthy();
-        assert_eq!(
-            judge(&mut h, &[slo("p99<1s", true)], &limits),
-            Verdict::Pass
-        );
+        assert_eq!(run_judge(&mut h, &[slo("p99<1s", 0.1)]), Verdict::Pass);
         assert!(h.reasons.is_empty());
     }
 
