@@ -117,6 +117,7 @@ wait("requests and scheduler lag observed",
      lambda: nonempty("sum(rate(loadtide_request_duration_seconds_count[15s])) > 0")
      and nonempty("sum(rate(loadtide_scheduler_lag_seconds_count[15s])) > 0"))
 wait("WebSocket replies observed", lambda: nonempty("sum(rate(loadtide_ws_message_rtt_seconds_count[15s])) > 0"))
+wait("the bundled capacity profile's result", lambda: nonempty("loadtide_capacity_last_run_timestamp_seconds"))
 wait("every rule evaluated once", rules_evaluated)
 print("== data after %.1fs" % (time.monotonic() - t0), flush=True)
 

@@ -61,6 +61,12 @@ pub enum Command {
         #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
         at: Option<SystemTime>,
     },
+    /// Find the highest arrival rate the target sustains within SLOs (step up, then bisect)
+    ///
+    /// Exit codes: 0 found (or every SLO held at --max-rate), 1 the SLOs already fail at the
+    /// start rate, 2 bad usage, 3 runtime failure or the generator (not the target) was the
+    /// limit.
+    Capacity(Box<crate::capacity::cli::CapacityArgs>),
     /// Merge the JSON summaries of sharded runs into one, checking thresholds again.
     Merge(crate::report::merge::MergeArgs),
     /// Probe a running daemon (container HEALTHCHECK): GET /-/healthy, exit 0 on 2xx, else 1.
@@ -265,7 +271,7 @@ fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
-fn print_config_errors(errors: &ConfigErrors) {
+pub(crate) fn print_config_errors(errors: &ConfigErrors) {
     for e in &errors.0 {
         eprintln!("error: {e}");
     }
@@ -323,6 +329,7 @@ async fn dispatch(command: Command) -> u8 {
             }
         },
         Command::Check { config, at } => check(&config, at),
+        Command::Capacity(args) => crate::capacity::cli::command(*args).await,
         Command::Merge(args) => crate::report::merge::merge_command(args),
         Command::Healthcheck(args) => healthcheck(args).await,
         Command::DemoTarget { listen } => demo_target(&listen).await,
@@ -480,6 +487,13 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
             (Some(d), None) => format!("for {}", humantime::format_duration(d)),
             (None, Some(n)) => format!("for {n} requests"),
             (None, None) => "until stopped".to_string(),
+        };
+        let (load, length) = match &p.capacity {
+            Some(c) => (
+                crate::capacity::describe(c),
+                "once per activation".to_string(),
+            ),
+            None => (load, length),
         };
         let t = &p.target;
         let _ = writeln!(o, "profile {}: {load}, {length}", p.name);
@@ -645,7 +659,7 @@ fn flag_errors(e: ConfigErrors) -> ConfigErrors {
 
 /// Builds the profile for `run`: from the config and profile named, or ad hoc from --url;
 /// flags override what the config says.
-fn build_profile(
+pub(crate) fn build_profile(
     args: &RunArgs,
 ) -> Result<(Arc<config::Profile>, Option<SocketAddr>, config::Safety), ConfigErrors> {
     let usage = |m: &str| ConfigErrors::one("command line", "", m);
@@ -681,6 +695,9 @@ fn build_profile(
     if let Some(r) = args.rate {
         p.rate = Some(config::raw::RawPattern::Value(r));
         p.users = None;
+        // A capacity profile run at a fixed rate is a plain load profile.
+        p.kind = None;
+        p.capacity = None;
     }
     if let Some(c) = args.concurrency {
         p.users = Some(config::raw::RawPattern::Value(c as f64));

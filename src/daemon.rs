@@ -83,6 +83,18 @@ fn describe(p: &Profile) -> String {
             connections.rate_at(Duration::ZERO)
         ),
     };
+    let load = match &p.capacity {
+        Some(c) => format!(
+            "capacity search from {} req/s, SLOs {}",
+            c.params.start_rate,
+            c.slos
+                .iter()
+                .map(|t| t.expr.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => load,
+    };
     format!(
         "{} → target {} ({} endpoints): {load}",
         p.name,
@@ -106,15 +118,27 @@ impl Daemon {
         let recorder = ProfileRecorder::new(&self.metrics, &profile, None);
         let cancel = CancellationToken::new();
         tracing::info!(profile = %profile.name, "starting profile: {}", describe(&profile));
-        let handle = tokio::spawn(crate::scheduler::follow(
-            profile.clone(),
-            self.shard,
-            recorder.clone(),
-            cancel.clone(),
-            self.drain,
-            self.pause.clone(),
-            self.limits.clone(),
-        ));
+        let handle = if profile.capacity.is_some() {
+            tokio::spawn(crate::capacity::daemon::follow(
+                profile.clone(),
+                self.shard,
+                self.metrics.clone(),
+                recorder.clone(),
+                cancel.clone(),
+                self.pause.clone(),
+                self.limits.clone(),
+            ))
+        } else {
+            tokio::spawn(crate::scheduler::follow(
+                profile.clone(),
+                self.shard,
+                recorder.clone(),
+                cancel.clone(),
+                self.drain,
+                self.pause.clone(),
+                self.limits.clone(),
+            ))
+        };
         self.running.insert(
             profile.name.clone(),
             Running {

@@ -4,6 +4,7 @@
 //! `oneshot` runs one profile to the end and reports. Both drive the same `engine`.
 
 pub mod basic_auth;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod daemon;

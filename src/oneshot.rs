@@ -98,6 +98,7 @@ pub async fn run_once_until(
         ));
     }
     let passed = summary.check(&profile.thresholds);
+    summary.findings = crate::report::findings::for_run(&summary);
     (summary, passed)
 }
 

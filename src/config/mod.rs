@@ -2,6 +2,7 @@
 //! typed values, and the typed `Config` the rest of the program runs on. Every problem is
 //! collected and reported together, each naming the file, the key path and the bad value.
 
+pub mod capacity;
 pub mod raw;
 pub mod safety;
 mod scenario;
@@ -240,6 +241,8 @@ pub struct Profile {
     pub thresholds: Vec<Threshold>,
     /// The error-budget brake (`[profiles.NAME.brake]`).
     pub brake: Option<BrakeSpec>,
+    /// `kind = "capacity"`: the daemon runs this capacity search once per activation.
+    pub capacity: Option<Arc<capacity::CapacitySpec>>,
 }
 
 /// One configuration problem: where it is and what is wrong.

@@ -126,6 +126,10 @@ pub struct RawProfile {
     #[serde(default)]
     pub thresholds: Vec<String>,
     pub brake: Option<RawBrake>,
+    /// `load` (default) or `capacity` (the daemon runs a capacity search per activation).
+    pub kind: Option<String>,
+    /// `kind = "capacity"`: the search's settings.
+    pub capacity: Option<super::capacity::RawCapacity>,
 }
 
 /// A load value: a plain number (constant) or a table naming a pattern and its parameters.

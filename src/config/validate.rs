@@ -423,6 +423,7 @@ fn profile(
             format!("invalid profile name {name:?}: use letters, digits, '_', '-', '.'"),
         );
     }
+    let (capacity, capacity_rate) = capacity_kind(c, &key, p);
     let known = || raw.targets.keys().cloned().collect::<Vec<_>>().join(", ");
     let mut scenario = None;
     let target = match (p.target.as_deref(), p.scenario.as_deref()) {
@@ -541,7 +542,7 @@ fn profile(
             }
         }
     };
-    let load = match (&p.rate, &p.users) {
+    let load = match (p.rate.as_ref().or(capacity_rate.as_ref()), p.users.as_ref()) {
         _ if ws => websocket::load(c, &key, p, |c, field, raw| {
             pattern(c, field, raw, "connections")
         }),
@@ -640,11 +641,14 @@ fn profile(
     let schedule = match (&p.schedule, &load) {
         (None, _) => Some(Schedule::always()),
         (Some(raw), Some(load)) => {
-            match crate::schedule::calendar::parse(
-                raw,
-                &format!("{key}.schedule"),
-                load.pattern().length(),
-            ) {
+            // A capacity search lasts at most its levels; the pattern is only its start rate.
+            let length = match (&capacity, &capacity_rate) {
+                (Some(spec), _) => Some(spec.max_length()),
+                // A capacity table with errors: those are reported, not a missing "for".
+                (None, Some(_)) => Some(Duration::from_secs(3600)),
+                (None, None) => load.pattern().length(),
+            };
+            match crate::schedule::calendar::parse(raw, &format!("{key}.schedule"), length) {
                 Ok(s) => Some(s),
                 Err(errors) => {
                     for (k, m) in errors {
@@ -692,5 +696,65 @@ fn profile(
         requests: p.requests,
         thresholds,
         brake,
+        capacity,
     })
+}
+
+/// `kind` and the `[profiles.NAME.capacity]` table. A capacity profile's start rate stands in
+/// for `rate` (the search sets the rates), so the rest validates as an open-model profile.
+fn capacity_kind(
+    c: &mut Collector,
+    key: &str,
+    p: &RawProfile,
+) -> (
+    Option<Arc<super::capacity::CapacitySpec>>,
+    Option<RawPattern>,
+) {
+    let is_capacity = match p.kind.as_deref() {
+        None | Some("load") => false,
+        Some("capacity") => true,
+        Some(other) => {
+            c.err(
+                format!("{key}.kind"),
+                format!("unknown kind {other:?} (known: load, capacity)"),
+            );
+            return (None, None);
+        }
+    };
+    let raw = match (is_capacity, &p.capacity) {
+        (false, None) => return (None, None),
+        (false, Some(_)) => {
+            c.err(
+                format!("{key}.capacity"),
+                "only for capacity profiles: add kind = \"capacity\"",
+            );
+            return (None, None);
+        }
+        (true, None) => {
+            c.err(
+                format!("{key}.capacity"),
+                "missing: a capacity profile needs a capacity table with slo = [...]",
+            );
+            return (None, Some(RawPattern::Value(1.0)));
+        }
+        (true, Some(raw)) => raw,
+    };
+    for (field, set) in [
+        ("rate", p.rate.is_some()),
+        ("users", p.users.is_some()),
+        ("connections", p.connections.is_some()),
+        ("scenario", p.scenario.is_some()),
+        ("duration", p.duration.is_some()),
+        ("requests", p.requests.is_some()),
+    ] {
+        if set {
+            c.err(
+                format!("{key}.{field}"),
+                "not for a capacity profile: the search sets the rates and how long each level lasts",
+            );
+        }
+    }
+    let spec = super::capacity::validate(raw, &format!("{key}.capacity"), &mut |k, m| c.err(k, m));
+    let start = spec.as_ref().map_or(1.0, |s| s.params.start_rate);
+    (spec.map(Arc::new), Some(RawPattern::Value(start)))
 }

@@ -91,6 +91,24 @@ struct Inner {
     gauge: IntGauge,
 }
 
+impl std::fmt::Debug for SafetyLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SafetyLimits")
+            .field(
+                "max_in_flight",
+                &self.0.max_in_flight.load(Ordering::Relaxed),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two handles are equal when they share one limiter.
+impl PartialEq for SafetyLimits {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 impl Default for SafetyLimits {
     fn default() -> Self {
         SafetyLimits::new(

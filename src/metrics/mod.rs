@@ -50,6 +50,9 @@ pub struct Metrics {
     pub(crate) safety_in_flight: IntGauge,
     pub(crate) brake_engaged: IntGaugeVec,
     pub(crate) brake_trips: IntCounterVec,
+    capacity_rps: GaugeVec,
+    capacity_last_run: GaugeVec,
+    capacity_generator_bound: GaugeVec,
 }
 
 fn endpoint_labels_with(extra: &str) -> Vec<&str> {
@@ -160,6 +163,18 @@ impl Metrics {
                 &["profile", "reason"],
             )
             .expect("static metric definition"),
+            capacity_rps: GaugeVec::new(Opts::new(CAPACITY_RPS, CAPACITY_RPS_HELP), &["profile"])
+                .expect("static metric definition"),
+            capacity_last_run: GaugeVec::new(
+                Opts::new(CAPACITY_LAST_RUN, CAPACITY_LAST_RUN_HELP),
+                &["profile"],
+            )
+            .expect("static metric definition"),
+            capacity_generator_bound: GaugeVec::new(
+                Opts::new(CAPACITY_GENERATOR_BOUND, CAPACITY_GENERATOR_BOUND_HELP),
+                &["profile"],
+            )
+            .expect("static metric definition"),
             registry,
         };
         let build_info = IntGaugeVec::new(
@@ -198,6 +213,9 @@ impl Metrics {
         register(Box::new(m.safety_in_flight.clone()));
         register(Box::new(m.brake_engaged.clone()));
         register(Box::new(m.brake_trips.clone()));
+        register(Box::new(m.capacity_rps.clone()));
+        register(Box::new(m.capacity_last_run.clone()));
+        register(Box::new(m.capacity_generator_bound.clone()));
         register(Box::new(build_info));
         m.ws.register(r);
         #[cfg(target_os = "linux")]
@@ -227,6 +245,15 @@ impl Metrics {
     /// Whether all traffic is paused (the kill switch).
     pub fn set_paused(&self, paused: bool) {
         self.paused.set(i64::from(paused));
+    }
+
+    /// The result of a capacity profile's search, finished at `at` (Unix seconds).
+    pub fn capacity_result(&self, profile: &str, rps: f64, generator_bound: bool, at: f64) {
+        self.capacity_rps.with_label_values(&[profile]).set(rps);
+        self.capacity_generator_bound
+            .with_label_values(&[profile])
+            .set(f64::from(u8::from(generator_bound)));
+        self.capacity_last_run.with_label_values(&[profile]).set(at);
     }
 
     /// True while the paused gauge says so (for the landing page).

@@ -70,6 +70,16 @@ pub const PAUSED: &str = "loadtide_paused";
 pub const PAUSED_HELP: &str =
     "1 while all traffic is paused (POST /-/pause or the pause file), 0 otherwise.";
 
+// Capacity profiles (kind = "capacity"): the result of the last search, label profile.
+pub const CAPACITY_RPS: &str = "loadtide_capacity_rps";
+pub const CAPACITY_RPS_HELP: &str =
+    "Highest arrival rate (requests per second) at which the last capacity search met every SLO; 0 when none did.";
+pub const CAPACITY_LAST_RUN: &str = "loadtide_capacity_last_run_timestamp_seconds";
+pub const CAPACITY_LAST_RUN_HELP: &str = "When the last capacity search finished (Unix seconds).";
+pub const CAPACITY_GENERATOR_BOUND: &str = "loadtide_capacity_generator_bound";
+pub const CAPACITY_GENERATOR_BOUND_HELP: &str =
+    "1 when the last capacity search stopped because the generator, not the target, was the limit (loadtide_capacity_rps is then a lower bound).";
+
 pub const BUILD_INFO: &str = "loadtide_build_info";
 pub const BUILD_INFO_HELP: &str =
     "Always 1; the labels carry the version and git revision of the build.";

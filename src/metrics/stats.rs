@@ -165,6 +165,28 @@ impl RunStats {
         }
     }
 
+    /// Forgets everything recorded so far and restarts the clock: a capacity level's
+    /// stabilize period is left out of its figures this way.
+    pub fn reset(&mut self) {
+        self.started = tokio::time::Instant::now();
+        for e in &mut self.endpoints {
+            e.latency.reset();
+            e.requests = 0;
+            e.errors = 0;
+            e.status_codes.clear();
+            e.error_kinds = [0; ErrorKind::ALL.len()];
+            e.bytes_received = 0;
+        }
+        self.iterations.duration.reset();
+        self.iterations.success = 0;
+        self.iterations.failure = 0;
+        self.dropped = 0;
+        self.second = 0;
+        self.second_hist.reset();
+        self.second_errors = 0;
+        self.timeline.clear();
+    }
+
     /// Requests and errors so far, and the p99 of the last complete second (for live progress).
     pub fn progress(&self) -> (u64, u64, Option<f64>) {
         let requests = self.endpoints.iter().map(|e| e.requests).sum();

@@ -196,8 +196,10 @@ pub fn merge_named(inputs: Vec<(String, Summary)>) -> Result<Summary, MergeError
         timeline: timeline(&inputs, start),
         histogram,
         scenario: merge_scenarios(&inputs, duration_s),
+        findings: Vec::new(),
     };
     merged.check(&thresholds);
+    merged.findings = super::findings::for_run(&merged);
     Ok(merged)
 }
 

@@ -3,12 +3,13 @@
 
 pub mod baseline;
 pub mod csv;
+pub mod findings;
 pub mod html;
 pub mod markdown;
 pub mod merge;
 pub mod render;
 pub mod summary;
-mod svg;
+pub(crate) mod svg;
 pub mod websocket;
 
 pub use summary::{Summary, ThresholdResult};

@@ -113,6 +113,7 @@ pub fn text(s: &Summary, thresholds: &[Threshold]) -> String {
             );
         }
     }
+    o.push_str(&super::findings::to_text(&s.findings));
     o
 }
 

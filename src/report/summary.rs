@@ -89,6 +89,9 @@ pub struct Summary {
     /// Scenario profiles: iterations and their durations (the steps are the endpoints).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<ScenarioSummary>,
+    /// Bottleneck hints with the figures they rest on (`report::findings`).
+    #[serde(default)]
+    pub findings: Vec<super::findings::Finding>,
 }
 
 /// The iterations of a scenario run.
@@ -272,6 +275,7 @@ impl Summary {
             timeline: stats.timeline.clone(),
             histogram: Some(merged),
             scenario: None,
+            findings: Vec::new(),
         }
     }
 

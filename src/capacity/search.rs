@@ -1,0 +1,467 @@
+//! The capacity search as a pure state machine: it is told each level's verdict and answers
+//! with the next rate to run or the outcome. No clock, no traffic, so every path is unit-tested.
+//!
+//! Ramp: start at `start_rate`, multiply by `factor` (or add `step`) after each passing level,
+//! never beyond `max_rate` (the ceiling is run once, exactly). The first failing level ends the
+//! ramp; bisection then halves the gap between the last passing and the first failing rate
+//! until it is within `precision` of the passing one. A generator-bound level stops the search
+//! at once: nothing above it can be measured from this machine.
+
+use serde::Serialize;
+
+/// How the ramp grows the rate after a passing level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Growth {
+    /// Multiply by this (> 1).
+    Factor(f64),
+    /// Add this many requests per second (> 0).
+    Step(f64),
+}
+
+/// The search's knobs, already validated (see `Params::check`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    pub start_rate: f64,
+    pub growth: Growth,
+    pub max_rate: f64,
+    /// Bisection stops when (failing - passing) <= precision * passing (e.g. 0.05).
+    pub precision: f64,
+    /// Hard cap on levels run, whatever the other settings say.
+    pub max_levels: usize,
+}
+
+pub const DEFAULT_FACTOR: f64 = 2.0;
+pub const DEFAULT_PRECISION: f64 = 0.05;
+pub const DEFAULT_MAX_LEVELS: usize = 30;
+
+impl Params {
+    /// Every problem with the settings, as (field, message).
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut e = Vec::new();
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.start_rate) {
+            e.push((
+                "start_rate",
+                format!(
+                    "invalid start_rate {}: must be > 0 requests per second",
+                    self.start_rate
+                ),
+            ));
+        }
+        match self.growth {
+            Growth::Factor(f) if !(f.is_finite() && f > 1.0) => e.push((
+                "factor",
+                format!("invalid factor {f}: must be > 1 (e.g. 2 doubles the rate)"),
+            )),
+            Growth::Step(s) if !positive(s) => e.push((
+                "step",
+                format!("invalid step {s}: must be > 0 requests per second"),
+            )),
+            _ => {}
+        }
+        if !positive(self.max_rate) || self.max_rate > 10_000_000.0 {
+            e.push((
+                "max_rate",
+                format!(
+                    "invalid max_rate {}: must be > 0 and at most 10000000 requests per second",
+                    self.max_rate
+                ),
+            ));
+        } else if positive(self.start_rate) && self.max_rate < self.start_rate {
+            e.push((
+                "max_rate",
+                format!(
+                    "max_rate {} is below start_rate {}",
+                    self.max_rate, self.start_rate
+                ),
+            ));
+        }
+        if !(self.precision.is_finite() && self.precision > 0.0 && self.precision < 1.0) {
+            e.push((
+                "precision",
+                format!(
+                    "invalid precision {}: a fraction between 0 and 1 such as 0.05 or 5%",
+                    self.precision
+                ),
+            ));
+        }
+        if self.max_levels == 0 {
+            e.push(("max_levels", "must be at least 1".into()));
+        }
+        e
+    }
+}
+
+/// What one level showed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every SLO held and the generator kept up.
+    Pass,
+    /// These SLOs (expressions) broke, in the order they were given.
+    Fail(Vec<String>),
+    /// The generator could not produce the load (drops, lag or CPU): not the target's doing.
+    GeneratorBound,
+}
+
+/// How the search ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The highest rate that met the SLOs, within the precision of `failing`, the lowest
+    /// failing rate, where `broken` SLOs broke.
+    Found {
+        rate: f64,
+        failing: f64,
+        broken: Vec<String>,
+    },
+    /// Even `max_rate` met the SLOs: the capacity is at least that.
+    AboveMax { rate: f64 },
+    /// The SLOs already fail at the start rate.
+    FailsAtStart { rate: f64, broken: Vec<String> },
+    /// The generator was the limit at `at`; `passing` is the best the target showed before.
+    GeneratorBound { at: f64, passing: Option<f64> },
+    /// `max_levels` ran out before the precision was reached.
+    LevelLimit {
+        passing: Option<f64>,
+        failing: Option<f64>,
+    },
+}
+
+impl Outcome {
+    /// The highest rate known to meet the SLOs (0 when none did).
+    pub fn capacity(&self) -> f64 {
+        match self {
+            Outcome::Found { rate, .. } | Outcome::AboveMax { rate } => *rate,
+            Outcome::FailsAtStart { .. } => 0.0,
+            Outcome::GeneratorBound { passing, .. } | Outcome::LevelLimit { passing, .. } => {
+                passing.unwrap_or(0.0)
+            }
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Found { .. } => "found",
+            Outcome::AboveMax { .. } => "above_max_rate",
+            Outcome::FailsAtStart { .. } => "fails_at_start",
+            Outcome::GeneratorBound { .. } => "generator_bound",
+            Outcome::LevelLimit { .. } => "level_limit",
+        }
+    }
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    Run(f64),
+    Done(Outcome),
+}
+
+/// The search in progress.
+#[derive(Debug, Clone)]
+pub struct Search {
+    params: Params,
+    /// The highest passing rate so far.
+    passing: Option<f64>,
+    /// The lowest failing rate so far and the SLOs that broke there.
+    failing: Option<(f64, Vec<String>)>,
+    levels: usize,
+    next: Next,
+}
+
+/// Rates are run rounded to 0.1 request per second, so tables and metrics stay readable.
+fn round(rate: f64) -> f64 {
+    (rate * 10.0).round() / 10.0
+}
+
+impl Search {
+    pub fn new(params: Params) -> Search {
+        Search {
+            params,
+            passing: None,
+            failing: None,
+            levels: 0,
+            next: Next::Run(round(params.start_rate.min(params.max_rate))),
+        }
+    }
+
+    /// The rate to run now, or how the search ended.
+    pub fn next(&self) -> &Next {
+        &self.next
+    }
+
+    /// Records the verdict of the level just run (at the rate `next` gave) and decides what
+    /// comes after it.
+    pub fn record(&mut self, verdict: Verdict) -> &Next {
+        let Next::Run(rate) = self.next else {
+            return &self.next;
+        };
+        self.levels += 1;
+        match verdict {
+            Verdict::GeneratorBound => {
+                self.next = Next::Done(Outcome::GeneratorBound {
+                    at: rate,
+                    passing: self.passing,
+                });
+                return &self.next;
+            }
+            Verdict::Pass => {
+                self.passing = Some(self.passing.map_or(rate, |p| p.max(rate)));
+            }
+            Verdict::Fail(broken) => {
+                if self.failing.as_ref().is_none_or(|(f, _)| rate < *f) {
+                    self.failing = Some((rate, broken));
+                }
+            }
+        }
+        self.next = self.decide();
+        &self.next
+    }
+
+    fn decide(&self) -> Next {
+        let p = &self.params;
+        let next = match (self.passing, &self.failing) {
+            (None, Some((rate, broken))) => {
+                return Next::Done(Outcome::FailsAtStart {
+                    rate: *rate,
+                    broken: broken.clone(),
+                })
+            }
+            (None, None) => unreachable!("record() saw a pass or a failure"),
+            // Ramp: still passing.
+            (Some(pass), None) => {
+                if pass >= p.max_rate {
+                    return Next::Done(Outcome::AboveMax { rate: pass });
+                }
+                let up = match p.growth {
+                    Growth::Factor(f) => pass * f,
+                    Growth::Step(s) => pass + s,
+                };
+                round(up.min(p.max_rate))
+            }
+            // Bisect.
+            (Some(pass), Some((fail, broken))) => {
+                if *fail - pass <= p.precision * pass || round((pass + fail) / 2.0) <= pass {
+                    return Next::Done(Outcome::Found {
+                        rate: pass,
+                        failing: *fail,
+                        broken: broken.clone(),
+                    });
+                }
+                round((pass + fail) / 2.0)
+            }
+        };
+        if self.levels >= p.max_levels {
+            return Next::Done(Outcome::LevelLimit {
+                passing: self.passing,
+                failing: self.failing.as_ref().map(|(f, _)| *f),
+            });
+        }
+        Next::Run(next)
+    }
+}
+
+/// The knee: the first level, by rate, whose median latency exceeds `factor` times the median
+/// of the lowest-rate level, by at least `min_rise` seconds (so sub-millisecond jitter of a
+/// fast target is not a knee). `levels` are (rate, p50) in any order; returns the knee's
+/// index into `levels`.
+pub fn knee(levels: &[(f64, f64)], factor: f64, min_rise: f64) -> Option<usize> {
+    let mut order: Vec<usize> = (0..levels.len()).collect();
+    order.sort_by(|&a, &b| levels[a].0.total_cmp(&levels[b].0));
+    let base = levels[*order.first()?].1;
+    order
+        .into_iter()
+        .skip(1)
+        .find(|&i| levels[i].1 > base * factor && levels[i].1 - base >= min_rise)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Params {
+        Params {
+            start_rate: 100.0,
+            growth: Growth::Factor(2.0),
+            max_rate: 10_000.0,
+            precision: 0.05,
+            max_levels: 30,
+        }
+    }
+
+    /// Runs the search against a target whose SLO holds up to `capacity` exactly.
+    fn simulate(p: Params, capacity: f64) -> (Vec<f64>, Outcome) {
+        let mut s = Search::new(p);
+        let mut rates = Vec::new();
+        loop {
+            match s.next().clone() {
+                Next::Run(r) => {
+                    rates.push(r);
+                    s.record(if r <= capacity {
+                        Verdict::Pass
+                    } else {
+                        Verdict::Fail(vec!["p99<500ms".into()])
+                    });
+                }
+                Next::Done(o) => return (rates, o),
+            }
+        }
+    }
+
+    #[test]
+    fn ramps_by_the_factor_then_bisects_to_the_precision() {
+        let (rates, outcome) = simulate(params(), 450.0);
+        assert_eq!(&rates[..4], &[100.0, 200.0, 400.0, 800.0]);
+        assert_eq!(&rates[4..], &[600.0, 500.0, 450.0, 475.0, 462.5]);
+        let Outcome::Found {
+            rate,
+            failing,
+            broken,
+        } = outcome
+        else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!((rate, failing), (450.0, 462.5));
+        assert_eq!(broken, vec!["p99<500ms".to_string()]);
+        assert!((failing - rate) / rate <= 0.05 + 1e-9);
+    }
+
+    #[test]
+    fn finds_any_capacity_within_the_precision() {
+        for cap in [101.0, 137.0, 999.0, 1234.5, 7777.0] {
+            let (rates, outcome) = simulate(params(), cap);
+            let Outcome::Found { rate, failing, .. } = outcome else {
+                panic!("{cap}: {outcome:?}")
+            };
+            assert!(rate <= cap && cap < failing, "{cap}: {rate}..{failing}");
+            assert!(
+                failing - rate <= 0.05 * rate + 0.1,
+                "{cap}: {rate}..{failing}"
+            );
+            assert!(rates.len() < 20, "{cap}: {} levels", rates.len());
+        }
+    }
+
+    #[test]
+    fn a_step_ramp_adds_the_step() {
+        let p = Params {
+            growth: Growth::Step(50.0),
+            ..params()
+        };
+        let (rates, outcome) = simulate(p, 260.0);
+        assert_eq!(&rates[..5], &[100.0, 150.0, 200.0, 250.0, 300.0]);
+        assert_eq!(&rates[5..], &[275.0, 262.5]);
+        assert!(
+            matches!(outcome, Outcome::Found { rate, failing, .. } if rate == 250.0 && failing == 262.5)
+        );
+    }
+
+    #[test]
+    fn the_ceiling_is_run_exactly_once_and_reported_as_a_lower_bound() {
+        let p = Params {
+            max_rate: 300.0,
+            ..params()
+        };
+        let (rates, outcome) = simulate(p, 1e9);
+        assert_eq!(rates, vec![100.0, 200.0, 300.0]);
+        assert_eq!(outcome, Outcome::AboveMax { rate: 300.0 });
+        assert_eq!(outcome.capacity(), 300.0);
+    }
+
+    #[test]
+    fn a_failure_at_the_start_rate_ends_at_once() {
+        let (rates, outcome) = simulate(params(), 50.0);
+        assert_eq!(rates, vec![100.0]);
+        assert_eq!(
+            outcome,
+            Outcome::FailsAtStart {
+                rate: 100.0,
+                broken: vec!["p99<500ms".into()]
+            }
+        );
+        assert_eq!(outcome.capacity(), 0.0);
+    }
+
+    #[test]
+    fn a_generator_bound_level_stops_the_search_and_keeps_the_last_pass() {
+        let mut s = Search::new(params());
+        s.record(Verdict::Pass);
+        assert_eq!(s.next(), &Next::Run(200.0));
+        s.record(Verdict::GeneratorBound);
+        assert_eq!(
+            s.next(),
+            &Next::Done(Outcome::GeneratorBound {
+                at: 200.0,
+                passing: Some(100.0)
+            })
+        );
+        // Nothing more happens once done.
+        s.record(Verdict::Pass);
+        assert!(matches!(
+            s.next(),
+            Next::Done(Outcome::GeneratorBound { .. })
+        ));
+    }
+
+    #[test]
+    fn the_level_cap_bounds_the_search() {
+        let p = Params {
+            max_levels: 3,
+            ..params()
+        };
+        let (rates, outcome) = simulate(p, 1e9);
+        assert_eq!(rates.len(), 3);
+        assert_eq!(
+            outcome,
+            Outcome::LevelLimit {
+                passing: Some(400.0),
+                failing: None
+            }
+        );
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let bad = Params {
+            start_rate: 0.0,
+            growth: Growth::Factor(1.0),
+            max_rate: -1.0,
+            precision: 1.5,
+            max_levels: 0,
+        };
+        let fields: Vec<_> = bad.check().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            [
+                "start_rate",
+                "factor",
+                "max_rate",
+                "precision",
+                "max_levels"
+            ]
+        );
+        let below = Params {
+            max_rate: 50.0,
+            ..params()
+        };
+        assert_eq!(below.check()[0].1, "max_rate 50 is below start_rate 100");
+        assert!(params().check().is_empty());
+    }
+
+    #[test]
+    fn the_knee_is_where_the_median_doubles_by_a_real_margin() {
+        // Out of order on purpose: bisection levels come after the ramp.
+        let levels = [
+            (100.0, 0.010),
+            (400.0, 0.013),
+            (800.0, 0.400),
+            (600.0, 0.030),
+            (200.0, 0.011),
+        ];
+        assert_eq!(knee(&levels, 2.0, 0.001), Some(3), "600 rps: 3x the base");
+        // A fast target's jitter (0.2 ms -> 0.5 ms) is not a knee.
+        let fast = [(100.0, 0.0002), (200.0, 0.0005), (400.0, 0.0004)];
+        assert_eq!(knee(&fast, 2.0, 0.001), None);
+        assert_eq!(knee(&[], 2.0, 0.001), None);
+    }
+}

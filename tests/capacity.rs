@@ -1,0 +1,561 @@
+//! `loadtide capacity` end to end against targets of known capacity on 127.0.0.1:0: a server
+//! that answers at most N requests per second, first in first out (the rest wait, so latency
+//! climbs past N), and a fast server behind a deliberately starved generator (a tiny
+//! `--max-in-flight`), which must be reported as the generator's limit, not the target's.
+//! Every search is bounded by --max-rate and --max-levels, with short holds.
+
+#![allow(clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A target on its own runtime (two worker threads) until dropped.
+struct Target {
+    addr: SocketAddr,
+    cancel: CancellationToken,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Target {
+    /// Serves at most `per_second` requests per second, in arrival order; the others queue.
+    /// A stall of the process is made up for, up to 100 ms of work, so scheduler noise on a
+    /// busy machine does not lower the capacity.
+    fn capacity(per_second: f64) -> Target {
+        Target::start(Some(per_second), Duration::ZERO)
+    }
+
+    /// Answers every request after `delay`, in parallel, without limit.
+    fn delay(delay: Duration) -> Target {
+        Target::start(None, delay)
+    }
+
+    fn start(per_second: Option<f64>, delay: Duration) -> Target {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cancel = CancellationToken::new();
+        let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
+        if let Some(n) = per_second {
+            let gap = Duration::from_secs_f64(1.0 / n);
+            let credit = Duration::from_millis(100);
+            runtime.spawn(async move {
+                let mut next = Instant::now();
+                while let Some(done) = rx.recv().await {
+                    let now = Instant::now();
+                    if next + credit < now {
+                        next = now - credit;
+                    }
+                    next += gap;
+                    if next > now {
+                        tokio::time::sleep_until(next).await;
+                    }
+                    let _ = done.send(());
+                }
+            });
+        }
+        let stop = cancel.clone();
+        runtime.spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
+                    _ = stop.cancelled() => return,
+                };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                        let tx = tx.clone();
+                        async move {
+                            if per_second.is_some() {
+                                let (done, wait) = oneshot::channel();
+                                let _ = tx.send(done);
+                                let _ = wait.await;
+                            } else {
+                                tokio::time::sleep(delay).await;
+                            }
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Target {
+            addr,
+            cancel,
+            runtime: Some(runtime),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+fn loadtide() -> Command {
+    let mut cmd = Command::cargo_bin("loadtide").unwrap();
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LOADTIDE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.timeout(Duration::from_secs(90));
+    cmd
+}
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit code {:?}\n--- stdout\n{}--- stderr\n{}---",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn exec(args: &[&str]) -> Out {
+    let out = loadtide().args(args).output().unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{text}"))
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("expected a number, got {v}"))
+}
+
+const N: f64 = 400.0;
+
+#[test]
+fn finds_a_known_capacity_within_15_percent() {
+    let target = Target::capacity(N);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("capacity.json");
+    let html = dir.path().join("capacity.html");
+    let started = std::time::Instant::now();
+    let out = exec(&[
+        "capacity",
+        "--url",
+        &target.url(),
+        "--slo",
+        "p99<150ms",
+        "--slo",
+        "error_rate<1%",
+        "--start-rate",
+        "100",
+        "--factor",
+        "1.5",
+        "--hold",
+        "1500ms",
+        "--stabilize",
+        "500ms",
+        "--precision",
+        "10%",
+        "--max-rate",
+        "2000",
+        "--max-levels",
+        "12",
+        "--timeout",
+        "5s",
+        "--json",
+        json.to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+    ]);
+    let took = started.elapsed();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let r = read_json(&json);
+    let found = f(&r["capacity_rps"]);
+    eprintln!(
+        "known capacity {N}/s, found {found}/s in {took:?}\n{}",
+        out.stdout
+    );
+    assert!(
+        (found - N).abs() <= 0.15 * N,
+        "found {found}/s for a target serving {N}/s\n{out:?}"
+    );
+    assert_eq!(r["outcome"], "found");
+    assert!(r["generator_limit"].is_null(), "{out:?}");
+    // The first failing level is above the capacity found, within the precision.
+    let failing = f(&r["first_failing_rps"]);
+    assert!(
+        failing > found && failing <= found * 1.1 + 0.1,
+        "{found} {failing}"
+    );
+    assert_eq!(
+        r["broken_slo"], "p99<150ms",
+        "latency breaks first; nothing errs"
+    );
+    // Every level has its figures and its verdict; above N the throughput stays near N.
+    let levels = r["levels"].as_array().unwrap();
+    assert!(levels.len() >= 5 && levels.len() <= 12, "{}", levels.len());
+    for l in levels {
+        for k in ["rate", "achieved_rps", "error_rate"] {
+            assert!(l[k].is_number(), "{k} in {l}");
+        }
+        for k in ["p50", "p95", "p99"] {
+            assert!(l["latency"][k].is_number(), "{k} in {l}");
+        }
+        assert!(l["health"]["cpu_utilisation"].is_number());
+        assert!(l["health"]["lag_p99"].is_number());
+        let verdict = l["verdict"].as_str().unwrap();
+        let rate = f(&l["rate"]);
+        if rate >= 1.3 * N {
+            assert_eq!(verdict, "fail", "{l}");
+            let achieved = f(&l["achieved_rps"]);
+            assert!(
+                achieved < 1.15 * N,
+                "served {achieved}/s at most ~{N}/s: {l}"
+            );
+        }
+        if rate <= 0.6 * N {
+            assert_eq!(verdict, "pass", "{l}");
+        }
+    }
+    // The knee (p50 doubling) sits at or above the capacity, never far below it.
+    let knee = f(&r["knee"]["rate"]);
+    assert!(knee > 0.8 * N, "knee {knee}");
+    // The target saturating shows up as a finding with its numbers.
+    let findings = r["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|x| x["kind"] == "target_saturating"),
+        "{findings:?}"
+    );
+    assert!(out.stdout.contains("capacity     "), "{out:?}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!doctype html>") && page.contains("<svg"));
+    assert!(!page.contains("<script") && !page.contains("<link"));
+    assert!(took < Duration::from_secs(40), "took {took:?}");
+}
+
+#[test]
+fn a_starved_generator_is_reported_as_the_limit_not_the_target() {
+    // The target answers anything in 20 ms; two requests in flight allow ~100/s at most.
+    let target = Target::delay(Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("capacity.json");
+    let out = exec(&[
+        "capacity",
+        "--url",
+        &target.url(),
+        "--slo",
+        "p99<500ms",
+        "--max-in-flight",
+        "2",
+        "--start-rate",
+        "40",
+        "--factor",
+        "2",
+        "--hold",
+        "1s",
+        "--stabilize",
+        "300ms",
+        "--max-rate",
+        "1000",
+        "--max-levels",
+        "6",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    let r = read_json(&json);
+    assert_eq!(r["outcome"], "generator_bound", "{out:?}");
+    let g = &r["generator_limit"];
+    let at = f(&g["rate"]);
+    assert!((80.0..=320.0).contains(&at), "generator-bound at {at}/s");
+    let reasons = g["reasons"].as_array().unwrap();
+    assert!(
+        reasons
+            .iter()
+            .any(|x| x.as_str().unwrap().contains("dropped")),
+        "{reasons:?}"
+    );
+    // No level blamed the target.
+    for l in r["levels"].as_array().unwrap() {
+        assert_ne!(l["verdict"], "fail", "{l}");
+    }
+    let last = r["levels"].as_array().unwrap().last().unwrap().clone();
+    assert!(last["health"]["dropped"].as_u64().unwrap() > 0, "{last}");
+    assert!(out.stdout.contains("GENERATOR-BOUND"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("the generator, not the target, was the limit"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("--shard"), "{out:?}");
+    assert!(r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["kind"] == "generator_bound"));
+}
+
+#[test]
+fn exit_1_when_the_slo_fails_at_the_start_rate_and_2_on_bad_usage() {
+    let target = Target::capacity(50.0);
+    let out = exec(&[
+        "capacity",
+        "--url",
+        &target.url(),
+        "--slo",
+        "p99<50ms",
+        "--start-rate",
+        "200",
+        "--hold",
+        "1s",
+        "--stabilize",
+        "200ms",
+        "--timeout",
+        "3s",
+        "--quiet",
+    ]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("the SLOs already fail at the start rate 200.0 req/s"),
+        "{out:?}"
+    );
+    let out = exec(&["capacity", "--url", &target.url(), "--slo", "p99<"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let out = exec(&["capacity", "--url", &target.url()]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("give at least one SLO"), "{out:?}");
+    let out = exec(&[
+        "capacity",
+        "--url",
+        &target.url(),
+        "--slo",
+        "p99<1s",
+        "--factor",
+        "0.5",
+        "--precision",
+        "150%",
+    ]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("`--factor`: invalid factor 0.5"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("`--precision`"), "{out:?}");
+}
+
+#[test]
+fn run_reports_findings_with_their_evidence() {
+    // Starved generator: one request in flight against 20 ms answers at 100/s.
+    let slow = Target::delay(Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = exec(&[
+        "run",
+        "--url",
+        &slow.url(),
+        "--rate",
+        "100",
+        "--duration",
+        "2s",
+        "--max-in-flight",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let s = read_json(&json);
+    let findings = s["findings"].as_array().unwrap();
+    let g = findings
+        .iter()
+        .find(|x| x["kind"] == "generator_bound")
+        .unwrap_or_else(|| panic!("{findings:?}"));
+    assert!(f(&g["evidence"]["dropped"]) >= 40.0, "{g}");
+    assert_eq!(f(&g["evidence"]["dropped"]), f(&s["dropped"]));
+    assert!(out.stdout.contains("[generator_bound]"), "{out:?}");
+
+    // A queue growing at the target: 130/s offered to a target serving 100/s.
+    let queue = Target::capacity(100.0);
+    let out = exec(&[
+        "run",
+        "--url",
+        &queue.url(),
+        "--rate",
+        "130",
+        "--duration",
+        "7s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let s = read_json(&json);
+    let findings = s["findings"].as_array().unwrap();
+    let sat = findings
+        .iter()
+        .find(|x| x["kind"] == "target_saturating")
+        .unwrap_or_else(|| panic!("{findings:?}\n{out:?}"));
+    let e = &sat["evidence"];
+    assert!(f(&e["p50_late"]) > 2.0 * f(&e["p50_early"]), "{sat}");
+    assert!((80.0..=120.0).contains(&f(&e["rps_late"])), "{sat}");
+    assert!(
+        findings.iter().all(|x| x["kind"] != "generator_bound"),
+        "{findings:?}"
+    );
+}
+
+/// GET /metrics from a daemon, as text (None until it answers).
+fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let prefix = format!("{name}{{{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Ends the daemon (by its PID, through the child handle) however the test ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn daemon_capacity_profile_exports_its_result() {
+    let n = 200.0;
+    let target = Target::capacity(n);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("loadtide.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[targets.api]
+url = "http://{addr}"
+timeout = "5s"
+
+[[targets.api.endpoints]]
+name = "home"
+path = "/"
+
+[profiles.nightly]
+kind = "capacity"
+target = "api"
+
+[profiles.nightly.capacity]
+slo = ["p99<150ms", "error_rate<1%"]
+start_rate = 50
+factor = 2
+hold = "1s"
+stabilize = "300ms"
+max_rate = 1000
+precision = "10%"
+max_levels = 10
+"#,
+            addr = target.addr
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bin = assert_cmd::cargo::cargo_bin("loadtide");
+    let _daemon = Child(
+        std::process::Command::new(bin)
+            .args([
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--web.listen-address",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env_remove("LOADTIDE_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        if let Some(t) = scrape(port) {
+            if t.contains("loadtide_capacity_last_run_timestamp_seconds{") {
+                break t;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no capacity result within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let p = r#"profile="nightly""#;
+    let rps = sample(&text, "loadtide_capacity_rps", p).unwrap();
+    assert!(
+        (rps - n).abs() <= 0.2 * n,
+        "capacity {rps}/s for a target serving {n}/s"
+    );
+    assert_eq!(
+        sample(&text, "loadtide_capacity_generator_bound", p),
+        Some(0.0)
+    );
+    let at = sample(&text, "loadtide_capacity_last_run_timestamp_seconds", p).unwrap();
+    assert!(at > started && at < started + 60.0, "{at} vs {started}");
+    // The levels' traffic is in the usual request metrics under the profile's name.
+    assert!(text.contains(r#"loadtide_request_duration_seconds_count{endpoint="home",method="GET",profile="nightly",target="api"}"#));
+}
