@@ -230,6 +230,9 @@ pub struct Profile {
     pub duration: Option<Duration>,
     /// Ends the profile after this many requests.
     pub requests: Option<u64>,
+    /// One-shot runs: this first part of the run is left out of the summary's figures and of
+    /// every threshold (whole-run and windowed); the timeline still shows it.
+    pub warmup: Duration,
     pub thresholds: Vec<Threshold>,
 }
 
