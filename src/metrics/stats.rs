@@ -278,7 +278,9 @@ impl RunStats {
             .collect();
         self.roll_to(elapsed.as_secs());
         let frac = elapsed.as_secs_f64() - elapsed.as_secs() as f64;
-        if !self.second_hist.is_empty() || self.second_intended.1 > 0 {
+        // Only when requests completed in it: samples alone (taken while the last requests
+        // drain) would add a row of nothing at the end of every chart.
+        if !self.second_hist.is_empty() {
             self.roll_to(self.second + 1);
             if let Some(last) = self.timeline.last_mut() {
                 if frac > 0.05 {
@@ -338,5 +340,76 @@ mod tests {
         let e = &s.endpoints[0];
         assert_eq!((e.requests, e.errors, e.status_codes[&200]), (3, 1, 2));
         assert_eq!(e.error_kinds[ErrorKind::Timeout.index()], 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rows_carry_intended_rate_in_flight_latency_and_errors_by_kind() {
+        let stats = RunStats::new(&[("a".into(), "GET".into())]);
+        {
+            let mut s = stats.lock().expect("lock");
+            s.sample(3, Some(10.0));
+            for ms in 1..=100 {
+                s.record(0, Duration::from_millis(ms), &ok(200));
+            }
+            s.record(
+                0,
+                Duration::from_millis(5),
+                &Outcome::failed(ErrorKind::Reset),
+            );
+            s.record(
+                0,
+                Duration::from_millis(5),
+                &Outcome::failed(ErrorKind::Timeout),
+            );
+        }
+        tokio::time::advance(Duration::from_millis(500)).await;
+        stats.lock().expect("lock").sample(7, Some(20.0));
+        tokio::time::advance(Duration::from_millis(600)).await;
+        let mut s = stats.lock().expect("lock");
+        s.sample(1, Some(30.0));
+        s.finish(Duration::from_millis(1_100));
+        let r = &s.timeline[0];
+        assert_eq!(r.in_flight, 7, "the highest sample of the second");
+        assert_eq!(
+            r.intended_rps,
+            Some(15.0),
+            "the mean of the second's samples"
+        );
+        assert!((r.p90 - 0.090).abs() < 0.001, "{}", r.p90);
+        assert!((r.max - 0.100).abs() < 0.001, "{}", r.max);
+        assert!(r.p50 <= r.p90 && r.p90 <= r.p99 && r.p99 <= r.max);
+        let kinds: Vec<(&str, u64)> = r
+            .error_kinds
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        assert_eq!(kinds, vec![("reset", 1), ("timeout", 1)]);
+        assert_eq!(
+            s.timeline.len(),
+            1,
+            "a last second with samples only adds no row"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_warmup_counts_in_the_timeline_only() {
+        let stats = RunStats::new(&[("a".into(), "GET".into())]);
+        stats
+            .lock()
+            .expect("lock")
+            .measure(Duration::from_secs(1), &[]);
+        stats
+            .lock()
+            .expect("lock")
+            .record(0, Duration::from_millis(10), &ok(200));
+        stats.lock().expect("lock").dropped();
+        tokio::time::advance(Duration::from_millis(1_500)).await;
+        let mut s = stats.lock().expect("lock");
+        s.record(0, Duration::from_millis(10), &ok(200));
+        s.dropped();
+        s.finish(Duration::from_secs(2));
+        assert_eq!((s.endpoints[0].requests, s.dropped), (1, 1));
+        let rows: Vec<u64> = s.timeline.iter().map(|r| r.requests).collect();
+        assert_eq!(rows, vec![1, 1]);
     }
 }
