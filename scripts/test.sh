@@ -23,3 +23,5 @@ echo "== end to end: a real Prometheus scraping loadtide evaluates every dashboa
 ./scripts/e2e-prometheus.sh target/debug/loadtide
 echo "== end to end: a real Prometheus scrapes loadtide over TLS with basic auth (--web.config.file)"
 ./scripts/e2e-web-config.sh target/debug/loadtide
+echo "== end to end: the HTML report in headless Chromium (charts drawn, failing window marked, nothing fetched)"
+./scripts/e2e-report-browser.sh target/debug/loadtide

@@ -175,6 +175,10 @@ pub struct RunArgs {
     /// Stop after this many requests.
     #[arg(long, short = 'n', env = "LOADTIDE_REQUESTS")]
     pub requests: Option<u64>,
+    /// Leave this first part of the run (e.g. 30s) out of the summary and every threshold;
+    /// the timeline still shows it.
+    #[arg(long, env = "LOADTIDE_WARMUP")]
+    pub warmup: Option<String>,
     /// Per-request timeout (default 10s).
     #[arg(long, env = "LOADTIDE_TIMEOUT")]
     pub timeout: Option<String>,
@@ -639,6 +643,7 @@ fn flag_errors(e: ConfigErrors) -> ConfigErrors {
         ("profiles.adhoc.users", "--concurrency"),
         ("profiles.adhoc.duration", "--duration"),
         ("profiles.adhoc.requests", "--requests"),
+        ("profiles.adhoc.warmup", "--warmup"),
         ("profiles.adhoc.max_in_flight", "--max-in-flight"),
         ("profiles.adhoc.thresholds", "--threshold"),
         ("safety.allowed_hosts", "--allow-host"),
@@ -711,6 +716,9 @@ pub(crate) fn build_profile(
     if args.max_in_flight.is_some() {
         p.max_in_flight = args.max_in_flight;
     }
+    if args.warmup.is_some() {
+        p.warmup = args.warmup.clone();
+    }
     p.thresholds.extend(args.thresholds.iter().cloned());
     if args.url.is_none() {
         if let Some(t) = p.target.clone().and_then(|t| raw.targets.get_mut(&t)) {
@@ -759,6 +767,18 @@ pub(crate) fn build_profile(
             &file,
             &format!("profiles.{name}"),
             "never ends: its pattern has no length; give --duration or --requests",
+        ));
+    }
+    let length = crate::oneshot::one_pass(&profile, Shard::WHOLE, args.speed).length;
+    if let Some(length) = length.filter(|l| profile.warmup >= *l) {
+        return Err(ConfigErrors::one(
+            "command line",
+            "--warmup",
+            format!(
+                "warmup {} is not shorter than the run ({}): nothing would be measured",
+                humantime::format_duration(profile.warmup),
+                humantime::format_duration(length)
+            ),
         ));
     }
     Ok((Arc::new(profile), config.demo_target, config.safety))

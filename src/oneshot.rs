@@ -1,5 +1,6 @@
 //! `loadtide run`: one profile, run to its end (or until cancelled), with exact statistics, live
-//! progress on a terminal, the summary and the threshold verdicts.
+//! progress on a terminal, the summary and the threshold verdicts. A sampler reads the
+//! in-flight gauge and the intended rate every 100 ms into the per-second timeline.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -53,6 +54,10 @@ pub async fn run_once_until(
         endpoints.push((name.into(), method.into()));
     }
     let stats = RunStats::new(&endpoints);
+    stats
+        .lock()
+        .expect("stats lock poisoned")
+        .measure(profile.warmup, &profile.thresholds);
     // Wall-clock start, beside the run clock RunStats just started: aligns shards' timelines.
     let started_at = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -65,7 +70,13 @@ pub async fn run_once_until(
         .then(|| live_progress(&profile, spec.length, &stats));
     let drain = profile.target.timeout + Duration::from_secs(1);
     let shard = spec.shard;
+    let sampler = tokio::spawn(sample(
+        recorder.clone(),
+        stats.clone(),
+        matches!(profile.load, crate::config::Load::Open { .. }),
+    ));
     let end = run_profile(profile.clone(), spec, recorder.clone(), cancel, drain).await;
+    sampler.abort();
     if let Some((bar, task)) = bar {
         task.abort();
         bar.finish_and_clear();
@@ -94,12 +105,27 @@ pub async fn run_once_until(
         summary.scenario = Some(crate::report::summary::ScenarioSummary::new(
             &sc.name,
             &s,
-            summary.duration_s,
+            summary.measured_s(),
         ));
     }
     let passed = summary.check(&profile.thresholds);
     summary.findings = crate::report::findings::for_run(&summary);
     (summary, passed)
+}
+
+/// Every `SAMPLE_EVERY`, the requests in flight and (open model) the intended rate, into the
+/// timeline. Off the hot path: it reads the gauges the executors keep anyway.
+async fn sample(recorder: Arc<ProfileRecorder>, stats: crate::metrics::SharedStats, open: bool) {
+    let mut tick = tokio::time::interval(crate::metrics::stats::SAMPLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let intended = open.then(|| recorder.intended_rps());
+        stats
+            .lock()
+            .expect("stats lock poisoned")
+            .sample(recorder.in_flight(), intended);
+    }
 }
 
 /// The seed that replays the run's random choices (a random pattern's, or the Poisson

@@ -24,6 +24,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+mod common;
+
 // ---------------------------------------------------------------------------------------------
 // Local targets
 
@@ -537,7 +539,7 @@ fn reports_html_markdown_and_csv_are_written() {
     assert_code(&out, 0);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.starts_with("<!doctype html>"));
-    assert_eq!(page.matches("<svg").count(), 4, "{page}");
+    assert_eq!(page.matches("<svg").count(), 5, "{page}");
     assert!(page.contains("class=\"pass\">PASSED"));
     for needle in ["<script", "<link", "src=", "url("] {
         assert!(!page.contains(needle), "fetches {needle}");
@@ -572,6 +574,160 @@ fn reports_html_markdown_and_csv_are_written() {
         out.stderr.contains("use a .html or .md file name"),
         "{out:?}"
     );
+}
+
+/// Windowed thresholds against a server that stalls once, for 0.4 s, 5 s after it starts:
+/// over the whole run p95 stays low (the stalled requests are ~3% of the run), but in the
+/// 2-second window where the stalled requests complete it is high, so the windowed threshold
+/// fails (exit 1) and the text, JSON and HTML name that window. The 2 s warmup is left out of
+/// the figures and the windows start after it. The stall's place in the run comes from the
+/// wall clock (the summary's `started_at`), not from a guess at how fast the binary starts.
+#[test]
+fn a_windowed_threshold_fails_in_the_slow_window_while_the_whole_run_passes() {
+    let stall = common::Stall {
+        every: Duration::from_secs(3600),
+        stall: Duration::from_millis(400),
+        offset: Duration::from_secs(5),
+    };
+    let anchor = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let server = common::Script::new(common::Behavior::Ok)
+        .stall(stall)
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let (json, html, md) = (
+        dir.path().join("s.json"),
+        dir.path().join("r.html"),
+        dir.path().join("r.md"),
+    );
+    let out = exec(&[
+        "run",
+        "--url",
+        &format!("{}/", server.url()),
+        "--rate",
+        "40",
+        "--duration",
+        "10s",
+        "--warmup",
+        "2s",
+        "--threshold",
+        "p95<100ms",
+        "--threshold",
+        "p95<100ms over 2s",
+        "--threshold",
+        "requests>=40 over 2s",
+        "--json",
+        json.to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+        "--report",
+        md.to_str().unwrap(),
+    ]);
+    assert_code(&out, 1);
+    let s = read_json(&json);
+    let t = &s["thresholds"];
+    assert_eq!(t[0]["expr"], "p95<100ms");
+    assert_eq!(t[0]["passed"], true, "whole run: {s:#}");
+    assert!(t[0].get("windows").is_none(), "{s:#}");
+    assert_eq!(t[1]["expr"], "p95<100ms over 2s");
+    assert_eq!(t[1]["passed"], false, "{s:#}");
+    assert_eq!(
+        t[2]["passed"], true,
+        "40 rps: 80 requests in every window: {s:#}"
+    );
+    assert_eq!(f(&s["warmup_s"]), 2.0);
+
+    // Windows of 2 s from the end of the warmup: [2,4) [4,6) [6,8) [8,10).
+    let windows = t[1]["windows"].as_array().unwrap();
+    let spans: Vec<(f64, f64)> = windows
+        .iter()
+        .map(|w| (f(&w["start_s"]), f(&w["end_s"])))
+        .collect();
+    assert_eq!(
+        spans[..4],
+        [(2.0, 4.0), (4.0, 6.0), (6.0, 8.0), (8.0, 10.0)],
+        "{s:#}"
+    );
+    // The stalled requests are answered when the stall ends: that second of the run is in
+    // the one failing window.
+    let stall_end = anchor + 5.4 - f(&s["started_at"]);
+    let failing: Vec<&Value> = windows.iter().filter(|w| w["passed"] == false).collect();
+    assert_eq!(failing.len(), 1, "stall ends at {stall_end:.2} s: {s:#}");
+    let (start, end) = (f(&failing[0]["start_s"]), f(&failing[0]["end_s"]));
+    assert!(
+        start <= stall_end + 0.1 && stall_end - 0.1 < end,
+        "stall ends at {stall_end:.2} s, failing window {start}–{end}: {s:#}"
+    );
+    assert_eq!(f(&t[1]["value"]), f(&failing[0]["value"]), "worst window");
+    assert!(f(&t[1]["value"]) >= 0.1, "{s:#}");
+    let span = format!("{start:.0}–{end:.0} s");
+    assert!(
+        out.stdout.contains(&format!("failing windows: {span}")),
+        "{out:?}"
+    );
+
+    // The timeline has the new series: intended rate 40/s, latency max >= p99, in flight.
+    let timeline = s["timeline"].as_array().unwrap();
+    assert!(timeline.len() >= 10, "{s:#}");
+    for r in &timeline[1..9] {
+        assert!((f(&r["intended_rps"]) - 40.0).abs() < 1e-6, "{r}");
+        assert!(
+            f(&r["max"]) >= f(&r["p99"]) && f(&r["p99"]) >= f(&r["p90"]),
+            "{r}"
+        );
+    }
+    let stalled = (stall_end - 0.4).floor() as usize..=stall_end.floor() as usize;
+    let most = timeline[stalled]
+        .iter()
+        .map(|r| u(&r["in_flight"]))
+        .max()
+        .unwrap();
+    assert!(most >= 2, "requests pile up in the stall: {s:#}");
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains(&format!("data-start=\"{start}\" data-end=\"{end}\"")),
+        "failing window row"
+    );
+    assert_eq!(
+        page.matches("class=\"band\"").count(),
+        4,
+        "one band per time chart"
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        md.contains(&format!("- `p95<100ms over 2s` failed in 1 window: {span}")),
+        "{md}"
+    );
+}
+
+#[test]
+fn bad_windows_and_warmups_are_usage_errors() {
+    let demo = LocalServer::demo();
+    let url = demo.url("/");
+    for (args, message) in [
+        (
+            vec!["--threshold", "p95<1s over 500ms"],
+            "must be a whole number of seconds, at least 1s",
+        ),
+        (
+            vec!["--threshold", "p95<1s over"],
+            "`over` needs a window length",
+        ),
+        (
+            vec!["--warmup", "5s", "--duration", "2s"],
+            "is not shorter than the run",
+        ),
+        (vec!["--warmup", "soon"], "--warmup"),
+    ] {
+        let mut all = vec!["run", "--url", url.as_str()];
+        all.extend(args.iter().copied());
+        let out = exec(&all);
+        assert_code(&out, 2);
+        assert!(out.stderr.contains(message), "{message}: {out:?}");
+    }
 }
 
 /// `--baseline`: deltas in the text and the reports, and thresholds relative to the baseline

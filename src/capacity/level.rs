@@ -387,6 +387,7 @@ mod tests {
             expr: expr.into(),
             value,
             passed,
+            windows: None,
         };
         (t, r)
     }

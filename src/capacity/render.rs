@@ -163,14 +163,18 @@ pub fn html(r: &CapacityReport, command: &str) -> String {
     let label = |l: &&Level| format!("{:.0}", l.rate);
     let achieved: Vec<(String, f64)> = by_rate.iter().map(|l| (label(l), l.achieved_rps)).collect();
     o.push_str(&bar_chart(
+        "achieved",
         "achieved req/s per offered rate",
         &achieved,
         &|v| format!("{v:.0}/s"),
     ));
     let p99: Vec<(String, f64)> = by_rate.iter().map(|l| (label(l), l.latency.p99)).collect();
-    o.push_str(&bar_chart("p99 latency per offered rate", &p99, &|v| {
-        seconds(v)
-    }));
+    o.push_str(&bar_chart(
+        "p99",
+        "p99 latency per offered rate",
+        &p99,
+        &|v| seconds(v),
+    ));
     o.push_str(&findings::to_html(&r.findings));
     o.push_str("</body></html>\n");
     o

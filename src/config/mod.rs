@@ -238,6 +238,9 @@ pub struct Profile {
     pub duration: Option<Duration>,
     /// Ends the profile after this many requests.
     pub requests: Option<u64>,
+    /// One-shot runs: this first part of the run is left out of the summary's figures and of
+    /// every threshold (whole-run and windowed); the timeline still shows it.
+    pub warmup: Duration,
     pub thresholds: Vec<Threshold>,
     /// The error-budget brake (`[profiles.NAME.brake]`).
     pub brake: Option<BrakeSpec>,

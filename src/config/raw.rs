@@ -123,6 +123,8 @@ pub struct RawProfile {
     pub schedule: Option<RawSchedule>,
     pub duration: Option<String>,
     pub requests: Option<u64>,
+    /// One-shot runs: the first part of the run left out of the summary and thresholds.
+    pub warmup: Option<String>,
     #[serde(default)]
     pub thresholds: Vec<String>,
     pub brake: Option<RawBrake>,

@@ -1,5 +1,6 @@
-//! Threshold expressions such as `p95<1.5s`, `error_rate<2%` or `rps>=400`: parsed once at
-//! config time (so a typo is a config error, exit 2), evaluated by `report` after a run.
+//! Threshold expressions such as `p95<1.5s`, `error_rate<2%` or `rps>=400`, optionally
+//! windowed (`p95<300ms over 1m`: must hold in every 1-minute window of the run): parsed once
+//! at config time (so a typo is a config error, exit 2), evaluated by `report` after a run.
 
 use std::fmt;
 
@@ -54,11 +55,19 @@ pub struct Threshold {
     pub bound: f64,
     /// `baseline*F`: the bound is F times the same metric in a baseline run (`--baseline`).
     pub baseline_factor: Option<f64>,
+    /// `over 1m`: the length of the tumbling windows (whole seconds, >= 1) in each of which
+    /// the threshold must hold; `None` for a whole-run threshold.
+    pub window: Option<u64>,
 }
 
 impl Threshold {
     pub fn holds(&self, observed: f64) -> bool {
         self.holds_within(observed, self.bound)
+    }
+
+    /// True for `<` and `<=`: a higher value is worse (the worst window is the highest).
+    pub fn is_upper_bound(&self) -> bool {
+        matches!(self.op, Op::Lt | Op::Le)
     }
 
     /// Whether `observed` satisfies the comparison against `bound`.
@@ -92,63 +101,124 @@ impl std::str::FromStr for Threshold {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let expr = s.trim();
-        let at = expr.find(['<', '>']).ok_or_else(|| {
-            format!("invalid threshold {expr:?}: no comparison (e.g. \"p95<300ms\")")
-        })?;
-        let (name, rest) = expr.split_at(at);
-        let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
-            (Op::Le, v)
-        } else if let Some(v) = rest.strip_prefix(">=") {
-            (Op::Ge, v)
-        } else if let Some(v) = rest.strip_prefix('<') {
-            (Op::Lt, v)
-        } else {
-            (Op::Gt, &rest[1..])
-        };
-        let (name, value) = (name.trim(), value.trim());
-        let metric = parse_metric(name).ok_or_else(|| {
+        let whole = s.trim();
+        let (expr, window) = split_window(whole)?;
+        let mut t = parse_comparison(expr)?;
+        if let Some(w) = window {
+            t.expr = format!("{} over {}", t.expr, w.0);
+            t.window = Some(w.1);
+        }
+        Ok(t)
+    }
+}
+
+/// A window as written (`"1m"`) and its length in seconds.
+type Window<'a> = (&'a str, u64);
+
+/// Splits `p95<300ms over 1m` into the comparison and the window (`("1m", 60)`).
+fn split_window(whole: &str) -> Result<(&str, Option<Window<'_>>), String> {
+    let words: Vec<&str> = whole.split_whitespace().collect();
+    let Some(at) = words.iter().position(|w| *w == "over") else {
+        return Ok((whole, None));
+    };
+    // The byte offset of that word: the first "over" with whitespace before and after it.
+    let cut = whole
+        .match_indices("over")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            whole[..i].ends_with(char::is_whitespace)
+                && whole[i + 4..]
+                    .chars()
+                    .next()
+                    .is_none_or(char::is_whitespace)
+        })
+        .unwrap_or(whole.len());
+    let (expr, rest) = (whole[..cut].trim(), &words[at + 1..]);
+    let window = match rest {
+        [] => {
+            return Err(format!(
+                "invalid threshold {whole:?}: `over` needs a window length (e.g. \"p95<300ms over 1m\")"
+            ))
+        }
+        [w] => *w,
+        _ => {
+            return Err(format!(
+                "invalid threshold {whole:?}: `over` takes one window length such as 30s or 1m, got {:?}",
+                rest.join(" ")
+            ))
+        }
+    };
+    let secs = parse_seconds(window).ok_or_else(|| {
+        format!(
+            "invalid threshold {whole:?}: bad window {window:?} after `over` (expected a duration such as 30s, 1m or 1h)"
+        )
+    })?;
+    if secs < 1.0 || secs.fract() != 0.0 {
+        return Err(format!(
+            "invalid threshold {whole:?}: window {window:?} must be a whole number of seconds, at least 1s (the timeline has one row per second)"
+        ));
+    }
+    Ok((expr, Some((window, secs as u64))))
+}
+
+fn parse_comparison(expr: &str) -> Result<Threshold, String> {
+    let at = expr
+        .find(['<', '>'])
+        .ok_or_else(|| format!("invalid threshold {expr:?}: no comparison (e.g. \"p95<300ms\")"))?;
+    let (name, rest) = expr.split_at(at);
+    let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
+        (Op::Le, v)
+    } else if let Some(v) = rest.strip_prefix(">=") {
+        (Op::Ge, v)
+    } else if let Some(v) = rest.strip_prefix('<') {
+        (Op::Lt, v)
+    } else {
+        (Op::Gt, &rest[1..])
+    };
+    let (name, value) = (name.trim(), value.trim());
+    let metric = parse_metric(name).ok_or_else(|| {
             format!(
                 "invalid threshold {expr:?}: unknown metric {name:?} \
                  (known: p50, p90, p95, p99, p99.9, pNN, min, mean, max, error_rate, rps, requests, errors)"
             )
         })?;
-        if let Some(factor) = parse_baseline(value) {
-            let factor = factor.ok_or_else(|| {
+    if let Some(factor) = parse_baseline(value) {
+        let factor = factor.ok_or_else(|| {
                 format!("invalid threshold {expr:?}: bad baseline factor in {value:?} (e.g. \"baseline*1.1\")")
             })?;
-            return Ok(Threshold {
-                expr: format!("{name}{}{value}", op.symbol()),
-                metric,
-                op,
-                bound: f64::NAN,
-                baseline_factor: Some(factor),
-            });
-        }
-        let bound = match metric {
-            Metric::Latency(_) => parse_seconds(value),
-            Metric::ErrorRate => parse_ratio(value),
-            Metric::Rps | Metric::Requests | Metric::Errors => value
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0),
-        }
-        .ok_or_else(|| {
-            let hint = match metric {
-                Metric::Latency(_) => "a duration such as 300ms or 1.5s",
-                Metric::ErrorRate => "a ratio such as 0.02 or 2%",
-                _ => "a non-negative number",
-            };
-            format!("invalid threshold {expr:?}: bad value {value:?} (expected {hint})")
-        })?;
-        Ok(Threshold {
+        return Ok(Threshold {
             expr: format!("{name}{}{value}", op.symbol()),
             metric,
             op,
-            bound,
-            baseline_factor: None,
-        })
+            bound: f64::NAN,
+            baseline_factor: Some(factor),
+            window: None,
+        });
     }
+    let bound = match metric {
+        Metric::Latency(_) => parse_seconds(value),
+        Metric::ErrorRate => parse_ratio(value),
+        Metric::Rps | Metric::Requests | Metric::Errors => value
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0),
+    }
+    .ok_or_else(|| {
+        let hint = match metric {
+            Metric::Latency(_) => "a duration such as 300ms or 1.5s",
+            Metric::ErrorRate => "a ratio such as 0.02 or 2%",
+            _ => "a non-negative number",
+        };
+        format!("invalid threshold {expr:?}: bad value {value:?} (expected {hint})")
+    })?;
+    Ok(Threshold {
+        expr: format!("{name}{}{value}", op.symbol()),
+        metric,
+        op,
+        bound,
+        baseline_factor: None,
+        window: None,
+    })
 }
 
 fn parse_metric(name: &str) -> Option<Metric> {
@@ -173,7 +243,7 @@ fn parse_metric(name: &str) -> Option<Metric> {
     Some(Metric::Latency(stat))
 }
 
-/// `300ms`, `1.5s`, `250us`, `2m`; a bare number is seconds.
+/// `300ms`, `1.5s`, `250us`, `2m`, `1h`; a bare number is seconds.
 pub fn parse_seconds(v: &str) -> Option<f64> {
     let split = v
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -186,6 +256,7 @@ pub fn parse_seconds(v: &str) -> Option<f64> {
         "us" | "µs" => 1e-6,
         "ns" => 1e-9,
         "m" => 60.0,
+        "h" => 3600.0,
         _ => return None,
     };
     Some(num * scale).filter(|v| v.is_finite())
@@ -254,5 +325,38 @@ mod tests {
             .expect_err("ratio over 1");
         assert!(e.contains("ratio"), "{e}");
         assert!("p101<1s".parse::<Threshold>().is_err());
+    }
+
+    #[test]
+    fn parses_windows() {
+        let w = t("p95<300ms over 1m");
+        assert_eq!(w.window, Some(60));
+        assert_eq!((w.op, w.bound), (Op::Lt, 0.3));
+        assert_eq!(w.expr, "p95<300ms over 1m");
+        assert_eq!(t("p95 < 300ms   over  2s").expr, "p95<300ms over 2s");
+        assert_eq!(t("error_rate<1% over 30s").window, Some(30));
+        assert_eq!(t("rps>=100 over 1h").window, Some(3600));
+        assert_eq!(t("max<1s over 90").window, Some(90), "bare seconds");
+        assert_eq!(t("p99<baseline*1.2 over 1m").baseline_factor, Some(1.2));
+        assert_eq!(t("p95<300ms").window, None);
+    }
+
+    #[test]
+    fn rejects_bad_windows_with_a_reason() {
+        let e = |s: &str| s.parse::<Threshold>().expect_err(s);
+        let m = e("p95<300ms over");
+        assert!(m.contains("`over` needs a window length"), "{m}");
+        let m = e("p95<300ms over soon");
+        assert!(m.contains("bad window \"soon\""), "{m}");
+        let m = e("p95<300ms over 500ms");
+        assert!(m.contains("whole number of seconds, at least 1s"), "{m}");
+        let m = e("p95<300ms over 0s");
+        assert!(m.contains("at least 1s"), "{m}");
+        let m = e("p95<300ms over 1.5s");
+        assert!(m.contains("whole number of seconds"), "{m}");
+        let m = e("p95<300ms over 1m 30s");
+        assert!(m.contains("one window length"), "{m}");
+        let m = e("p95<fast over 1m");
+        assert!(m.contains("bad value \"fast\""), "{m}");
     }
 }

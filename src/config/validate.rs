@@ -668,6 +668,11 @@ fn profile(
     if p.requests == Some(0) {
         c.err(format!("{key}.requests"), "must be at least 1, got 0");
     }
+    let warmup = c.duration(
+        &format!("{key}.warmup"),
+        p.warmup.as_deref(),
+        Duration::ZERO,
+    );
     let mut thresholds = Vec::new();
     for (i, t) in p.thresholds.iter().enumerate() {
         match t.parse::<Threshold>() {
@@ -694,6 +699,7 @@ fn profile(
         schedule: schedule?,
         duration,
         requests: p.requests,
+        warmup,
         thresholds,
         brake,
         capacity,

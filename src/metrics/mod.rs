@@ -7,6 +7,7 @@ pub mod names;
 pub mod recorder;
 pub mod stats;
 pub mod websocket;
+pub mod window;
 
 use std::sync::Arc;
 

@@ -276,7 +276,7 @@ impl ProfileRecorder {
         }
         .inc();
         if let Some(s) = &self.stats {
-            s.lock().expect("stats lock poisoned").dropped += 1;
+            s.lock().expect("stats lock poisoned").dropped();
         }
     }
 
@@ -369,6 +369,16 @@ impl ProfileRecorder {
     /// The schedule's next start (Unix seconds), or None when there is none.
     pub fn set_next_start(&self, at: Option<f64>) {
         self.next_start.set(at.unwrap_or(0.0));
+    }
+
+    /// Requests in flight now (the `loadtide_requests_in_flight` gauge).
+    pub fn in_flight(&self) -> u64 {
+        u64::try_from(self.in_flight.get()).unwrap_or(0)
+    }
+
+    /// The intended arrival rate now (the `loadtide_intended_requests_per_second` gauge).
+    pub fn intended_rps(&self) -> f64 {
+        self.intended_rps.get()
     }
 
     pub fn stats(&self) -> Option<&SharedStats> {

@@ -636,6 +636,7 @@ mod tests {
             errors: 0,
             p50,
             p99: p50 * 2.0,
+            ..TimelineRow::default()
         }
     }
 

@@ -1,12 +1,15 @@
 //! `--report PATH.html`: one self-contained HTML file (inline CSS and SVG, nothing fetched),
-//! readable offline and printable: run metadata, the summary, thresholds, charts over time,
-//! the latency distribution and a per-endpoint table.
+//! readable offline and printable: run metadata, the summary, thresholds (and the windows in
+//! which windowed ones failed), charts over time (intended vs achieved rate, latency
+//! p50/p90/p99/max, errors by kind, in flight; failing windows shaded), the latency
+//! distribution and a per-endpoint table.
 
 use std::fmt::Write as _;
 
-use super::render::seconds;
-use super::summary::{Latency, Summary};
-use super::svg::{bar_chart, line_chart, Series};
+use super::render::{seconds, value, window_span};
+use super::summary::{Latency, Summary, ThresholdResult};
+use super::svg::{bar_chart, line_chart, Band, Series};
+use crate::config::Threshold;
 
 /// What the report says about the run beyond the summary.
 pub struct ReportMeta {
@@ -24,7 +27,22 @@ table{border-collapse:collapse;margin:.5em 0}td,th{padding:3px 10px;border-botto
 th:first-child,td:first-child{text-align:left}.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}\
 .chart{display:block;margin:.5em 0}.chart .grid{stroke:#eee}.chart .tick{font-size:10px;fill:#666}\
 .chart .title{font-size:12px;font-weight:600}.chart .legend{font-size:11px}.chart .bar{fill:#4c78a8}\
-code{background:#f6f8fa;padding:1px 4px}@media print{body{margin:0}}";
+.chart .band{fill:#cf222e;fill-opacity:.13}tr.fail td{background:#fff1f0}\
+code{background:#f6f8fa;padding:1px 4px}@media print{body{margin:0}.chart{break-inside:avoid}}";
+
+/// Colours for errors by kind, in `ErrorKind::ALL` order where possible.
+const PALETTE: [&str; 9] = [
+    "#cf222e", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+];
+
+/// A threshold's value in its unit (the expression says which metric it is).
+fn threshold_value(t: &ThresholdResult, v: f64) -> String {
+    match t.expr.parse::<Threshold>() {
+        Ok(th) => value(th.metric, v),
+        Err(_) => format!("{v}"),
+    }
+}
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -87,72 +105,15 @@ pub fn html(s: &Summary, meta: &ReportMeta) -> String {
     );
 
     if !s.thresholds.is_empty() {
-        o.push_str(
-            "<h2>Thresholds</h2><table><tr><th>threshold</th><th>value</th><th>result</th></tr>",
-        );
-        for t in &s.thresholds {
-            let (class, word) = if t.passed {
-                ("pass", "PASSED")
-            } else {
-                ("fail", "FAILED")
-            };
-            let _ = write!(
-                o,
-                "<tr><td><code>{}</code></td><td>{}</td><td class=\"{class}\">{word}</td></tr>",
-                escape(&t.expr),
-                t.value
-            );
-        }
-        o.push_str("</table>");
+        thresholds(&mut o, s);
     }
-
-    o.push_str("<h2>Over time</h2>");
-    let x: Vec<f64> = s.timeline.iter().map(|r| r.t as f64).collect();
-    let rps: Vec<f64> = s.timeline.iter().map(|r| r.rps).collect();
-    let p50: Vec<f64> = s.timeline.iter().map(|r| r.p50).collect();
-    let p99: Vec<f64> = s.timeline.iter().map(|r| r.p99).collect();
-    let errors: Vec<f64> = s.timeline.iter().map(|r| r.errors as f64).collect();
-    o.push_str(&line_chart(
-        "Achieved requests per second",
-        &x,
-        &[Series {
-            name: "achieved",
-            values: &rps,
-            color: "#1f77b4",
-        }],
-        &|v| format!("{v:.0}/s"),
-    ));
-    o.push_str(&line_chart(
-        "Latency per second",
-        &x,
-        &[
-            Series {
-                name: "p50",
-                values: &p50,
-                color: "#2ca02c",
-            },
-            Series {
-                name: "p99",
-                values: &p99,
-                color: "#d62728",
-            },
-        ],
-        &|v| seconds(v),
-    ));
-    o.push_str(&line_chart(
-        "Errors per second",
-        &x,
-        &[Series {
-            name: "errors",
-            values: &errors,
-            color: "#cf222e",
-        }],
-        &|v| format!("{v:.0}"),
-    ));
+    o.push_str(&super::findings::to_html(&s.findings));
+    over_time(&mut o, s);
 
     if let Some(h) = &s.histogram {
         o.push_str("<h2>Latency distribution</h2>");
         o.push_str(&bar_chart(
+            "distribution",
             "Requests by latency (doubling buckets)",
             &distribution(h),
             &|v| format!("{v:.0}"),
@@ -201,6 +162,202 @@ pub fn html(s: &Summary, meta: &ReportMeta) -> String {
     o
 }
 
+/// The thresholds table, and the windows in which windowed thresholds failed.
+fn thresholds(o: &mut String, s: &Summary) {
+    o.push_str("<h2>Thresholds</h2><table id=\"thresholds\"><tr><th>threshold</th><th>value</th><th>windows</th><th>result</th></tr>");
+    for t in &s.thresholds {
+        let (class, word) = if t.passed {
+            ("pass", "PASSED")
+        } else {
+            ("fail", "FAILED")
+        };
+        let windows = match &t.windows {
+            None => "whole run".to_string(),
+            Some(w) if w.is_empty() => "none to judge".to_string(),
+            Some(w) => format!(
+                "worst of {}; {} failed",
+                w.len(),
+                w.iter().filter(|w| !w.passed).count()
+            ),
+        };
+        let _ = write!(
+            o,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{windows}</td><td class=\"{class}\">{word}</td></tr>",
+            escape(&t.expr),
+            threshold_value(t, t.value)
+        );
+    }
+    o.push_str("</table>");
+    if s.warmup_s > 0.0 {
+        let _ = write!(
+            o,
+            "<p>The first {:.1} s (warmup) are left out of every figure and threshold; the charts show them.</p>",
+            s.warmup_s
+        );
+    }
+    let failing: Vec<_> = s
+        .thresholds
+        .iter()
+        .flat_map(|t| t.failing_windows().map(move |w| (t, w)))
+        .collect();
+    if failing.is_empty() {
+        return;
+    }
+    o.push_str("<h3>Failing windows</h3><table id=\"failing-windows\"><tr><th>threshold</th><th>window</th><th>value</th><th>result</th></tr>");
+    for (t, w) in failing {
+        let _ = write!(
+            o,
+            "<tr class=\"fail\" data-start=\"{}\" data-end=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"fail\">FAILED</td></tr>",
+            w.start_s,
+            w.end_s,
+            escape(&t.expr),
+            window_span(w.start_s, w.end_s),
+            threshold_value(t, w.value)
+        );
+    }
+    o.push_str("</table><p>Failing windows are shaded on the charts below.</p>");
+}
+
+/// The charts over time: intended vs achieved rate, latency, errors by kind, in flight.
+fn over_time(o: &mut String, s: &Summary) {
+    o.push_str("<h2>Over time</h2>");
+    let bands: Vec<Band> = s
+        .thresholds
+        .iter()
+        .flat_map(|t| {
+            t.failing_windows().map(|w| Band {
+                start: w.start_s,
+                end: w.end_s,
+                label: format!("{} failed in {}", t.expr, window_span(w.start_s, w.end_s)),
+            })
+        })
+        .collect();
+    let tl = &s.timeline;
+    let x: Vec<f64> = tl.iter().map(|r| r.t as f64).collect();
+    let col = |f: &dyn Fn(&crate::metrics::stats::TimelineRow) -> f64| -> Vec<f64> {
+        tl.iter().map(f).collect()
+    };
+    let rps = col(&|r| r.rps);
+    let intended = col(&|r| r.intended_rps.unwrap_or(f64::NAN));
+    let mut rate = vec![Series {
+        name: "achieved",
+        values: &rps,
+        color: "#1f77b4",
+    }];
+    if tl.iter().any(|r| r.intended_rps.is_some()) {
+        rate.insert(
+            0,
+            Series {
+                name: "intended",
+                values: &intended,
+                color: "#999999",
+            },
+        );
+    }
+    o.push_str(&line_chart(
+        "rate",
+        "Requests per second: intended vs achieved",
+        &x,
+        &rate,
+        &bands,
+        &|v| format!("{v:.0}/s"),
+    ));
+    let (p50, p90, p99, max) = (
+        col(&|r| r.p50),
+        col(&|r| r.p90),
+        col(&|r| r.p99),
+        col(&|r| r.max),
+    );
+    o.push_str(&line_chart(
+        "latency",
+        "Latency per second",
+        &x,
+        &[
+            Series {
+                name: "p50",
+                values: &p50,
+                color: "#2ca02c",
+            },
+            Series {
+                name: "p90",
+                values: &p90,
+                color: "#1f77b4",
+            },
+            Series {
+                name: "p99",
+                values: &p99,
+                color: "#d62728",
+            },
+            Series {
+                name: "max",
+                values: &max,
+                color: "#7f7f7f",
+            },
+        ],
+        &bands,
+        &|v| seconds(v),
+    ));
+    // One line per error kind seen, in the order of `ErrorKind::ALL`; a flat "errors" line
+    // when there were none.
+    let kinds: Vec<&str> = crate::outcome::ErrorKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .filter(|k| tl.iter().any(|r| r.error_kinds.contains_key(*k)))
+        .collect();
+    let per_kind: Vec<Vec<f64>> = kinds
+        .iter()
+        .map(|k| col(&|r| r.error_kinds.get(*k).copied().unwrap_or(0) as f64))
+        .collect();
+    let errors = col(&|r| r.errors as f64);
+    let mut series: Vec<Series> = kinds
+        .iter()
+        .zip(&per_kind)
+        .enumerate()
+        .map(|(i, (k, v))| Series {
+            name: k,
+            values: v,
+            color: PALETTE[i % PALETTE.len()],
+        })
+        .collect();
+    if series.is_empty() {
+        series.push(Series {
+            name: "errors",
+            values: &errors,
+            color: "#cf222e",
+        });
+    }
+    o.push_str(&line_chart(
+        "errors",
+        "Errors per second by kind",
+        &x,
+        &series,
+        &bands,
+        &count,
+    ));
+    let in_flight = col(&|r| r.in_flight as f64);
+    o.push_str(&line_chart(
+        "in-flight",
+        "Requests in flight (highest 100 ms sample each second)",
+        &x,
+        &[Series {
+            name: "in flight",
+            values: &in_flight,
+            color: "#9467bd",
+        }],
+        &bands,
+        &count,
+    ));
+}
+
+/// A count on an axis: `2`, or `2.5` between whole ticks.
+fn count(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 /// Request counts in doubling latency buckets from 1 ms (microsecond histogram).
 fn distribution(h: &hdrhistogram::Histogram<u64>) -> Vec<(String, f64)> {
     let mut out = Vec::new();
@@ -233,9 +390,12 @@ mod tests {
             "bytes_received": 10, "latency": Latency::default(), "status_codes": {"200": 3, "500": 1},
             "error_kinds": {"status": 1}, "endpoints": [], "thresholds": [
                 {"expr": "p95<300ms", "value": 0.04, "passed": true},
-                {"expr": "error_rate<1%", "value": 0.25, "passed": false}],
-            "timeline": [TimelineRow { t: 0, requests: 2, rps: 2.0, errors: 0, p50: 0.001, p99: 0.002 },
-                         TimelineRow { t: 1, requests: 2, rps: 2.0, errors: 1, p50: 0.002, p99: 0.04 }],
+                {"expr": "error_rate<1%", "value": 0.25, "passed": false},
+                {"expr": "p99<10ms over 1s", "value": 0.04, "passed": false, "windows": [
+                    {"start_s": 0.0, "end_s": 1.0, "value": 0.002, "passed": true},
+                    {"start_s": 1.0, "end_s": 2.0, "value": 0.04, "passed": false}]}],
+            "timeline": [TimelineRow { t: 0, requests: 2, rps: 2.0, errors: 0, p50: 0.001, p99: 0.002, ..Default::default() },
+                         TimelineRow { t: 1, requests: 2, rps: 2.0, errors: 1, p50: 0.002, p99: 0.04, ..Default::default() }],
             "started_at": 1_800_000_000.0,
         }))
         .expect("summary");
@@ -254,10 +414,17 @@ mod tests {
         assert!(page.starts_with("<!doctype html>"));
         assert_eq!(
             page.matches("<svg").count(),
-            4,
-            "3 charts over time + distribution"
+            5,
+            "4 charts over time + distribution"
         );
+        for key in ["rate", "latency", "errors", "in-flight", "distribution"] {
+            assert!(page.contains(&format!("data-chart=\"{key}\"")), "{key}");
+        }
         assert!(page.contains("class=\"pass\">PASSED") && page.contains("class=\"fail\">FAILED"));
+        // The failing window: a table row and a band on each of the 4 time charts.
+        assert!(page.contains("<tr class=\"fail\" data-start=\"1\" data-end=\"2\"><td><code>p99&lt;10ms over 1s</code></td><td>1–2 s</td><td>40.00ms</td>"), "{page}");
+        assert_eq!(page.matches("class=\"band\"").count(), 4);
+        assert!(page.contains("<td>40.00ms</td><td>worst of 2; 1 failed</td>"));
         assert!(page.contains("/&lt;x&gt;"), "escaped command");
         assert!(page.contains("2027-01-15T08:00:00Z"));
         // Nothing to fetch: no scripts, stylesheets, images or fonts by URL.

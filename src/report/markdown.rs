@@ -1,9 +1,10 @@
-//! `--report PATH.md`: the summary as Markdown tables, for a pull-request comment.
+//! `--report PATH.md`: the summary as Markdown tables, for a pull-request comment, with the
+//! windows in which windowed thresholds failed.
 
 use std::fmt::Write as _;
 
 use super::html::ReportMeta;
-use super::render::seconds;
+use super::render::{seconds, value, window_span};
 use super::summary::Summary;
 
 /// Table cells may not contain a bare `|`.
@@ -62,17 +63,65 @@ pub fn markdown(s: &Summary, meta: &ReportMeta) -> String {
     }
     if !s.thresholds.is_empty() {
         let _ = writeln!(o, "| threshold | value | result |\n| --- | ---: | :---: |");
+        let fmt = |expr: &str, v: f64| match expr.parse::<crate::config::Threshold>() {
+            Ok(t) => value(t.metric, v),
+            Err(_) => format!("{v}"),
+        };
         for t in &s.thresholds {
             let _ = writeln!(
                 o,
-                "| `{}` | {} | {} |",
+                "| `{}` | {}{} | {} |",
                 cell(&t.expr),
-                t.value,
+                fmt(&t.expr, t.value),
+                if t.windows.is_some() {
+                    " (worst window)"
+                } else {
+                    ""
+                },
                 if t.passed { "✅" } else { "❌" }
             );
         }
         o.push('\n');
+        for t in &s.thresholds {
+            let failing: Vec<String> = t
+                .failing_windows()
+                .map(|w| {
+                    format!(
+                        "{} ({})",
+                        window_span(w.start_s, w.end_s),
+                        fmt(&t.expr, w.value)
+                    )
+                })
+                .collect();
+            if !failing.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "- `{}` failed in {}: {}",
+                    cell(&t.expr),
+                    if failing.len() == 1 {
+                        "1 window"
+                    } else {
+                        "these windows"
+                    },
+                    failing.join(", ")
+                );
+            }
+        }
+        if s.thresholds
+            .iter()
+            .any(|t| t.failing_windows().next().is_some())
+        {
+            o.push('\n');
+        }
+        if s.warmup_s > 0.0 {
+            let _ = writeln!(
+                o,
+                "The first {:.1} s (warmup) are left out of every figure and threshold.\n",
+                s.warmup_s
+            );
+        }
     }
+    o.push_str(&super::findings::to_markdown(&s.findings));
     let _ = writeln!(
         o,
         "| endpoint | method | requests | rps | errors | p50 | p95 | p99 | max |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

@@ -11,7 +11,9 @@ use clap::Args;
 use hdrhistogram::Histogram;
 
 use super::render;
-use super::summary::{latency, ratio, EndpointSummary, ScenarioSummary, Shard, Summary};
+use super::summary::{
+    latency, ratio, EndpointSummary, ScenarioSummary, Shard, Summary, ThresholdResult, WindowResult,
+};
 use crate::cli::{EXIT_RUNTIME, EXIT_THRESHOLDS, EXIT_USAGE};
 use crate::config::Threshold;
 use crate::metrics::stats::TimelineRow;
@@ -99,6 +101,11 @@ pub fn merge_named(inputs: Vec<(String, Summary)>) -> Result<Summary, MergeError
     let (mut requests, mut successes, mut errors) = (0, 0, 0);
     let (mut dropped, mut abandoned, mut bytes_received) = (0, 0, 0);
     let mut thresholds: Vec<Threshold> = Vec::new();
+    let mut windowed: Vec<ThresholdResult> = Vec::new();
+    let earliest = inputs
+        .iter()
+        .filter_map(|(_, s)| s.started_at)
+        .fold(f64::INFINITY, f64::min);
     let (mut start, mut end) = (f64::INFINITY, f64::NEG_INFINITY);
     for (file, s) in &inputs {
         let h = s.histogram.as_ref().ok_or_else(|| missing(file, ""))?;
@@ -154,14 +161,23 @@ pub fn merge_named(inputs: Vec<(String, Summary)>) -> Result<Summary, MergeError
             if !thresholds.iter().any(|k| k.expr == t.expr) {
                 thresholds.push(t);
             }
+            if r.windows.is_some() {
+                carry_windows(
+                    &mut windowed,
+                    r,
+                    s.started_at.unwrap_or(earliest) - earliest,
+                );
+            }
         }
     }
 
     // Shards run side by side: the merged run lasts from the first start to the last end.
     let duration_s = (end - start).max(0.0);
+    let warmup_s = inputs.iter().map(|(_, s)| s.warmup_s).fold(0.0, f64::max);
+    let measured_s = duration_s - warmup_s;
     let per_second = |n: u64| {
-        if duration_s > 0.0 {
-            n as f64 / duration_s
+        if measured_s > 0.0 {
+            n as f64 / measured_s
         } else {
             0.0
         }
@@ -197,10 +213,47 @@ pub fn merge_named(inputs: Vec<(String, Summary)>) -> Result<Summary, MergeError
         histogram,
         scenario: merge_scenarios(&inputs, duration_s),
         findings: Vec::new(),
+        windows: Vec::new(),
+        warmup_s,
     };
+    // Windowed verdicts are carried over (see `carry_windows`), then kept by `check`.
+    merged.thresholds = windowed;
     merged.check(&thresholds);
     merged.findings = super::findings::for_run(&merged);
     Ok(merged)
+}
+
+/// Adds one input's windowed threshold result to the merged ones. Shard summaries keep no
+/// per-window histograms, so windows cannot be recomputed: a windowed threshold passes in the
+/// merge when it passed in every input that has it; its windows are all the inputs' windows,
+/// shifted by `offset` seconds (that input's start after the earliest), and its value is the
+/// worst of the inputs' values.
+fn carry_windows(merged: &mut Vec<ThresholdResult>, r: &ThresholdResult, offset: f64) {
+    let shifted = r.windows.iter().flatten().map(|w| WindowResult {
+        start_s: w.start_s + offset,
+        end_s: w.end_s + offset,
+        ..w.clone()
+    });
+    let Some(m) = merged.iter_mut().find(|m| m.expr == r.expr) else {
+        merged.push(ThresholdResult {
+            windows: Some(shifted.collect()),
+            ..r.clone()
+        });
+        return;
+    };
+    let upper = r
+        .expr
+        .parse::<Threshold>()
+        .map_or(true, |t| t.is_upper_bound());
+    m.value = if upper {
+        m.value.max(r.value)
+    } else {
+        m.value.min(r.value)
+    };
+    m.passed &= r.passed;
+    let windows = m.windows.get_or_insert_with(Vec::new);
+    windows.extend(shifted);
+    windows.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
 }
 
 /// The scenario sections added up, with exact duration percentiles from their histograms
@@ -341,7 +394,14 @@ fn timeline(inputs: &[(String, Summary)], start: f64) -> Vec<TimelineRow> {
             m.rps += r.rps;
             m.errors += r.errors;
             m.p50 = m.p50.max(r.p50);
+            m.p90 = m.p90.max(r.p90);
             m.p99 = m.p99.max(r.p99);
+            m.max = m.max.max(r.max);
+            if let Some(i) = r.intended_rps {
+                *m.intended_rps.get_or_insert(0.0) += i;
+            }
+            m.in_flight += r.in_flight;
+            sum_into(&mut m.error_kinds, &r.error_kinds);
         }
     }
     let last = rows.keys().next_back().map_or(0, |t| t + 1);
@@ -353,11 +413,7 @@ fn timeline(inputs: &[(String, Summary)], start: f64) -> Vec<TimelineRow> {
 fn empty_row(t: u64) -> TimelineRow {
     TimelineRow {
         t,
-        requests: 0,
-        rps: 0.0,
-        errors: 0,
-        p50: 0.0,
-        p99: 0.0,
+        ..TimelineRow::default()
     }
 }
 
@@ -374,6 +430,15 @@ pub fn merge_command(args: MergeArgs) -> u8 {
     let mut extra = Vec::new();
     for t in &args.thresholds {
         match t.parse::<Threshold>() {
+            Ok(t) if t.window.is_some() => {
+                eprintln!(
+                    "error: command line: `--threshold`: {:?}: windowed thresholds cannot be \
+                     evaluated by merge (shard summaries keep no per-window histograms); give \
+                     them to each shard's run",
+                    t.expr
+                );
+                return EXIT_USAGE;
+            }
             Ok(t) => extra.push(t),
             Err(e) => {
                 eprintln!("error: command line: `--threshold`: {e}");
@@ -593,7 +658,38 @@ mod tests {
             errors,
             p50,
             p99,
+            ..TimelineRow::default()
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn windowed_verdicts_are_carried_over_not_recomputed() {
+        let mut a = summary(&samples(4, 100), 2_000.0, 4.0);
+        let mut b = summary(&samples(5, 50), 2_001.0, 4.0);
+        let w = |start_s: f64, value: f64, passed: bool| WindowResult {
+            start_s,
+            end_s: start_s + 2.0,
+            value,
+            passed,
+        };
+        let result = |windows: Vec<WindowResult>| ThresholdResult {
+            expr: "p95<100ms over 2s".into(),
+            value: windows.iter().map(|w| w.value).fold(0.0, f64::max),
+            passed: windows.iter().all(|w| w.passed),
+            windows: Some(windows),
+        };
+        a.thresholds = vec![result(vec![w(0.0, 0.05, true), w(2.0, 0.3, false)])];
+        b.thresholds = vec![result(vec![w(0.0, 0.02, true)])];
+        let merged = merge(vec![a, b]).expect("mergeable");
+        let t = &merged.thresholds[0];
+        assert!(!t.passed);
+        assert_eq!(t.value, 0.3);
+        let starts: Vec<f64> = t.windows.iter().flatten().map(|w| w.start_s).collect();
+        assert_eq!(
+            starts,
+            vec![0.0, 1.0, 2.0],
+            "b's windows shifted by its later start"
+        );
     }
 
     #[tokio::test(start_paused = true)]

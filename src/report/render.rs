@@ -31,7 +31,22 @@ fn latency_line(l: &Latency) -> String {
     )
 }
 
-fn value(metric: Metric, v: f64) -> String {
+/// A window `[start, end)` in seconds since the start: `4–6 s`, `1.5–3.5 s`.
+pub fn window_span(start: f64, end: f64) -> String {
+    let n = |v: f64| {
+        if v.fract().abs() < 1e-9 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    };
+    format!("{}–{} s", n(start), n(end))
+}
+
+/// At most this many failing windows are named in the text summary.
+const WINDOWS_SHOWN: usize = 10;
+
+pub fn value(metric: Metric, v: f64) -> String {
     match metric {
         Metric::Latency(_) => seconds(v),
         Metric::ErrorRate => format!("{:.3}%", v * 100.0),
@@ -57,6 +72,13 @@ pub fn text(s: &Summary, thresholds: &[Threshold]) -> String {
         let _ = writeln!(o, "  dropped      {:>10}   (max_in_flight reached: the generator, not the target, was the limit)", s.dropped);
     }
     let _ = writeln!(o, "  duration     {:>10}", format!("{:.2}s", s.duration_s));
+    if s.warmup_s > 0.0 {
+        let _ = writeln!(
+            o,
+            "  warmup       {:>10}   left out of every figure and threshold (timeline only)",
+            format!("{:.2}s", s.warmup_s)
+        );
+    }
     let _ = writeln!(o, "  latency      {}", latency_line(&s.latency));
     if !s.status_codes.is_empty() {
         let codes: Vec<String> = s
@@ -105,12 +127,49 @@ pub fn text(s: &Summary, thresholds: &[Threshold]) -> String {
         let _ = writeln!(o, "  thresholds");
         for (r, t) in s.thresholds.iter().zip(thresholds) {
             let verdict = if r.passed { "PASSED" } else { "FAILED" };
+            let Some(windows) = &r.windows else {
+                let _ = writeln!(
+                    o,
+                    "    {verdict}  {:<24} observed {}",
+                    r.expr,
+                    value(t.metric, r.value)
+                );
+                continue;
+            };
+            if windows.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "    {verdict}  {:<24} no window to judge (a final window shorter than half the length is not judged)",
+                    r.expr
+                );
+                continue;
+            }
+            let failing: Vec<_> = r.failing_windows().collect();
             let _ = writeln!(
                 o,
-                "    {verdict}  {:<24} observed {}",
+                "    {verdict}  {:<24} worst window {} ({} of {} windows failed)",
                 r.expr,
-                value(t.metric, r.value)
+                value(t.metric, r.value),
+                failing.len(),
+                windows.len()
             );
+            if !failing.is_empty() {
+                let mut named: Vec<String> = failing
+                    .iter()
+                    .take(WINDOWS_SHOWN)
+                    .map(|w| {
+                        format!(
+                            "{} ({})",
+                            window_span(w.start_s, w.end_s),
+                            value(t.metric, w.value)
+                        )
+                    })
+                    .collect();
+                if failing.len() > WINDOWS_SHOWN {
+                    named.push(format!("and {} more", failing.len() - WINDOWS_SHOWN));
+                }
+                let _ = writeln!(o, "            failing windows: {}", named.join(", "));
+            }
         }
     }
     o.push_str(&super::findings::to_text(&s.findings));
@@ -130,5 +189,11 @@ mod tests {
         assert_eq!(seconds(0.000_123), "123µs");
         assert_eq!(seconds(0.012_3), "12.30ms");
         assert_eq!(seconds(1.5), "1.50s");
+    }
+
+    #[test]
+    fn windows_read_as_spans() {
+        assert_eq!(window_span(4.0, 6.0), "4–6 s");
+        assert_eq!(window_span(1.5, 3.5), "1.5–3.5 s");
     }
 }

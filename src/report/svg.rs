@@ -45,10 +45,11 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn frame(o: &mut String, title: &str, ymax: f64, label: &dyn Fn(f64) -> String) -> f64 {
+fn frame(o: &mut String, key: &str, title: &str, ymax: f64, label: &dyn Fn(f64) -> String) -> f64 {
     let _ = write!(
         o,
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><title>{t}</title><text x="{LEFT}" y="16" class="title">{t}</text>"#,
+        r#"<svg class="chart" data-chart="{k}" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><title>{t}</title><text x="{LEFT}" y="16" class="title">{t}</text>"#,
+        k = escape(key),
         t = escape(title)
     );
     let step = tick_step(ymax, 4.0);
@@ -70,11 +71,21 @@ fn frame(o: &mut String, title: &str, ymax: f64, label: &dyn Fn(f64) -> String) 
     top
 }
 
-/// A line chart of `series` (same length) over `x` (seconds since the start).
+/// A shaded span of the x axis, `[start, end)` in seconds, with a tooltip.
+pub struct Band {
+    pub start: f64,
+    pub end: f64,
+    pub label: String,
+}
+
+/// A line chart of `series` (same length) over `x` (seconds since the start), with `bands`
+/// shaded behind the lines. `key` names the chart (`data-chart`) for tests and styling.
 pub fn line_chart(
+    key: &str,
     title: &str,
     x: &[f64],
     series: &[Series],
+    bands: &[Band],
     label: &dyn Fn(f64) -> String,
 ) -> String {
     let mut o = String::new();
@@ -83,11 +94,22 @@ pub fn line_chart(
         .flat_map(|s| s.values.iter().copied())
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
-    let top = frame(&mut o, title, ymax, label);
+    let top = frame(&mut o, key, title, ymax, label);
     let xmax = x.iter().copied().fold(1.0, f64::max);
     let (plot_w, plot_h) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
-    let px = |t: f64| LEFT + t / xmax * plot_w;
+    let px = |t: f64| LEFT + t.clamp(0.0, xmax) / xmax * plot_w;
     let py = |v: f64| TOP + plot_h - v.max(0.0) / top * plot_h;
+    for b in bands {
+        let (x0, x1) = (px(b.start), px(b.end));
+        let _ = write!(
+            o,
+            r#"<rect x="{x0:.1}" y="{TOP}" width="{:.1}" height="{plot_h}" class="band"><title>{}</title></rect>"#,
+            (x1 - x0).max(1.0),
+            escape(&b.label)
+        );
+    }
+    // Legends right-aligned above the plot, 80 px apart.
+    let legend_x = |k: usize| W - RIGHT - 80.0 * (series.len() - k) as f64 + 10.0;
     for (k, s) in series.iter().enumerate() {
         let points: Vec<String> = x
             .iter()
@@ -101,7 +123,7 @@ pub fn line_chart(
             points.join(" "),
             s.color,
             escape(s.name),
-            W - RIGHT - 120.0 * (series.len() - k) as f64 + 20.0,
+            legend_x(k),
             s.color,
             escape(s.name)
         );
@@ -117,10 +139,15 @@ pub fn line_chart(
 }
 
 /// A bar chart: one bar per `(label, value)`.
-pub fn bar_chart(title: &str, bars: &[(String, f64)], label: &dyn Fn(f64) -> String) -> String {
+pub fn bar_chart(
+    key: &str,
+    title: &str,
+    bars: &[(String, f64)],
+    label: &dyn Fn(f64) -> String,
+) -> String {
     let mut o = String::new();
     let ymax = bars.iter().map(|(_, v)| *v).fold(0.0, f64::max);
-    let top = frame(&mut o, title, ymax, label);
+    let top = frame(&mut o, key, title, ymax, label);
     let (plot_w, plot_h) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let n = bars.len().max(1) as f64;
     let bw = plot_w / n;
@@ -167,6 +194,7 @@ mod tests {
     fn a_line_chart_has_one_polyline_per_series_and_no_external_reference() {
         let x = [0.0, 1.0, 2.0];
         let svg = line_chart(
+            "rate",
             "rate <&>",
             &x,
             &[
@@ -181,9 +209,16 @@ mod tests {
                     color: "#d62728",
                 },
             ],
+            &[Band {
+                start: 1.0,
+                end: 2.0,
+                label: "failing window 1–2 s".into(),
+            }],
             &|v| format!("{v}"),
         );
         assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(svg.matches("class=\"band\"").count(), 1);
+        assert!(svg.contains("data-chart=\"rate\""));
         assert!(svg.contains("rate &lt;&amp;&gt;"));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         // The only URL is the SVG namespace, which is never fetched.
@@ -193,7 +228,7 @@ mod tests {
     #[test]
     fn a_bar_chart_has_a_bar_per_value() {
         let bars: Vec<(String, f64)> = (0..5).map(|i| (format!("{i}ms"), f64::from(i))).collect();
-        let svg = bar_chart("latency", &bars, &|v| format!("{v}"));
+        let svg = bar_chart("dist", "latency", &bars, &|v| format!("{v}"));
         assert_eq!(svg.matches("<rect").count(), 5);
     }
 }
