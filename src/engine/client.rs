@@ -417,6 +417,11 @@ fn classify_io(e: &io::Error, default: ErrorKind) -> ErrorKind {
         }
         K::UnexpectedEof if default == ErrorKind::Tls => ErrorKind::Tls,
         K::UnexpectedEof => ErrorKind::Reset,
+        // Under a hyper error (default `Reset`), InvalidInput/InvalidData is hyper's decoder
+        // rejecting a malformed body (a chunk size that is not hex, ...): a protocol error,
+        // not a reset. (rustls reports certificate problems as InvalidData too; those come
+        // with the `Tls` default and stay `tls`.)
+        K::InvalidData | K::InvalidInput if default == ErrorKind::Reset => ErrorKind::Protocol,
         _ => default,
     }
 }
