@@ -9,6 +9,8 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod healthcheck;
 pub mod httpserve;
 pub mod metrics;
