@@ -305,6 +305,10 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> u8 {
+    // Every connection is a descriptor: take all the open files the hard limit allows.
+    if matches!(command, Command::Serve(_) | Command::Run(_)) {
+        crate::fdlimit::raise(matches!(command, Command::Serve(_)));
+    }
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Run(args) => match run(*args).await {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod fdlimit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod healthcheck;

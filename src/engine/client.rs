@@ -320,9 +320,12 @@ impl HttpClient {
                 .next()
                 .ok_or(ErrorKind::Dns)?,
         };
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|e| classify_io(&e, ErrorKind::Connect))?;
+        let tcp = TcpStream::connect(addr).await.map_err(|e| {
+            if crate::fdlimit::is_exhaustion(&e) {
+                crate::fdlimit::exhausted("connect", &e);
+            }
+            classify_io(&e, ErrorKind::Connect)
+        })?;
         let _ = tcp.set_nodelay(true);
         match &self.tls {
             None => handshake(tcp, t.http2).await,

@@ -172,7 +172,12 @@ impl Shared {
         let tcp = timeout_at(until, TcpStream::connect((t.host.as_str(), t.port)))
             .await
             .map_err(|_| WsErrorKind::Connect)?
-            .map_err(|_| WsErrorKind::Connect)?;
+            .map_err(|e| {
+                if crate::fdlimit::is_exhaustion(&e) {
+                    crate::fdlimit::exhausted("connect", &e);
+                }
+                WsErrorKind::Connect
+            })?;
         let _ = tcp.set_nodelay(true);
         let io: Box<dyn Io> = match &self.tls {
             None => Box::new(tcp),

@@ -3,12 +3,13 @@
 //! flap), asserting for each the error kind counted, that the loadtide process's memory
 //! (VmRSS from /proc) stays bounded and that the process stays alive and exits normally.
 //! `oneshot` drives `loadtide run`, `daemon` drives `loadtide serve` and scrapes it
-//! throughout. No traffic leaves 127.0.0.1; the
+//! throughout, `fdlimit` starves it of file descriptors. No traffic leaves 127.0.0.1; the
 //! one DNS case uses a name the resolver rejects before any query is sent.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 mod daemon;
+mod fdlimit;
 mod oneshot;
 mod servers;
 
