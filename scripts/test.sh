@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check: formatting, clippy, unit and integration tests (which start their own
 # servers on 127.0.0.1), and promtool on a real scrape. Installs what the tests need
-# (Debian's prometheus package for promtool) when it is missing.
+# (Debian's prometheus package for promtool) when it is missing. Ends with a compressed
+# soak (scripts/soak.sh, ~2.5 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +24,5 @@ echo "== end to end: a real Prometheus scraping loadtide evaluates every dashboa
 ./scripts/e2e-prometheus.sh target/debug/loadtide
 echo "== end to end: a real Prometheus scrapes loadtide over TLS with basic auth (--web.config.file)"
 ./scripts/e2e-web-config.sh target/debug/loadtide
+echo "== soak, compressed: 150 s at 1000 req/s with reloads and target restarts; RSS, fds, series and tasks must stay flat"
+SOAK_CI=1 LOADTIDE_BIN=target/debug/loadtide ./scripts/soak.sh

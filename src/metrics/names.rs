@@ -70,6 +70,10 @@ pub const PAUSED: &str = "loadtide_paused";
 pub const PAUSED_HELP: &str =
     "1 while all traffic is paused (POST /-/pause or the pause file), 0 otherwise.";
 
+pub const RUNTIME_ALIVE_TASKS: &str = "loadtide_runtime_alive_tasks";
+pub const RUNTIME_ALIVE_TASKS_HELP: &str =
+    "Tokio tasks alive now (requests in flight, users, connections, servers): flat over time unless load grows.";
+
 pub const BUILD_INFO: &str = "loadtide_build_info";
 pub const BUILD_INFO_HELP: &str =
     "Always 1; the labels carry the version and git revision of the build.";
