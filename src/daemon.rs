@@ -249,6 +249,13 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %listener.local_addr().unwrap_or(listen), scheme, "serving /metrics");
+    if let Some((limit, hard)) = crate::fdlimit::limits() {
+        tracing::info!(
+            limit,
+            hard,
+            "open files limit (RLIMIT_NOFILE; raised to the hard limit at start)"
+        );
+    }
     let server_task = tokio::spawn(server::run(
         listener,
         tls,

@@ -24,9 +24,9 @@ pub fn limits() -> Option<(u64, u64)> {
         .then_some((l.rlim_cur, l.rlim_max))
 }
 
-/// Raises the soft open-files limit to the hard one and logs the result (at `info` for the
-/// daemon, `debug` for one-shot runs). Returns the soft limit in force afterwards.
-pub fn raise(verbose: bool) -> Option<u64> {
+/// Raises the soft open-files limit to the hard one (logged at `debug`; a failure at `warn`).
+/// Returns the soft limit in force afterwards.
+pub fn raise() -> Option<u64> {
     let (soft, hard) = limits()?;
     let mut now = soft;
     if soft < hard {
@@ -42,11 +42,7 @@ pub fn raise(verbose: bool) -> Option<u64> {
             tracing::warn!(soft, hard, error = %e, "cannot raise the open files limit");
         }
     }
-    if verbose {
-        tracing::info!(limit = now, hard, "open files limit (RLIMIT_NOFILE)");
-    } else {
-        tracing::debug!(limit = now, hard, "open files limit (RLIMIT_NOFILE)");
-    }
+    tracing::debug!(limit = now, hard, "open files limit (RLIMIT_NOFILE)");
     Some(now)
 }
 
@@ -104,7 +100,7 @@ mod tests {
     fn the_limit_is_readable_and_raising_never_lowers_it() {
         let (soft, hard) = limits().expect("getrlimit works on Linux");
         assert!(soft <= hard);
-        let now = raise(false).expect("limits are readable");
+        let now = raise().expect("limits are readable");
         assert!(now >= soft);
     }
 }

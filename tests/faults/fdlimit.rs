@@ -87,6 +87,12 @@ fn running_out_of_file_descriptors_is_counted_logged_and_survived() {
 
     let log = d.log();
     assert!(!log.contains("panicked"), "{log}");
+    // The limit in force is logged at start (64: the hard limit leaves nothing to raise).
+    assert!(
+        log.lines()
+            .any(|l| l.contains("open files limit") && l.contains("limit=64")),
+        "{log}"
+    );
     let told = log
         .lines()
         .filter(|l| l.contains("out of file descriptors on connect"))
