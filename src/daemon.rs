@@ -311,7 +311,12 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         r.stop();
     }
     let all = futures_join(running.into_values().map(|r| r.handle).collect());
-    let abandoned = match tokio::time::timeout(daemon.drain + Duration::from_secs(1), all).await {
+    let abandoned = match tokio::time::timeout(
+        daemon.drain.saturating_add(Duration::from_secs(1)),
+        all,
+    )
+    .await
+    {
         Ok(ends) => ends.iter().map(|e| e.abandoned).sum(),
         Err(_) => 1,
     };

@@ -167,7 +167,10 @@ impl Shared {
     ) -> Result<(Stream, crate::metrics::websocket::StateGuard), WsErrorKind> {
         let _connecting = rec.connecting();
         let started = Instant::now();
-        let until = started + self.target.timeout;
+        // Saturating: a timeout too long for an Instant means "no timeout", not a panic.
+        let until = started
+            .checked_add(self.target.timeout)
+            .unwrap_or(started + Duration::from_secs(86_400 * 365 * 30));
         let t = &self.target;
         let tcp = timeout_at(until, TcpStream::connect((t.host.as_str(), t.port)))
             .await
@@ -399,7 +402,8 @@ impl Outstanding {
     fn expire(&mut self, now: Instant, timeout: Duration) -> usize {
         let mut n = 0;
         while let Some((&seq, &(due, _))) = self.by_seq.first_key_value() {
-            if now < due + timeout {
+            // An absurd timeout (u64::MAX s) must not overflow the instant: never expires.
+            if due.checked_add(timeout).is_none_or(|end| now < end) {
                 break;
             }
             self.remove(seq);

@@ -238,3 +238,21 @@ fn a_flapping_target_fails_with_connect_errors_and_recovers() {
         "an up phase got no traffic: {phases:?}"
     );
 }
+
+#[test]
+fn absurd_timeouts_lengths_and_speeds_do_not_panic() {
+    // Each of these once panicked: `Duration + 1 s` overflowed for the drain time, an
+    // Instant overflowed for the deadline, and `Duration::from_secs_f64` for pattern time.
+    let port = servers::refused_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let huge = "18446744073709551615s";
+    for args in [
+        vec!["-r", "5", "-n", "2", "--timeout", huge],
+        vec!["-r", "5", "-n", "2", "--duration", huge],
+        vec!["-r", "5", "-n", "2", "--speed", "1e308"],
+        vec!["-c", "1", "-n", "2", "--timeout", huge, "--duration", huge],
+    ] {
+        let s = run(&url, &args, Duration::from_secs(20));
+        s.only("connect");
+    }
+}
