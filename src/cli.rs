@@ -319,6 +319,11 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> u8 {
+    // Every connection is a descriptor: take all the open files the hard limit allows (the
+    // daemon logs the result once it serves; before that, stderr is for config errors).
+    if matches!(command, Command::Serve(_) | Command::Run(_)) {
+        crate::fdlimit::raise();
+    }
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Run(args) => match run(*args).await {

@@ -286,6 +286,13 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %listener.local_addr().unwrap_or(listen), scheme, "serving /metrics");
+    if let Some((limit, hard)) = crate::fdlimit::limits() {
+        tracing::info!(
+            limit,
+            hard,
+            "open files limit (RLIMIT_NOFILE; raised to the hard limit at start)"
+        );
+    }
     let server_task = tokio::spawn(server::run(
         listener,
         tls,
@@ -343,7 +350,12 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         r.stop();
     }
     let all = futures_join(running.into_values().map(|r| r.handle).collect());
-    let abandoned = match tokio::time::timeout(daemon.drain + Duration::from_secs(1), all).await {
+    let abandoned = match tokio::time::timeout(
+        daemon.drain.saturating_add(Duration::from_secs(1)),
+        all,
+    )
+    .await
+    {
         Ok(ends) => ends.iter().map(|e| e.abandoned).sum(),
         Err(_) => 1,
     };

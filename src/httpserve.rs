@@ -50,8 +50,13 @@ pub async fn serve_tls<H, F>(
             r = listener.accept() => match r {
                 Ok(s) => s,
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning; never give up serving.
-                    tracing::warn!(error = %e, "accept failed");
+                    // EMFILE and friends: back off instead of spinning; never give up
+                    // serving. The connection waits in the backlog for the next try.
+                    if crate::fdlimit::is_exhaustion(&e) {
+                        crate::fdlimit::exhausted("accept", &e);
+                    } else {
+                        tracing::warn!(error = %e, "accept failed");
+                    }
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }

@@ -10,6 +10,9 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod fdlimit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod healthcheck;
 pub mod httpserve;
 pub mod metrics;

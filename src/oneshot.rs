@@ -68,7 +68,10 @@ pub async fn run_once_until(
 
     let bar = (progress && std::io::stderr().is_terminal())
         .then(|| live_progress(&profile, spec.length, &stats));
-    let drain = profile.target.timeout + Duration::from_secs(1);
+    let drain = profile
+        .target
+        .timeout
+        .saturating_add(Duration::from_secs(1));
     let shard = spec.shard;
     let sampler = tokio::spawn(sample(
         recorder.clone(),

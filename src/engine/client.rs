@@ -324,9 +324,12 @@ impl HttpClient {
             }
             ErrorKind::Dns
         })?;
-        let tcp = TcpStream::connect(&addrs[..])
-            .await
-            .map_err(|e| classify_io(&e, ErrorKind::Connect))?;
+        let tcp = TcpStream::connect(&addrs[..]).await.map_err(|e| {
+            if crate::fdlimit::is_exhaustion(&e) {
+                crate::fdlimit::exhausted("connect", &e);
+            }
+            classify_io(&e, ErrorKind::Connect)
+        })?;
         let _ = tcp.set_nodelay(true);
         match &self.tls {
             None => handshake(tcp, t.http2).await,
@@ -408,6 +411,11 @@ fn classify_io(e: &io::Error, default: ErrorKind) -> ErrorKind {
         }
         K::UnexpectedEof if default == ErrorKind::Tls => ErrorKind::Tls,
         K::UnexpectedEof => ErrorKind::Reset,
+        // Under a hyper error (default `Reset`), InvalidInput/InvalidData is hyper's decoder
+        // rejecting a malformed body (a chunk size that is not hex, ...): a protocol error,
+        // not a reset. (rustls reports certificate problems as InvalidData too; those come
+        // with the `Tls` default and stay `tls`.)
+        K::InvalidData | K::InvalidInput if default == ErrorKind::Reset => ErrorKind::Protocol,
         _ => default,
     }
 }

@@ -390,7 +390,8 @@ pub async fn run_profile(
     let budget = Arc::new(profile.requests.map(AtomicU64::new));
     let tracker = TaskTracker::new();
     let start = Instant::now();
-    let deadline = spec.length.map(|d| start + d);
+    // A length too long for an Instant (e.g. --duration 18446744073709551615s) is no deadline.
+    let deadline = spec.length.and_then(|d| start.checked_add(d));
     recorder.set_active(true);
     let brake = BrakeFactor::new();
     let brake_stop = cancel.child_token();

@@ -253,7 +253,8 @@ impl Plan {
     /// This instance's share of the pattern's value at `real` seconds into the run.
     pub fn value_at(&mut self, real: f64) -> f64 {
         let t = self.pattern_time(real);
-        let v = self.pattern.rate_at(Duration::from_secs_f64(t)) * self.share;
+        // Pattern time is capped at ~31,700 years: `--speed 1e308` made the conversion panic.
+        let v = self.pattern.rate_at(Duration::from_secs_f64(t.min(1e12))) * self.share;
         if v.is_finite() {
             v.max(0.0)
         } else {

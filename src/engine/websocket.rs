@@ -171,7 +171,10 @@ impl Shared {
     ) -> Result<(Stream, crate::metrics::websocket::StateGuard), WsErrorKind> {
         let _connecting = rec.connecting();
         let started = Instant::now();
-        let until = started + self.target.timeout;
+        // Saturating: a timeout too long for an Instant means "no timeout", not a panic.
+        let until = started
+            .checked_add(self.target.timeout)
+            .unwrap_or(started + Duration::from_secs(86_400 * 365 * 30));
         let t = &self.target;
         // A name resolving outside safety.allowed_hosts is refused before connecting.
         let addrs = timeout_at(until, resolve(t))
@@ -187,7 +190,12 @@ impl Shared {
         let tcp = timeout_at(until, TcpStream::connect(&addrs[..]))
             .await
             .map_err(|_| WsErrorKind::Connect)?
-            .map_err(|_| WsErrorKind::Connect)?;
+            .map_err(|e| {
+                if crate::fdlimit::is_exhaustion(&e) {
+                    crate::fdlimit::exhausted("connect", &e);
+                }
+                WsErrorKind::Connect
+            })?;
         let _ = tcp.set_nodelay(true);
         let io: Box<dyn Io> = match &self.tls {
             None => Box::new(tcp),
@@ -412,7 +420,8 @@ impl Outstanding {
     fn expire(&mut self, now: Instant, timeout: Duration) -> usize {
         let mut n = 0;
         while let Some((&seq, &(due, _))) = self.by_seq.first_key_value() {
-            if now < due + timeout {
+            // An absurd timeout (u64::MAX s) must not overflow the instant: never expires.
+            if due.checked_add(timeout).is_none_or(|end| now < end) {
                 break;
             }
             self.remove(seq);

@@ -218,6 +218,10 @@ impl Metrics {
         register(Box::new(m.capacity_last_run.clone()));
         register(Box::new(m.capacity_generator_bound.clone()));
         register(Box::new(build_info));
+        register(Box::new(RuntimeTasks(
+            IntGauge::new(RUNTIME_ALIVE_TASKS, RUNTIME_ALIVE_TASKS_HELP)
+                .expect("static metric definition"),
+        )));
         m.ws.register(r);
         #[cfg(target_os = "linux")]
         register(Box::new(
@@ -281,6 +285,26 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut buf)
             .expect("encoding into a Vec cannot fail");
         buf
+    }
+}
+
+/// `loadtide_runtime_alive_tasks`, read from the tokio runtime at scrape time (absent when
+/// rendered outside a runtime). A task leak shows up here long before it shows in memory.
+struct RuntimeTasks(IntGauge);
+
+impl prometheus::core::Collector for RuntimeTasks {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                self.0
+                    .set(i64::try_from(h.metrics().num_alive_tasks()).unwrap_or(i64::MAX));
+                self.0.collect()
+            }
+            Err(_) => Vec::new(),
+        }
     }
 }
 

@@ -79,6 +79,9 @@ pub const CAPACITY_LAST_RUN_HELP: &str = "When the last capacity search finished
 pub const CAPACITY_GENERATOR_BOUND: &str = "loadtide_capacity_generator_bound";
 pub const CAPACITY_GENERATOR_BOUND_HELP: &str =
     "1 when the last capacity search stopped because the generator, not the target, was the limit (loadtide_capacity_rps is then a lower bound).";
+pub const RUNTIME_ALIVE_TASKS: &str = "loadtide_runtime_alive_tasks";
+pub const RUNTIME_ALIVE_TASKS_HELP: &str =
+    "Tokio tasks alive now (requests in flight, users, connections, servers): flat over time unless load grows.";
 
 pub const BUILD_INFO: &str = "loadtide_build_info";
 pub const BUILD_INFO_HELP: &str =

@@ -1,0 +1,4 @@
+//! cargo-fuzz target `threshold`: see `loadtide::fuzzing::threshold`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| loadtide::fuzzing::threshold(data));
