@@ -6,21 +6,22 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use common::cli::{f, read_json, Out};
 
 /// A target on its own runtime (two worker threads) until dropped.
 struct Target {
@@ -121,50 +122,8 @@ impl Target {
     }
 }
 
-fn loadtide() -> Command {
-    let mut cmd = Command::cargo_bin("loadtide").unwrap();
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("LOADTIDE_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.timeout(Duration::from_secs(90));
-    cmd
-}
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit code {:?}\n--- stdout\n{}--- stderr\n{}---",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 fn exec(args: &[&str]) -> Out {
-    let out = loadtide().args(args).output().unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{text}"))
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64()
-        .unwrap_or_else(|| panic!("expected a number, got {v}"))
+    common::cli::output(common::cli::loadtide(Duration::from_secs(90)).args(args))
 }
 
 const N: f64 = 400.0;

@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::convert::Infallible;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -23,6 +22,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+
+use common::cli::{f, read_json, Out};
 
 mod common;
 
@@ -142,34 +143,8 @@ impl Drop for LocalServer {
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 
-/// `loadtide` with no inherited `LOADTIDE_*` variables (they set flags and config keys) and a
-/// hard timeout, so a run that would not end fails the test instead of hanging it.
 fn loadtide() -> Command {
-    let mut cmd = Command::cargo_bin("loadtide").unwrap();
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("LOADTIDE_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.timeout(Duration::from_secs(60));
-    cmd
-}
-
-/// What a finished command printed, with everything shown when an assertion fails.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl fmt::Debug for Out {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "exit code {:?}\n--- stdout\n{}--- stderr\n{}---",
-            self.code, self.stdout, self.stderr
-        )
-    }
+    common::cli::loadtide(Duration::from_secs(60))
 }
 
 fn exec(args: &[&str]) -> Out {
@@ -177,31 +152,12 @@ fn exec(args: &[&str]) -> Out {
 }
 
 fn exec_with(args: &[&str], envs: &[(&str, &str)]) -> Out {
-    let out = loadtide()
-        .args(args)
-        .envs(envs.iter().copied())
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::cli::output(loadtide().args(args).envs(envs.iter().copied()))
 }
 
 #[track_caller]
 fn assert_code(out: &Out, code: i32) {
     assert_eq!(out.code, Some(code), "{out:?}");
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{text}"))
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64()
-        .unwrap_or_else(|| panic!("expected a number, got {v}"))
 }
 
 fn u(v: &Value) -> u64 {

@@ -16,16 +16,8 @@ use common::{Behavior, Script};
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
-/// `loadtide` with no inherited `LOADTIDE_*` variables and a hard timeout.
 fn loadtide() -> Command {
-    let mut cmd = Command::cargo_bin("loadtide").unwrap();
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("LOADTIDE_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.timeout(Duration::from_secs(60));
-    cmd
+    common::cli::loadtide(Duration::from_secs(60))
 }
 
 /// Exit code, stdout and stderr.

@@ -8,6 +8,8 @@
 // Each test binary uses its own subset of this module.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;

@@ -1,0 +1,59 @@
+//! Running the `loadtide` binary from tests: a command with no inherited `LOADTIDE_*`
+//! variables (they set flags and config keys) and a hard timeout, so a run that would not end
+//! fails the test instead of hanging it; and what it printed, shown whole when an assertion
+//! fails.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+pub fn loadtide(timeout: Duration) -> Command {
+    let mut cmd = Command::cargo_bin("loadtide").expect("the loadtide binary is built");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LOADTIDE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.timeout(timeout);
+    cmd
+}
+
+/// What a finished command printed.
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl fmt::Debug for Out {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit code {:?}\n--- stdout\n{}--- stderr\n{}---",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cmd` to the end.
+pub fn output(cmd: &mut Command) -> Out {
+    let out = cmd.output().expect("loadtide started");
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid JSON ({e}):\n{text}"))
+}
+
+pub fn f(v: &Value) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("expected a number, got {v}"))
+}
