@@ -1888,3 +1888,65 @@ fn a_pause_file_present_at_start_sends_nothing() {
         "the target saw requests"
     );
 }
+
+/// Every broken config of the fixture corpus: `check` exits 2 on it, and a reload to it is
+/// refused (500, naming the key) while the running profile keeps sending.
+#[test]
+fn no_bad_fixture_replaces_a_running_config() {
+    let target = Target::start();
+    let good = format!(
+        "{}{}",
+        target_toml(target.addr, "5s"),
+        open_profile("p", &["ok"], "20")
+    );
+    let d = Daemon::start(&good, &["--web.enable-lifecycle"]);
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir("tests/fixtures/config/bad")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    fixtures.sort();
+    assert!(fixtures.len() >= 40, "only {} bad fixtures", fixtures.len());
+    let before = eventually(
+        "traffic before the reloads",
+        Duration::from_secs(10),
+        || {
+            let n = d.scrape().requests("p");
+            (n > 0.0).then_some(n)
+        },
+    );
+    for fixture in &fixtures {
+        let check = Command::new(env!("CARGO_BIN_EXE_loadtide"))
+            .arg("check")
+            .arg("--config")
+            .arg(fixture)
+            .env_remove("LOADTIDE_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(check.status.code(), Some(2), "check {}", fixture.display());
+
+        d.write_config(&std::fs::read_to_string(fixture).unwrap());
+        let (status, body) = d.post("/-/reload");
+        assert_eq!(status, 500, "reload to {}: {body}", fixture.display());
+        // The first error's key (between backticks in the .err file) is named in the answer.
+        let expected = std::fs::read_to_string(fixture.with_extension("err")).unwrap();
+        if let Some(key) = expected.lines().next().and_then(|l| l.split('`').nth(1)) {
+            assert!(
+                body.contains(key),
+                "{}: {key} not in {body}",
+                fixture.display()
+            );
+        }
+    }
+    let s = d.scrape();
+    assert_eq!(
+        s.value("loadtide_config_reloads_total", &[("result", "failure")]),
+        fixtures.len() as f64
+    );
+    assert_eq!(s.value("loadtide_profile_active", &[("profile", "p")]), 1.0);
+    eventually(
+        "the old profile still sending",
+        Duration::from_secs(10),
+        || (d.scrape().requests("p") > before + 20.0).then_some(()),
+    );
+}
