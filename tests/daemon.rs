@@ -1852,7 +1852,8 @@ fn the_pause_file_pauses_new_and_reloaded_profiles_until_it_is_removed() {
     d.signal("HUP");
     eventually("fresh started", Duration::from_secs(10), || {
         let s = d.scrape();
-        (s.value("loadtide_profile_active", &[("profile", "fresh")]) == 1.0).then_some(())
+        // `sum`, not `value`: the series is absent until the reload has been applied.
+        (s.sum("loadtide_profile_active", &[("profile", "fresh")]) == 1.0).then_some(())
     });
     let s = assert_quiet(&d, &["open", "closed", "fresh"]);
     assert_eq!(s.requests("fresh"), 0.0, "fresh sent before the resume");
