@@ -581,7 +581,12 @@ const KINDS: [&str; 9] = [
 #[test]
 fn scrape_has_every_design_metric_with_the_right_values() {
     let target = Target::start();
-    let d = Daemon::start(&both_models(target.addr), &[]);
+    // A brake that never trips (the slow endpoint never fails), so its families are listed.
+    let config = format!(
+        "{}brake = {{ max_error_ratio = 0.99 }}\n",
+        both_models(target.addr)
+    );
+    let d = Daemon::start(&config, &[]);
     let ready = Instant::now();
     // Profiles start before the daemon reports ready: at least `ready` to the start of the
     // scrape and at most `spawned` to its end lie between the first arrival and the scrape.
