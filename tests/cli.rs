@@ -503,26 +503,38 @@ fn reports_html_markdown_and_csv_are_written() {
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.contains("| requests | rps | errors |"), "{md}");
     assert!(md.contains("| `p99<5s` |"), "{md}");
+    assert_markdown_tables_are_well_formed(&md, 3);
     let stats = std::fs::read_to_string(format!("{}_stats.csv", prefix.display())).unwrap();
     let lines: Vec<&str> = stats.lines().collect();
-    assert_eq!(lines[0], loadtide::report::csv::STATS_HEADER);
+    const LOCUST_STATS: &str = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%";
+    assert_eq!(lines[0], LOCUST_STATS);
     assert_eq!(lines.len(), 3, "endpoint + Aggregated: {stats}");
     assert!(lines[1].starts_with("GET,default,100,0,"), "{stats}");
     assert!(lines[2].starts_with(",Aggregated,100,0,"), "{stats}");
     let history =
         std::fs::read_to_string(format!("{}_stats_history.csv", prefix.display())).unwrap();
     let rows: Vec<&str> = history.lines().collect();
-    assert_eq!(rows[0], loadtide::report::csv::HISTORY_HEADER);
+    // Locust 2.x's `_stats_history.csv` header, written out here rather than taken from the
+    // code, so a change to the code's constant cannot pass unnoticed.
+    const LOCUST_HISTORY: &str = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size";
+    assert_eq!(rows[0], LOCUST_HISTORY);
     assert!((2..=4).contains(&(rows.len() - 1)), "{history}");
-    let total: u64 = rows
-        .last()
-        .unwrap()
-        .split(',')
-        .nth(8)
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(total, 100, "{history}");
+    let header: Vec<&str> = rows[0].split(',').collect();
+    let column = |row: &str, name: &str| -> String {
+        let at = header.iter().position(|h| *h == name).unwrap();
+        row.split(',').nth(at).unwrap().to_string()
+    };
+    for row in &rows[1..] {
+        assert_eq!(row.split(',').count(), header.len(), "{row}");
+        assert_eq!(column(row, "Name"), "Aggregated");
+    }
+    let last = rows.last().unwrap();
+    assert_eq!(column(last, "Total Request Count"), "100", "{history}");
+    assert_eq!(column(last, "Total Failure Count"), "0", "{history}");
+    // A full second at 50/s has a median and a maximum, in whole milliseconds.
+    let median: u64 = column(rows[1], "50%").parse().unwrap();
+    let max: u64 = column(rows[1], "100%").parse().unwrap();
+    assert!(median <= max, "{history}");
 
     let out = exec(&["run", "--url", &demo.url("/"), "--report", "r.pdf"]);
     assert_code(&out, 2);
@@ -530,6 +542,40 @@ fn reports_html_markdown_and_csv_are_written() {
         out.stderr.contains("use a .html or .md file name"),
         "{out:?}"
     );
+}
+
+/// Every Markdown table in `md` (runs of lines starting with `|`) has a separator row after
+/// its header and as many cells in each row as in the header; at least `tables` of them.
+fn assert_markdown_tables_are_well_formed(md: &str, tables: usize) {
+    // Cells split on `|` not escaped as `\|`.
+    let cells = |line: &str| line.replace("\\|", "").matches('|').count() - 1;
+    let mut found = 0;
+    let lines: Vec<&str> = md.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        if !lines[i].starts_with('|') {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < lines.len() && lines[i].starts_with('|') {
+            i += 1;
+        }
+        let table = &lines[start..i];
+        assert!(table.len() >= 3, "a table with no rows: {table:?}");
+        let width = cells(table[0]);
+        assert!(
+            table[1]
+                .split('|')
+                .all(|c| c.trim().trim_matches([':', '-']).is_empty()),
+            "no separator row: {table:?}"
+        );
+        for row in table {
+            assert_eq!(cells(row), width, "{row} in {table:?}");
+        }
+        found += 1;
+    }
+    assert!(found >= tables, "{found} tables in {md}");
 }
 
 /// Windowed thresholds against a server that stalls once, for 0.4 s, 5 s after it starts:
@@ -701,6 +747,7 @@ fn baseline_thresholds_and_deltas() {
     };
     assert_code(&run(&["--json", base.to_str().unwrap()]), 0);
     let md = dir.path().join("r.md");
+    let html = dir.path().join("r.html");
     let out = run(&[
         "--baseline",
         base.to_str().unwrap(),
@@ -710,6 +757,8 @@ fn baseline_thresholds_and_deltas() {
         "requests<=baseline*1.5",
         "--report",
         md.to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
     ]);
     assert_code(&out, 0);
     assert!(out.stdout.contains("vs baseline p95"), "{out:?}");
@@ -718,6 +767,19 @@ fn baseline_thresholds_and_deltas() {
         md.contains("| vs baseline | baseline | this run | change |"),
         "{md}"
     );
+    // The HTML has the same four rows, in a table of its own.
+    let html = std::fs::read_to_string(&html).unwrap();
+    let table = html
+        .split("<h2>Compared with the baseline</h2>")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .unwrap_or_else(|| panic!("no baseline table in the HTML report"));
+    for figure in ["p95", "p99", "error rate", "rps"] {
+        assert!(
+            table.contains(&format!("<tr><td>{figure}</td>")),
+            "{figure} missing: {table}"
+        );
+    }
     // Throughput ten times the baseline's cannot be met: exit 1.
     let out = run(&[
         "--baseline",

@@ -75,6 +75,28 @@ pub fn text(deltas: &[Delta]) -> String {
     o
 }
 
+/// The HTML report's table (empty without a baseline). Nothing here needs escaping: the names
+/// are constants and the cells formatted numbers.
+pub fn html(deltas: &[Delta]) -> String {
+    if deltas.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from(
+        "<h2>Compared with the baseline</h2><table class=\"baseline\"><tr><th>figure</th><th>baseline</th><th>this run</th><th>change</th></tr>",
+    );
+    for d in deltas {
+        o.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            d.name,
+            d.format(d.before),
+            d.format(d.after),
+            d.change_text()
+        ));
+    }
+    o.push_str("</table>");
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +116,12 @@ mod tests {
             ..d.clone()
         };
         assert_eq!(zero.change_text(), "n/a");
+        let table = html(&[d]);
+        assert!(
+            table
+                .contains("<tr><td>p95</td><td>100.00ms</td><td>125.00ms</td><td>+25.0%</td></tr>"),
+            "{table}"
+        );
+        assert_eq!(html(&[]), "");
     }
 }

@@ -1,6 +1,7 @@
 //! `--csv PREFIX`: `PREFIX_stats.csv` (one row per endpoint and an `Aggregated` row) and
 //! `PREFIX_stats_history.csv` (one row per second), with Locust's column names and units
-//! (milliseconds) so tooling written for Locust's CSV files reads them.
+//! (milliseconds) so tooling written for Locust's CSV files reads them. A column loadtide has
+//! no figure for holds `N/A`, as Locust writes for a request type without samples.
 
 use hdrhistogram::Histogram;
 
@@ -8,7 +9,7 @@ use super::summary::Summary;
 
 pub const STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%";
 
-pub const HISTORY_HEADER: &str = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,99%,Total Request Count,Total Failure Count";
+pub const HISTORY_HEADER: &str = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size";
 
 const QUANTILES: [f64; 11] = [
     0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
@@ -83,7 +84,7 @@ pub fn stats(s: &Summary) -> String {
             e.requests,
             e.errors,
             0.0,
-            s.duration_s,
+            s.measured_s(),
             e.histogram.as_ref(),
         ));
     }
@@ -98,28 +99,50 @@ pub fn stats(s: &Summary) -> String {
         s.requests,
         s.errors,
         avg_size,
-        s.duration_s,
+        s.measured_s(),
         s.histogram.as_ref(),
     ));
     lines.join("\n") + "\n"
 }
 
 /// `PREFIX_stats_history.csv`: per second, the aggregate (Unix timestamps when the start is
-/// known, else seconds since the start).
+/// known, else seconds since the start). The per-second timeline keeps p50, p90, p99 and max
+/// (not a histogram per second: memory stays flat over long runs), so the other percentiles
+/// are `N/A`; so are `User Count` (not sampled per second) and the running `Total` latency
+/// columns, which would need a cumulative histogram per second. The counts are exact.
 pub fn history(s: &Summary) -> String {
     let start = s.started_at.unwrap_or(0.0).floor() as u64;
     let (mut total, mut failed) = (0u64, 0u64);
     let mut lines = vec![HISTORY_HEADER.to_string()];
+    let ms = |v: f64| format!("{:.0}", v * 1e3);
     for r in &s.timeline {
         total += r.requests;
         failed += r.errors;
+        let percentiles = if r.requests == 0 {
+            vec!["N/A".to_string(); QUANTILES.len()]
+        } else {
+            // 50% 66% 75% 80% 90% 95% 98% 99% 99.9% 99.99% 100%
+            let na = || "N/A".to_string();
+            vec![
+                ms(r.p50),
+                na(),
+                na(),
+                na(),
+                ms(r.p90),
+                na(),
+                na(),
+                ms(r.p99),
+                na(),
+                na(),
+                ms(r.max),
+            ]
+        };
         lines.push(format!(
-            "{},0,,Aggregated,{:.2},{},{:.0},{:.0},{total},{failed}",
+            "{},N/A,,Aggregated,{:.2},{},{},{total},{failed},N/A,N/A,N/A,N/A,N/A",
             start + r.t,
             r.rps,
             r.errors,
-            r.p50 * 1e3,
-            r.p99 * 1e3
+            percentiles.join(",")
         ));
     }
     lines.join("\n") + "\n"

@@ -104,6 +104,7 @@ pub fn html(s: &Summary, meta: &ReportMeta) -> String {
         seconds(s.latency.max),
     );
 
+    o.push_str(&super::baseline::html(&meta.deltas));
     if !s.thresholds.is_empty() {
         thresholds(&mut o, s);
     }

@@ -124,18 +124,19 @@ pub fn markdown(s: &Summary, meta: &ReportMeta) -> String {
     o.push_str(&super::findings::to_markdown(&s.findings));
     let _ = writeln!(
         o,
-        "| endpoint | method | requests | rps | errors | p50 | p95 | p99 | max |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| endpoint | method | requests | rps | errors | p50 | p90 | p95 | p99 | max |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for e in &s.endpoints {
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {:.1} | {:.2}% | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.1} | {:.2}% | {} | {} | {} | {} | {} |",
             cell(&e.name),
             e.method,
             e.requests,
             e.rps,
             e.error_rate * 100.0,
             seconds(e.latency.p50),
+            seconds(e.latency.p90),
             seconds(e.latency.p95),
             seconds(e.latency.p99),
             seconds(e.latency.max)
