@@ -78,7 +78,10 @@ pub async fn run_once_until(
         stats.clone(),
         matches!(profile.load, crate::config::Load::Open { .. }),
     ));
+    let lag0 = crate::capacity::level::lag_buckets(&metrics, &profile.name);
+    let cpu0 = crate::capacity::level::process_cpu_seconds();
     let end = run_profile(profile.clone(), spec, recorder.clone(), cancel, drain).await;
+    let generator = generator_health(&metrics, &profile.name, &lag0, cpu0, end.elapsed);
     sampler.abort();
     if let Some((bar, task)) = bar {
         task.abort();
@@ -112,8 +115,36 @@ pub async fn run_once_until(
         ));
     }
     let passed = summary.check(&profile.thresholds);
-    summary.findings = crate::report::findings::for_run(&summary);
+    summary.findings = crate::report::findings::for_run(&summary, generator.as_ref());
     (summary, passed)
+}
+
+/// The generator's lag and CPU over the run, judged by the limits a capacity level uses.
+fn generator_health(
+    metrics: &Metrics,
+    profile: &str,
+    lag0: &(Vec<(f64, u64)>, u64),
+    cpu0: Option<f64>,
+    elapsed: Duration,
+) -> Option<crate::report::findings::GeneratorHealth> {
+    use crate::capacity::level::{lag_between, lag_buckets, process_cpu_seconds, HealthLimits};
+    let limits = HealthLimits::default();
+    let bound = limits.max_lag.as_secs_f64();
+    let (lag_p99, late_share) = lag_between(lag0, &lag_buckets(metrics, profile), bound);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let wall = elapsed.as_secs_f64();
+    let cpu = process_cpu_seconds()?.max(0.0) - cpu0?;
+    Some(crate::report::findings::GeneratorHealth {
+        lag_p99,
+        late_share,
+        lag_bound: bound,
+        cpu_utilisation: if wall > 0.0 {
+            cpu / (wall * cores)
+        } else {
+            0.0
+        },
+        max_cpu: limits.max_cpu,
+    })
 }
 
 /// Every `SAMPLE_EVERY`, the requests in flight and (open model) the intended rate, into the

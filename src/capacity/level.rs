@@ -121,7 +121,7 @@ pub fn process_cpu_seconds() -> Option<f64> {
 }
 
 /// Cumulative (upper bound, count) of the lag histogram of `profile`.
-fn lag_buckets(metrics: &Metrics, profile: &str) -> (Vec<(f64, u64)>, u64) {
+pub(crate) fn lag_buckets(metrics: &Metrics, profile: &str) -> (Vec<(f64, u64)>, u64) {
     let h = metrics.scheduler_lag.with_label_values(&[profile]).metric();
     let h = h.get_histogram();
     (
@@ -135,7 +135,7 @@ fn lag_buckets(metrics: &Metrics, profile: &str) -> (Vec<(f64, u64)>, u64) {
 
 /// p99 (as a bucket's upper bound) and the share over `bound` of the lag recorded between two
 /// snapshots of the histogram.
-fn lag_between(
+pub(crate) fn lag_between(
     before: &(Vec<(f64, u64)>, u64),
     after: &(Vec<(f64, u64)>, u64),
     bound: f64,

@@ -69,24 +69,61 @@ pub struct LevelPoint {
     pub cpu_utilisation: f64,
 }
 
-/// Findings for a one-shot run's summary.
-pub fn for_run(s: &Summary) -> Vec<Finding> {
+/// The generator's own figures over a one-shot run (not in the summary: they describe the
+/// machine that ran it, and a merge of shards has none).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeneratorHealth {
+    /// Scheduler lag p99 (a histogram bucket's upper bound), seconds.
+    pub lag_p99: f64,
+    /// Share of arrivals dispatched later than `lag_bound`.
+    pub late_share: f64,
+    pub lag_bound: f64,
+    /// The process's CPU time / (wall time × available cores).
+    pub cpu_utilisation: f64,
+    pub max_cpu: f64,
+}
+
+/// Findings for a one-shot run's summary; `generator` adds the lag and CPU rules.
+pub fn for_run(s: &Summary, generator: Option<&GeneratorHealth>) -> Vec<Finding> {
     let mut out = Vec::new();
     let arrivals = s.requests + s.dropped;
+    let mut reasons = Vec::new();
+    let mut evidence = Vec::new();
     if s.dropped > 0 && s.dropped as f64 > DROP_SHARE * arrivals as f64 {
+        reasons.push(format!(
+            "{} of {} arrivals ({:.1}%) were dropped because max_in_flight requests were outstanding",
+            s.dropped,
+            arrivals,
+            100.0 * s.dropped as f64 / arrivals as f64
+        ));
+        evidence.extend([("dropped", s.dropped as f64), ("arrivals", arrivals as f64)]);
+    }
+    if let Some(g) = generator {
+        // Late dispatches add their lag to the latency measured from the intended start.
+        if g.late_share > DROP_SHARE && g.lag_p99 > g.lag_bound {
+            reasons.push(format!(
+                "{:.1}% of arrivals were dispatched more than {} late (scheduler lag p99 {}), and that lag is counted in the latency",
+                g.late_share * 100.0,
+                seconds(g.lag_bound),
+                seconds(g.lag_p99)
+            ));
+            evidence.extend([("lag_p99", g.lag_p99), ("late_share", g.late_share)]);
+        }
+        if g.cpu_utilisation > g.max_cpu {
+            reasons.push(format!(
+                "loadtide used {:.0}% of the machine's CPU (limit {:.0}%)",
+                g.cpu_utilisation * 100.0,
+                g.max_cpu * 100.0
+            ));
+            evidence.push(("cpu_utilisation", g.cpu_utilisation));
+        }
+    }
+    if !reasons.is_empty() {
         out.push(finding(
             "generator_bound",
-            format!(
-                "{} of {} arrivals ({:.1}%) were dropped because max_in_flight requests were outstanding",
-                s.dropped,
-                arrivals,
-                100.0 * s.dropped as f64 / arrivals as f64
-            ),
+            reasons.join("; "),
             SCALE_OUT,
-            &[
-                ("dropped", s.dropped as f64),
-                ("arrivals", arrivals as f64),
-            ],
+            &evidence,
         ));
     }
     out.extend(saturation_in_timeline(s));
@@ -524,7 +561,7 @@ mod tests {
                 );
             }
         });
-        assert_eq!(for_run(&s), vec![]);
+        assert_eq!(for_run(&s, None), vec![]);
         assert_eq!(to_text(&[]), "");
         assert_eq!(to_html(&[]), "");
     }
@@ -537,7 +574,7 @@ mod tests {
             }
         });
         s.dropped = 25;
-        let f = for_run(&s);
+        let f = for_run(&s, None);
         assert_eq!(kinds(&f), ["generator_bound"]);
         assert!(
             f[0].message.starts_with("25 of 125 arrivals (20.0%)"),
@@ -546,7 +583,58 @@ mod tests {
         );
         assert_eq!(f[0].evidence["dropped"], 25.0);
         s.dropped = 1; // under 1%
-        assert!(for_run(&s).is_empty());
+        assert!(for_run(&s, None).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lag_and_cpu_make_a_generator_finding_only_over_their_limits() {
+        let s = summary(|s| {
+            for _ in 0..100 {
+                s.record(0, Duration::from_millis(5), &ok());
+            }
+        });
+        let healthy = GeneratorHealth {
+            lag_p99: 0.001,
+            late_share: 0.0,
+            lag_bound: 0.01,
+            cpu_utilisation: 0.3,
+            max_cpu: 0.9,
+        };
+        assert!(for_run(&s, Some(&healthy)).is_empty());
+        // A p99 over the bound with under 1% of arrivals late is noise, not a finding.
+        let blip = GeneratorHealth {
+            lag_p99: 0.025,
+            late_share: 0.005,
+            ..healthy
+        };
+        assert!(for_run(&s, Some(&blip)).is_empty());
+        let late = GeneratorHealth {
+            late_share: 0.04,
+            ..blip
+        };
+        let f = for_run(&s, Some(&late));
+        assert_eq!(kinds(&f), ["generator_bound"]);
+        assert!(
+            f[0].message
+                .starts_with("4.0% of arrivals were dispatched more than 10.00ms late"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[0].evidence["lag_p99"], 0.025);
+        assert!(!f[0].evidence.contains_key("cpu_utilisation"));
+        let busy = GeneratorHealth {
+            cpu_utilisation: 0.97,
+            ..late
+        };
+        let f = for_run(&s, Some(&busy));
+        assert_eq!(kinds(&f), ["generator_bound"], "one finding, both reasons");
+        assert!(
+            f[0].message
+                .contains("; loadtide used 97% of the machine's CPU (limit 90%)"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[0].evidence["cpu_utilisation"], 0.97);
     }
 
     #[tokio::test(start_paused = true)]
@@ -560,7 +648,7 @@ mod tests {
                 s.record(1, Duration::from_millis(5), &o);
             }
         });
-        let f = for_run(&s);
+        let f = for_run(&s, None);
         assert_eq!(kinds(&f), ["errors_concentrated", "errors_concentrated"]);
         assert!(
             f[0].message
@@ -580,7 +668,7 @@ mod tests {
                 );
             }
         });
-        assert!(kinds(&for_run(&spread))
+        assert!(kinds(&for_run(&spread, None))
             .iter()
             .all(|k| *k != "errors_concentrated"));
     }
@@ -597,7 +685,7 @@ mod tests {
                 s.record(0, Duration::from_millis(5), &o);
             }
         });
-        let f = for_run(&s);
+        let f = for_run(&s, None);
         assert_eq!(kinds(&f), ["connection_limit"]);
         assert_eq!(f[0].evidence["connect_errors"], 10.0);
     }
@@ -612,7 +700,7 @@ mod tests {
                 s.record(0, Duration::from_micros(80_000 + (i % 20) * 500), &ok());
             }
         });
-        let f = for_run(&s);
+        let f = for_run(&s, None);
         assert_eq!(kinds(&f), ["latency_bimodal"]);
         let e = &f[0].evidence;
         assert!((0.0015..0.003).contains(&e["fast_mode"]), "{e:?}");

@@ -219,7 +219,7 @@ pub fn merge_named(inputs: Vec<(String, Summary)>) -> Result<Summary, MergeError
     // Windowed verdicts are carried over (see `carry_windows`), then kept by `check`.
     merged.thresholds = windowed;
     merged.check(&thresholds);
-    merged.findings = super::findings::for_run(&merged);
+    merged.findings = super::findings::for_run(&merged, None);
     Ok(merged)
 }
 
