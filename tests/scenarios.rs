@@ -496,3 +496,51 @@ requests = 5
     assert!(!outputs.contains("424242"), "secret leaked:\n{outputs}");
     assert!(outputs.contains("data"), "outputs were captured: {outputs}");
 }
+
+/// The reports of a scenario run: the per-endpoint tables list every step by name with its
+/// own count (5 data pages per iteration, one transaction), and the scenario section has the
+/// iterations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_have_a_row_per_step_and_the_scenario_section() {
+    let _serial = SERIAL.lock().await;
+    let server = Server::start();
+    let (_dir, p) = config(
+        server.addr,
+        "users = 1\nspawn_rate = 100\nrequests = 3",
+        USERS,
+    );
+    let s = run(p).await;
+    let meta = loadtide::report::html::ReportMeta {
+        command: "loadtide run --config loadtide.toml --profile p".into(),
+        target: format!("http://{}", server.addr),
+        deltas: Vec::new(),
+    };
+    let html = loadtide::report::html::html(&s, &meta);
+    let md = loadtide::report::markdown::markdown(&s, &meta);
+    let data = step(&s, "data");
+    assert_eq!(
+        data.requests,
+        5 * 3 + data_retries(&s),
+        "5 pages per iteration"
+    );
+    for e in &s.endpoints {
+        let html_row = format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td>",
+            e.name, e.method, e.requests
+        );
+        assert!(html.contains(&html_row), "no row {html_row} in the HTML");
+        let md_row = format!("| {} | {} | {} |", e.name, e.method, e.requests);
+        assert!(md.contains(&md_row), "no row {md_row} in:\n{md}");
+    }
+    for name in ["login", "data", "transaction"] {
+        assert!(s.endpoints.iter().any(|e| e.name == name), "step {name}");
+    }
+    assert!(
+        html.contains("<h2>Scenario shop</h2><table><tr><th>iterations</th><td>3 "),
+        "{html}"
+    );
+    assert!(
+        md.contains("Scenario `shop`: 3 iterations, 0 failed"),
+        "{md}"
+    );
+}
