@@ -259,7 +259,9 @@ pub async fn command(args: CapacityArgs) -> u8 {
         headers: args.headers.clone(),
         body: args.body.clone(),
         body_file: args.body_file.clone(),
-        rate: Some(args.start_rate.unwrap_or(DEFAULT_START_RATE).max(f64::MIN_POSITIVE)),
+        // A placeholder making it an open-model profile (each level sets its own rate), low
+        // enough for the load-time safety.max_rate check; the start rate is checked below.
+        rate: Some(0.001),
         duration: Some("1s".into()),
         timeout: args.timeout.clone(),
         max_in_flight: args.max_in_flight,
