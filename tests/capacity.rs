@@ -765,3 +765,79 @@ fn a_cancelled_search_drops_the_level_in_progress_and_exits_1() {
     assert_eq!(r["levels"].as_array().unwrap().len(), 0, "{r}");
     assert_eq!(f(&r["capacity_rps"]), 0.0);
 }
+
+#[test]
+fn a_daemon_capacity_profile_stops_at_safety_max_rate_and_is_not_generator_bound() {
+    let target = Target::delay(Duration::from_millis(1));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            r#"
+[safety]
+allowed_hosts = ["127.0.0.1"]
+max_rate = 40
+
+[targets.api]
+url = "http://{addr}"
+
+[[targets.api.endpoints]]
+name = "home"
+
+[profiles.nightly]
+kind = "capacity"
+target = "api"
+
+[profiles.nightly.capacity]
+slo = ["p99<2s"]
+start_rate = 10
+hold = "1s"
+stabilize = "200ms"
+max_rate = 5000
+max_levels = 6
+"#,
+            addr = target.addr
+        ),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bin = assert_cmd::cargo::cargo_bin("loadtide");
+    let _daemon = Child(
+        std::process::Command::new(bin)
+            .args([
+                "serve",
+                "--config",
+                &config,
+                "--web.listen-address",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env_remove("LOADTIDE_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        if let Some(t) = scrape(port) {
+            if t.contains("loadtide_capacity_last_run_timestamp_seconds{") {
+                break t;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no capacity result within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let p = r#"profile="nightly""#;
+    // 10, 20, 40: the cap, where every SLO still held.
+    assert_eq!(sample(&text, "loadtide_capacity_rps", p), Some(40.0));
+    assert_eq!(
+        sample(&text, "loadtide_capacity_generator_bound", p),
+        Some(0.0)
+    );
+}
