@@ -756,7 +756,10 @@ fn a_cancelled_search_drops_the_level_in_progress_and_exits_1() {
         if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
-        assert!(std::time::Instant::now() < deadline, "still running 15 s after SIGINT");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 15 s after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(1), "{status:?}");

@@ -14,7 +14,9 @@ use super::render;
 use super::search::{self, Growth, Params};
 use super::{HealthLimits, LevelSettings, Settings};
 use crate::cli::{RunArgs, EXIT_RUNTIME, EXIT_USAGE};
-use crate::config::capacity::{unsupported_slo, CapacitySpec, DEFAULT_MAX_RATE, DEFAULT_START_RATE};
+use crate::config::capacity::{
+    unsupported_slo, CapacitySpec, DEFAULT_MAX_RATE, DEFAULT_START_RATE,
+};
 use crate::config::{ConfigErrors, Threshold};
 use crate::engine::Shard;
 
@@ -208,15 +210,28 @@ fn settings(
     for (field, m) in params.check() {
         errors.push(usage(&format!("--{}", field.replace('_', "-")), m));
     }
-    let flag_or = |key: &str, flag: &Option<String>, table: Option<Duration>, default: u64, zero_ok| {
-        match flag {
-            Some(v) => duration(key, v, zero_ok),
-            None => Ok(table.unwrap_or(Duration::from_millis(default))),
-        }
-    };
+    let flag_or =
+        |key: &str, flag: &Option<String>, table: Option<Duration>, default: u64, zero_ok| {
+            match flag {
+                Some(v) => duration(key, v, zero_ok),
+                None => Ok(table.unwrap_or(Duration::from_millis(default))),
+            }
+        };
     let hold = flag_or("--hold", &args.hold, spec.map(|s| s.hold), 10_000, false);
-    let stabilize = flag_or("--stabilize", &args.stabilize, spec.map(|s| s.stabilize), 2_000, true);
-    let max_lag = flag_or("--max-lag", &args.max_lag, spec.map(|s| s.max_lag), 10, false);
+    let stabilize = flag_or(
+        "--stabilize",
+        &args.stabilize,
+        spec.map(|s| s.stabilize),
+        2_000,
+        true,
+    );
+    let max_lag = flag_or(
+        "--max-lag",
+        &args.max_lag,
+        spec.map(|s| s.max_lag),
+        10,
+        false,
+    );
     if !(args.knee_factor.is_finite() && args.knee_factor > 1.0) {
         errors.push(usage(
             "--knee-factor",

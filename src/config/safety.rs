@@ -255,7 +255,10 @@ pub fn capacity_ceiling(max_rate: f64, safety_max_rate: Option<f64>) -> f64 {
 /// The largest sum of peak rates over profiles whose schedules may be active together (see
 /// `Schedule::may_overlap`): the profiles, by name, and the sum. Exact over the overlap
 /// relation for up to 20 rated profiles; beyond that every rated profile is summed.
-pub fn worst_overlap(profiles: &[Arc<Profile>], safety_max_rate: Option<f64>) -> (Vec<String>, f64) {
+pub fn worst_overlap(
+    profiles: &[Arc<Profile>],
+    safety_max_rate: Option<f64>,
+) -> (Vec<String>, f64) {
     let rated: Vec<(&Profile, f64)> = profiles
         .iter()
         .filter_map(|p| peak_rate(p, safety_max_rate).map(|r| (&**p, r)))

@@ -148,7 +148,9 @@ impl SafetyLimits {
     /// Sets (or, with None, lifts) the caps; running profiles see the change at once.
     pub fn set(&self, max_rate: Option<f64>, max_in_flight: Option<usize>) {
         self.0.rate.set_rate(max_rate);
-        let bits = max_rate.filter(|r| r.is_finite() && *r > 0.0).map_or(0, f64::to_bits);
+        let bits = max_rate
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map_or(0, f64::to_bits);
         self.0.max_rate.store(bits, Ordering::Relaxed);
         self.0
             .max_in_flight
