@@ -704,6 +704,36 @@ thresholds = ["p99<1s", "error_rate<1% over 30s"]
         ),
         "{out:?}"
     );
+    // A capacity table is validated as `serve` would: its search cannot start above the cap.
+    let config = write_config(
+        &dir,
+        r#"
+[safety]
+max_rate = 40
+
+[targets.api]
+url = "http://127.0.0.1:9"
+
+[[targets.api.endpoints]]
+name = "home"
+
+[profiles.search]
+kind = "capacity"
+target = "api"
+
+[profiles.search.capacity]
+slo = ["p99<1s"]
+start_rate = 50
+"#,
+    );
+    let out = exec(&["capacity", "--config", &config, "--profile", "search"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "`profiles.search.capacity.start_rate`: start_rate 50 is above safety.max_rate 40"
+        ),
+        "{out:?}"
+    );
 }
 
 #[test]

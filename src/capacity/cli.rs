@@ -264,6 +264,33 @@ fn settings(
     })
 }
 
+/// The `capacity` table of --profile when it is a capacity profile, validated as `serve`
+/// would (that profile alone, as `run --profile` does; `command` runs it as a plain profile).
+fn capacity_spec(args: &CapacityArgs) -> Result<Option<Arc<CapacitySpec>>, ConfigErrors> {
+    let (Some(path), Some(name)) = (&args.config, &args.profile) else {
+        return Ok(None);
+    };
+    let (raw, sources) = crate::config::load_raw(path)?;
+    if !raw
+        .profiles
+        .get(name)
+        .is_some_and(|p| p.kind.as_deref() == Some("capacity"))
+    {
+        return Ok(None);
+    }
+    let raw = crate::config::raw::RawConfig {
+        profiles: raw
+            .profiles
+            .into_iter()
+            .filter(|(n, _)| n == name)
+            .collect(),
+        ..raw
+    };
+    let config = crate::config::validate(&raw, &path.display().to_string(), path.parent())
+        .map_err(|e| sources.attribute(e))?;
+    Ok(config.profile(name).and_then(|p| p.capacity.clone()))
+}
+
 /// Runs the command; returns the exit code.
 pub async fn command(args: CapacityArgs) -> u8 {
     let run_args = RunArgs {
@@ -286,12 +313,14 @@ pub async fn command(args: CapacityArgs) -> u8 {
         quiet: true,
         ..RunArgs::default()
     };
-    // A capacity profile's own table gives the SLOs and the settings the flags override.
-    let spec = match (&args.config, &args.profile) {
-        (Some(path), Some(name)) => crate::config::load(path)
-            .ok()
-            .and_then(|c| c.profile(name).and_then(|p| p.capacity.clone())),
-        _ => None,
+    // A capacity profile's own table gives the SLOs and the settings the flags override,
+    // validated as `serve` would (its start rate against safety.max_rate included).
+    let spec = match capacity_spec(&args) {
+        Ok(spec) => spec,
+        Err(e) => {
+            crate::cli::print_config_errors(&e);
+            return EXIT_USAGE;
+        }
     };
     let built = crate::cli::build_profile(&run_args).and_then(|(p, demo, safety)| {
         let s = settings(&args, &p.thresholds, spec.as_deref())?;
