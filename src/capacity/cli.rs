@@ -271,11 +271,8 @@ fn capacity_spec(args: &CapacityArgs) -> Result<Option<Arc<CapacitySpec>>, Confi
         return Ok(None);
     };
     let (raw, sources) = crate::config::load_raw(path)?;
-    if !raw
-        .profiles
-        .get(name)
-        .is_some_and(|p| p.kind.as_deref() == Some("capacity"))
-    {
+    let kind = raw.profiles.get(name).and_then(|p| p.kind.as_deref());
+    if kind != Some("capacity") {
         return Ok(None);
     }
     let raw = crate::config::raw::RawConfig {
