@@ -321,7 +321,10 @@ pub fn main() -> ExitCode {
 async fn dispatch(command: Command) -> u8 {
     // Every connection is a descriptor: take all the open files the hard limit allows (the
     // daemon logs the result once it serves; before that, stderr is for config errors).
-    if matches!(command, Command::Serve(_) | Command::Run(_)) {
+    if matches!(
+        command,
+        Command::Serve(_) | Command::Run(_) | Command::Capacity(_)
+    ) {
         crate::fdlimit::raise();
     }
     match command {
@@ -569,7 +572,7 @@ fn describe_safety(c: &Config) -> String {
             );
         }
     }
-    let (names, peak) = worst_overlap(&c.profiles);
+    let (names, peak) = worst_overlap(&c.profiles, s.max_rate);
     let peak = if names.is_empty() {
         "no open-model or WebSocket profile".to_string()
     } else {

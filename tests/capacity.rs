@@ -10,6 +10,8 @@ mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,6 +28,8 @@ use common::cli::{f, read_json, Out};
 /// A target on its own runtime (two worker threads) until dropped.
 struct Target {
     addr: SocketAddr,
+    /// Requests received so far.
+    hits: Arc<AtomicU64>,
     cancel: CancellationToken,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -83,6 +87,8 @@ impl Target {
             });
         }
         let stop = cancel.clone();
+        let hits = Arc::new(AtomicU64::new(0));
+        let counter = hits.clone();
         runtime.spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
@@ -90,8 +96,10 @@ impl Target {
                     _ = stop.cancelled() => return,
                 };
                 let tx = tx.clone();
+                let counter = counter.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                        counter.fetch_add(1, Ordering::Relaxed);
                         let tx = tx.clone();
                         async move {
                             if per_second.is_some() {
@@ -112,6 +120,7 @@ impl Target {
         });
         Target {
             addr,
+            hits,
             cancel,
             runtime: Some(runtime),
         }
@@ -517,4 +526,351 @@ max_levels = 10
     assert!(at > started && at < started + 60.0, "{at} vs {started}");
     // The levels' traffic is in the usual request metrics under the profile's name.
     assert!(text.contains(r#"loadtide_request_duration_seconds_count{endpoint="home",method="GET",profile="nightly",target="api"}"#));
+}
+
+/// Writes `body` as a config in `dir` and returns its path.
+fn write_config(dir: &tempfile::TempDir, body: &str) -> String {
+    let path = dir.path().join("loadtide.toml");
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn the_search_stops_at_safety_max_rate_with_the_profile_table_settings() {
+    // A fast target that could take far more: only safety.max_rate (40) stops the search.
+    // The table's settings differ from every CLI default, so the levels show whose they are.
+    let target = Target::delay(Duration::from_millis(1));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            r#"
+[safety]
+allowed_hosts = ["127.0.0.1"]
+max_rate = 40
+
+[targets.api]
+url = "http://{addr}"
+
+[[targets.api.endpoints]]
+name = "home"
+
+[profiles.search]
+kind = "capacity"
+target = "api"
+
+[profiles.search.capacity]
+slo = ["p99<2s"]
+start_rate = 12.5
+factor = 1.8
+hold = "1s"
+stabilize = "200ms"
+max_rate = 5000
+precision = "10%"
+max_levels = 6
+"#,
+            addr = target.addr
+        ),
+    );
+    let json = dir.path().join("capacity.json");
+    let out = exec(&[
+        "capacity",
+        "--config",
+        &config,
+        "--profile",
+        "search",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let r = read_json(&json);
+    assert_eq!(r["outcome"], "safety_limit", "{out:?}");
+    assert_eq!(f(&r["capacity_rps"]), 40.0, "{out:?}");
+    assert!(r["generator_limit"].is_null(), "{out:?}");
+    let rates: Vec<f64> = r["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| f(&l["rate"]))
+        .collect();
+    assert_eq!(rates, [12.5, 22.5, 40.0], "{out:?}");
+    for l in r["levels"].as_array().unwrap() {
+        assert_eq!(l["verdict"], "pass", "{l}");
+        assert_eq!(l["health"]["dropped"], 0, "{l}");
+    }
+    let s = &r["settings"];
+    assert_eq!(f(&s["max_rate"]), 40.0);
+    assert_eq!(f(&s["safety_max_rate"]), 40.0);
+    assert_eq!(f(&s["hold_s"]), 1.0);
+    assert_eq!(f(&s["stabilize_s"]), 0.2);
+    assert_eq!(f(&s["precision"]), 0.1);
+    assert!(
+        out.stdout
+            .contains("capacity is at least 40.0 req/s: every SLO held there; safety.max_rate stopped the search"),
+        "{out:?}"
+    );
+    // A flag still overrides the table.
+    let out = exec(&[
+        "capacity",
+        "--config",
+        &config,
+        "--profile",
+        "search",
+        "--quiet",
+        "--start-rate",
+        "40",
+        "--hold",
+        "500ms",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let r = read_json(&json);
+    assert_eq!(r["levels"].as_array().unwrap().len(), 1, "{out:?}");
+    assert_eq!(f(&r["settings"]["hold_s"]), 0.5);
+    // Starting above the cap cannot work.
+    let out = exec(&[
+        "capacity",
+        "--config",
+        &config,
+        "--profile",
+        "search",
+        "--start-rate",
+        "50",
+    ]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("`--start-rate`: start rate 50 is above safety.max_rate 40"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn usage_errors_no_traffic() {
+    // --allow-host, as for `run`: the target's host must be on the list.
+    let out = exec(&[
+        "capacity",
+        "--url",
+        "http://127.0.0.1:9/",
+        "--allow-host",
+        "api.example",
+        "--slo",
+        "p99<1s",
+    ]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("`--url`: host \"127.0.0.1\" is not in safety.allowed_hosts (api.example)"),
+        "{out:?}"
+    );
+    // Windowed and baseline SLOs cannot judge a level.
+    let out = exec(&[
+        "capacity",
+        "--url",
+        "http://127.0.0.1:9/",
+        "--slo",
+        "p99<1s over 1m",
+    ]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("\"p99<1s over 1m\": a capacity SLO cannot use \"over\" windows"),
+        "{out:?}"
+    );
+    // …nor when they are a profile's thresholds taken as the SLOs.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        r#"
+[targets.api]
+url = "http://127.0.0.1:9"
+
+[[targets.api.endpoints]]
+name = "home"
+
+[profiles.steady]
+target = "api"
+rate = 5
+thresholds = ["p99<1s", "error_rate<1% over 30s"]
+"#,
+    );
+    let out = exec(&["capacity", "--config", &config, "--profile", "steady"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "`--slo`: the profile's threshold \"error_rate<1% over 30s\": a capacity SLO cannot use \"over\" windows"
+        ),
+        "{out:?}"
+    );
+    // A capacity table is validated as `serve` would: its search cannot start above the cap.
+    let config = write_config(
+        &dir,
+        r#"
+[safety]
+max_rate = 40
+
+[targets.api]
+url = "http://127.0.0.1:9"
+
+[[targets.api.endpoints]]
+name = "home"
+
+[profiles.search]
+kind = "capacity"
+target = "api"
+
+[profiles.search.capacity]
+slo = ["p99<1s"]
+start_rate = 50
+"#,
+    );
+    let out = exec(&["capacity", "--config", &config, "--profile", "search"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "`profiles.search.capacity.start_rate`: start_rate 50 is above safety.max_rate 40"
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_cancelled_search_drops_the_level_in_progress_and_exits_1() {
+    let target = Target::delay(Duration::from_millis(1));
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("capacity.json");
+    let bin = assert_cmd::cargo::cargo_bin("loadtide");
+    let mut child = Child(
+        std::process::Command::new(bin)
+            .args([
+                "capacity",
+                "--url",
+                &target.url(),
+                "--slo",
+                "p99<1s",
+                "--start-rate",
+                "20",
+                "--hold",
+                "20s",
+                "--stabilize",
+                "0s",
+                "--max-levels",
+                "2",
+                "--quiet",
+                "--json",
+                json.to_str().unwrap(),
+            ])
+            .env_remove("LOADTIDE_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The first level is under way (so the Ctrl-C handler is in place): interrupt it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while target.hits.load(Ordering::Relaxed) < 5 {
+        assert!(std::time::Instant::now() < deadline, "no traffic in 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -INT failed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 15 s after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    let r = read_json(&json);
+    assert_eq!(r["outcome"], "cancelled", "{r}");
+    assert_eq!(r["levels"].as_array().unwrap().len(), 0, "{r}");
+    assert_eq!(f(&r["capacity_rps"]), 0.0);
+}
+
+#[test]
+fn a_daemon_capacity_profile_stops_at_safety_max_rate_and_is_not_generator_bound() {
+    let target = Target::delay(Duration::from_millis(1));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            r#"
+[safety]
+allowed_hosts = ["127.0.0.1"]
+max_rate = 40
+
+[targets.api]
+url = "http://{addr}"
+
+[[targets.api.endpoints]]
+name = "home"
+
+[profiles.nightly]
+kind = "capacity"
+target = "api"
+
+[profiles.nightly.capacity]
+slo = ["p99<2s"]
+start_rate = 10
+hold = "1s"
+stabilize = "200ms"
+max_rate = 5000
+max_levels = 6
+"#,
+            addr = target.addr
+        ),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bin = assert_cmd::cargo::cargo_bin("loadtide");
+    let _daemon = Child(
+        std::process::Command::new(bin)
+            .args([
+                "serve",
+                "--config",
+                &config,
+                "--web.listen-address",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env_remove("LOADTIDE_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        if let Some(t) = scrape(port) {
+            if t.contains("loadtide_capacity_last_run_timestamp_seconds{") {
+                break t;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no capacity result within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let p = r#"profile="nightly""#;
+    // 10, 20, 40: the cap, where every SLO still held.
+    assert_eq!(sample(&text, "loadtide_capacity_rps", p), Some(40.0));
+    assert_eq!(
+        sample(&text, "loadtide_capacity_generator_bound", p),
+        Some(0.0)
+    );
 }

@@ -243,12 +243,13 @@ async fn max_rate_holds_across_profiles_and_drops_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_in_flight_counts_closed_users_and_drops_open_arrivals() {
     let server = TestServer::with(Behavior::Delay(Duration::from_millis(200)));
-    // 10 users and 50 arrivals/s against a 200 ms target, sharing 4 slots.
+    // 4 users (as many as the cap allows at load) and 50 arrivals/s against a 200 ms target,
+    // sharing 4 slots: the open arrivals fill them before the users spawn, so users wait.
     let c = two_profiles(
         server.addr(),
         "max_in_flight = 4",
         "rate = 50\nrequests = 50",
-        "users = 10",
+        "users = 4",
     );
     let (_, text) = run_all(&c, Duration::from_secs(1)).await;
     let sent = requests(&text, "a") + requests(&text, "b");

@@ -14,6 +14,9 @@ use super::render;
 use super::search::{self, Growth, Params};
 use super::{HealthLimits, LevelSettings, Settings};
 use crate::cli::{RunArgs, EXIT_RUNTIME, EXIT_USAGE};
+use crate::config::capacity::{
+    unsupported_slo, CapacitySpec, DEFAULT_MAX_RATE, DEFAULT_START_RATE,
+};
 use crate::config::{ConfigErrors, Threshold};
 use crate::engine::Shard;
 
@@ -53,37 +56,46 @@ pub struct CapacityArgs {
     /// Accept any TLS certificate.
     #[arg(long, short = 'k')]
     pub insecure: bool,
+    /// Ad hoc searches: refuse a --url whose host is not one of these (as `run --allow-host`;
+    /// repeatable).
+    #[arg(long = "allow-host", value_name = "HOST", conflicts_with = "config")]
+    pub allow_hosts: Vec<String>,
     /// Service level objective each level must meet, threshold syntax: 'p99<500ms',
     /// 'error_rate<1%' (repeatable; default: the profile's thresholds).
     #[arg(long = "slo", short = 's', value_name = "EXPR")]
     pub slos: Vec<String>,
-    /// First level's arrival rate (requests per second).
-    #[arg(long, default_value_t = 10.0)]
-    pub start_rate: f64,
+    // The search's settings below default to a capacity profile's table (with --profile),
+    // then to the values given in the help.
+    /// First level's arrival rate (requests per second; default 10).
+    #[arg(long)]
+    pub start_rate: Option<f64>,
     /// Multiply the rate by this after each passing level.
     #[arg(long, conflicts_with = "step")]
     pub factor: Option<f64>,
     /// Add this many requests per second after each passing level instead.
     #[arg(long)]
     pub step: Option<f64>,
-    /// How long each level is measured.
-    #[arg(long, default_value = "10s")]
-    pub hold: String,
-    /// Warm-up at each level's rate before its hold, left out of its figures.
-    #[arg(long, default_value = "2s")]
-    pub stabilize: String,
-    /// Never offer more than this (requests per second).
-    #[arg(long, default_value_t = 100_000.0)]
-    pub max_rate: f64,
-    /// Bisection stops when the failing rate is within this of the passing one (5% or 0.05).
-    #[arg(long, default_value = "5%")]
-    pub precision: String,
-    /// At most this many levels, whatever else happens.
-    #[arg(long, default_value_t = search::DEFAULT_MAX_LEVELS)]
-    pub max_levels: usize,
-    /// Generator health: a level whose scheduler lag p99 is above this is generator-bound.
-    #[arg(long, default_value = "10ms")]
-    pub max_lag: String,
+    /// How long each level is measured (default 10s).
+    #[arg(long)]
+    pub hold: Option<String>,
+    /// Warm-up at each level's rate before its hold, left out of its figures (default 2s).
+    #[arg(long)]
+    pub stabilize: Option<String>,
+    /// Never offer more than this (requests per second; default 100000; never above the
+    /// config's safety.max_rate).
+    #[arg(long)]
+    pub max_rate: Option<f64>,
+    /// Bisection stops when the failing rate is within this of the passing one (5% or 0.05;
+    /// default 5%).
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// At most this many levels, whatever else happens (default 30).
+    #[arg(long)]
+    pub max_levels: Option<usize>,
+    /// Generator health: a level whose scheduler lag p99 is above this is generator-bound
+    /// (default 10ms).
+    #[arg(long)]
+    pub max_lag: Option<String>,
     /// The knee is the first level whose p50 exceeds this many times the lowest level's.
     #[arg(long, default_value_t = super::KNEE_FACTOR)]
     pub knee_factor: f64,
@@ -134,24 +146,35 @@ fn duration(key: &str, s: &str, zero_ok: bool) -> Result<Duration, ConfigErrors>
     }
 }
 
+/// The search's settings: each flag, else the capacity profile's table (`spec`), else the
+/// built-in default; SLOs from --slo, else the table's, else the profile's thresholds.
 fn settings(
     args: &CapacityArgs,
     profile_thresholds: &[Threshold],
+    spec: Option<&CapacitySpec>,
 ) -> Result<Settings, ConfigErrors> {
     let mut errors = Vec::new();
     let mut slos = Vec::new();
     for s in &args.slos {
         match s.parse::<Threshold>() {
-            Ok(t) if t.baseline_factor.is_some() => errors.push(usage(
-                "--slo",
-                format!("{s:?}: a capacity SLO cannot refer to a baseline"),
-            )),
-            Ok(t) => slos.push(t),
+            Ok(t) => match unsupported_slo(&t) {
+                Some(m) => errors.push(usage("--slo", m)),
+                None => slos.push(t),
+            },
             Err(e) => errors.push(usage("--slo", e)),
         }
     }
     if args.slos.is_empty() {
-        slos = profile_thresholds.to_vec();
+        slos = spec.map_or(profile_thresholds, |s| &s.slos).to_vec();
+        // Thresholds written for `run` may use windows or a baseline, which a level cannot.
+        for t in &slos {
+            if let Some(m) = unsupported_slo(t) {
+                errors.push(usage(
+                    "--slo",
+                    format!("the profile's threshold {m}; give the SLOs with --slo"),
+                ));
+            }
+        }
     }
     if slos.is_empty() && errors.is_empty() {
         errors.push(usage(
@@ -159,23 +182,56 @@ fn settings(
             "give at least one SLO, e.g. --slo 'p99<500ms' --slo 'error_rate<1%'",
         ));
     }
-    let precision = parse_fraction(&args.precision).unwrap_or(f64::NAN);
+    let table = spec.map(|s| s.params);
+    let precision = match &args.precision {
+        Some(p) => parse_fraction(p).unwrap_or(f64::NAN),
+        None => table.map_or(search::DEFAULT_PRECISION, |t| t.precision),
+    };
     let params = Params {
-        start_rate: args.start_rate,
+        start_rate: args
+            .start_rate
+            .or(table.map(|t| t.start_rate))
+            .unwrap_or(DEFAULT_START_RATE),
         growth: match (args.factor, args.step) {
             (_, Some(s)) => Growth::Step(s),
-            (f, None) => Growth::Factor(f.unwrap_or(search::DEFAULT_FACTOR)),
+            (Some(f), None) => Growth::Factor(f),
+            (None, None) => table.map_or(Growth::Factor(search::DEFAULT_FACTOR), |t| t.growth),
         },
-        max_rate: args.max_rate,
+        max_rate: args
+            .max_rate
+            .or(table.map(|t| t.max_rate))
+            .unwrap_or(DEFAULT_MAX_RATE),
         precision,
-        max_levels: args.max_levels,
+        max_levels: args
+            .max_levels
+            .or(table.map(|t| t.max_levels))
+            .unwrap_or(search::DEFAULT_MAX_LEVELS),
     };
     for (field, m) in params.check() {
         errors.push(usage(&format!("--{}", field.replace('_', "-")), m));
     }
-    let hold = duration("--hold", &args.hold, false);
-    let stabilize = duration("--stabilize", &args.stabilize, true);
-    let max_lag = duration("--max-lag", &args.max_lag, false);
+    let flag_or =
+        |key: &str, flag: &Option<String>, table: Option<Duration>, default: u64, zero_ok| {
+            match flag {
+                Some(v) => duration(key, v, zero_ok),
+                None => Ok(table.unwrap_or(Duration::from_millis(default))),
+            }
+        };
+    let hold = flag_or("--hold", &args.hold, spec.map(|s| s.hold), 10_000, false);
+    let stabilize = flag_or(
+        "--stabilize",
+        &args.stabilize,
+        spec.map(|s| s.stabilize),
+        2_000,
+        true,
+    );
+    let max_lag = flag_or(
+        "--max-lag",
+        &args.max_lag,
+        spec.map(|s| s.max_lag),
+        10,
+        false,
+    );
     if !(args.knee_factor.is_finite() && args.knee_factor > 1.0) {
         errors.push(usage(
             "--knee-factor",
@@ -208,6 +264,30 @@ fn settings(
     })
 }
 
+/// The `capacity` table of --profile when it is a capacity profile, validated as `serve`
+/// would (that profile alone, as `run --profile` does; `command` runs it as a plain profile).
+fn capacity_spec(args: &CapacityArgs) -> Result<Option<Arc<CapacitySpec>>, ConfigErrors> {
+    let (Some(path), Some(name)) = (&args.config, &args.profile) else {
+        return Ok(None);
+    };
+    let (raw, sources) = crate::config::load_raw(path)?;
+    let kind = raw.profiles.get(name).and_then(|p| p.kind.as_deref());
+    if kind != Some("capacity") {
+        return Ok(None);
+    }
+    let raw = crate::config::raw::RawConfig {
+        profiles: raw
+            .profiles
+            .into_iter()
+            .filter(|(n, _)| n == name)
+            .collect(),
+        ..raw
+    };
+    let config = crate::config::validate(&raw, &path.display().to_string(), path.parent())
+        .map_err(|e| sources.attribute(e))?;
+    Ok(config.profile(name).and_then(|p| p.capacity.clone()))
+}
+
 /// Runs the command; returns the exit code.
 pub async fn command(args: CapacityArgs) -> u8 {
     let run_args = RunArgs {
@@ -218,29 +298,42 @@ pub async fn command(args: CapacityArgs) -> u8 {
         headers: args.headers.clone(),
         body: args.body.clone(),
         body_file: args.body_file.clone(),
-        rate: Some(args.start_rate.max(f64::MIN_POSITIVE)),
+        // A placeholder making it an open-model profile (each level sets its own rate), low
+        // enough for the load-time safety.max_rate check; the start rate is checked below.
+        rate: Some(0.001),
         duration: Some("1s".into()),
         timeout: args.timeout.clone(),
         max_in_flight: args.max_in_flight,
         http2: args.http2,
         insecure: args.insecure,
+        allow_hosts: args.allow_hosts.clone(),
         quiet: true,
         ..RunArgs::default()
     };
-    // A capacity profile's own table gives the SLOs and defaults the flags override.
-    let spec = match (&args.config, &args.profile) {
-        (Some(path), Some(name)) => crate::config::load(path)
-            .ok()
-            .and_then(|c| c.profile(name).and_then(|p| p.capacity.clone())),
-        _ => None,
+    // A capacity profile's own table gives the SLOs and the settings the flags override,
+    // validated as `serve` would (its start rate against safety.max_rate included).
+    let spec = match capacity_spec(&args) {
+        Ok(spec) => spec,
+        Err(e) => {
+            crate::cli::print_config_errors(&e);
+            return EXIT_USAGE;
+        }
     };
     let built = crate::cli::build_profile(&run_args).and_then(|(p, demo, safety)| {
-        let slos = spec.as_ref().map_or(&p.thresholds, |s| &s.slos);
-        settings(&args, slos).map(|s| {
-            // The config's [safety] caps hold for every level, as in `run`.
-            s.level.safety.apply(&safety, s.level.shard);
-            (p, demo, s)
-        })
+        let s = settings(&args, &p.thresholds, spec.as_deref())?;
+        // The config's [safety] caps hold for every level, as in `run`; its max_rate is the
+        // search's ceiling (see `capacity::run`), so the search must start below it.
+        s.level.safety.apply(&safety, s.level.shard);
+        match safety.max_rate {
+            Some(cap) if s.params.start_rate > cap => Err(usage(
+                "--start-rate",
+                format!(
+                    "start rate {} is above safety.max_rate {cap}: the search could not run",
+                    s.params.start_rate
+                ),
+            )),
+            _ => Ok((p, demo, s)),
+        }
     });
     let (profile, demo, settings) = match built {
         Ok(b) => b,
@@ -325,22 +418,60 @@ mod tests {
     #[test]
     fn bad_settings_are_all_reported() {
         let args = CapacityArgs {
-            slos: vec!["p99<500ms".into(), "bogus".into()],
-            start_rate: 0.0,
+            slos: vec!["p99<500ms".into(), "bogus".into(), "p99<1s over 1m".into()],
+            start_rate: Some(0.0),
             factor: Some(1.0),
-            max_rate: 100.0,
-            precision: "5%".into(),
-            max_levels: 10,
-            hold: "0s".into(),
-            stabilize: "1s".into(),
-            max_lag: "10ms".into(),
+            max_rate: Some(100.0),
+            hold: Some("0s".into()),
             knee_factor: 2.0,
             ..CapacityArgs::default()
         };
-        let e = settings(&args, &[]).expect_err("bad").to_string();
+        let e = settings(&args, &[], None).expect_err("bad").to_string();
+        assert!(
+            e.contains("`--slo`: \"p99<1s over 1m\": a capacity SLO cannot use \"over\" windows"),
+            "{e}"
+        );
         assert!(e.contains("`--slo`: invalid threshold \"bogus\""), "{e}");
         assert!(e.contains("`--start-rate`: invalid start_rate 0"), "{e}");
         assert!(e.contains("`--factor`: invalid factor 1"), "{e}");
         assert!(e.contains("`--hold`: invalid duration \"0s\""), "{e}");
+    }
+
+    #[test]
+    fn a_capacity_table_fills_in_the_flags_not_given() {
+        let spec = CapacitySpec {
+            slos: vec!["p99<1s".parse().expect("valid")],
+            params: Params {
+                start_rate: 7.0,
+                growth: Growth::Step(3.0),
+                max_rate: 70.0,
+                precision: 0.2,
+                max_levels: 4,
+            },
+            hold: Duration::from_secs(3),
+            stabilize: Duration::from_secs(1),
+            max_lag: Duration::from_millis(20),
+        };
+        let args = CapacityArgs {
+            max_rate: Some(50.0),
+            knee_factor: 2.0,
+            ..CapacityArgs::default()
+        };
+        let s = settings(&args, &[], Some(&spec)).expect("valid");
+        let want = Params {
+            max_rate: 50.0,
+            ..spec.params
+        };
+        assert_eq!(s.params, want);
+        assert_eq!(s.slos, spec.slos);
+        assert_eq!(
+            (s.level.hold, s.level.stabilize, s.level.limits.max_lag),
+            (spec.hold, spec.stabilize, spec.max_lag)
+        );
+        // Without a table: the built-in defaults.
+        let s = settings(&args, &spec.slos, None).expect("valid");
+        assert_eq!(s.params.start_rate, DEFAULT_START_RATE);
+        assert_eq!(s.params.growth, Growth::Factor(search::DEFAULT_FACTOR));
+        assert_eq!(s.level.hold, Duration::from_secs(10));
     }
 }

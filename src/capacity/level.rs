@@ -61,6 +61,9 @@ pub struct Health {
     /// Arrivals not sent because `max_in_flight` requests were outstanding.
     pub dropped: u64,
     pub drop_ratio: f64,
+    /// Arrivals refused by `[safety]` caps: a limit set on purpose, so not the generator's.
+    #[serde(default)]
+    pub safety_dropped: u64,
     /// Upper bound of the scheduler-lag bucket holding the 99th percentile, seconds.
     pub lag_p99: f64,
     /// Share of arrivals dispatched later than `max_lag`.
@@ -309,7 +312,10 @@ pub async fn run_level(
     let cpu1 = process_cpu_seconds();
     let lag1 = lag_buckets(metrics, &profile.name);
     let completed = stats.lock().expect("stats lock poisoned").progress().0;
-    let dropped_in_hold = stats.lock().expect("stats lock poisoned").dropped;
+    let (dropped_in_hold, safety_dropped) = {
+        let s = stats.lock().expect("stats lock poisoned");
+        (s.dropped.saturating_sub(s.dropped_safety), s.dropped_safety)
+    };
     // The drain: requests sent in the hold finish (or time out) and count.
     let _ = run.await;
     let mut s = stats.lock().expect("stats lock poisoned");
@@ -334,6 +340,7 @@ pub async fn run_level(
         } else {
             0.0
         },
+        safety_dropped,
         lag_p99,
         lag_over_bound,
         cpu_seconds,

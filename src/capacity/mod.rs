@@ -67,7 +67,8 @@ pub struct GeneratorLimit {
 pub struct CapacityReport {
     pub profile: String,
     pub started_at: Option<f64>,
-    /// `found`, `above_max_rate`, `fails_at_start`, `generator_bound`, `level_limit`.
+    /// `found`, `above_max_rate`, `safety_limit`, `fails_at_start`, `generator_bound`,
+    /// `level_limit`, `cancelled`.
     pub outcome: String,
     /// The highest rate that met every SLO (requests per second; 0 when none did).
     pub capacity_rps: f64,
@@ -91,19 +92,29 @@ pub struct SettingsSummary {
     pub start_rate: f64,
     pub factor: Option<f64>,
     pub step: Option<f64>,
+    /// The ceiling searched: `--max-rate`, or `safety_max_rate` when that is lower.
     pub max_rate: f64,
+    /// `[safety] max_rate` (of the whole load), when set.
+    #[serde(default)]
+    pub safety_max_rate: Option<f64>,
     pub precision: f64,
     pub hold_s: f64,
     pub stabilize_s: f64,
     pub max_lag_s: f64,
+    #[serde(default = "default_knee_factor")]
+    pub knee_factor: f64,
+}
+
+fn default_knee_factor() -> f64 {
+    KNEE_FACTOR
 }
 
 impl CapacityReport {
-    /// 0 found (or at least max_rate), 1 the SLOs fail at the start rate, 3 the generator was
-    /// the limit before any answer.
+    /// 0 found (or at least max_rate or safety.max_rate), 1 the SLOs fail at the start rate
+    /// or the search was cancelled, 3 the generator was the limit before any answer.
     pub fn exit_code(&self) -> u8 {
         match self.outcome.as_str() {
-            "fails_at_start" => 1,
+            "fails_at_start" | "cancelled" => 1,
             "generator_bound" => 3,
             "level_limit" if self.capacity_rps == 0.0 => 1,
             _ => 0,
@@ -129,6 +140,20 @@ pub async fn run(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .ok();
+    // `[safety] max_rate` caps every level (this shard's share of it): searching above it
+    // would only measure the limiter's drops, so the cap is the search's ceiling.
+    let safety_max_rate = settings
+        .level
+        .safety
+        .max_rate()
+        .map(|r| ((r / settings.level.shard.share()) * 10.0 + 1e-6).floor() / 10.0);
+    let mut settings = settings.clone();
+    let capped = safety_max_rate.filter(|c| *c < settings.params.max_rate);
+    if let Some(c) = capped {
+        settings.params.max_rate = c;
+        settings.params.start_rate = settings.params.start_rate.min(c);
+    }
+    let settings = &settings;
     let mut search = Search::new(settings.params);
     let mut levels: Vec<Level> = Vec::new();
     while let Next::Run(rate) = search.next().clone() {
@@ -144,27 +169,34 @@ pub async fn run(
             &cancel,
         )
         .await;
+        if cancel.is_cancelled() {
+            // Cut short: its figures cover part of a hold, so it is not judged.
+            break;
+        }
         on_level(&level);
         search.record(level.verdict());
         levels.push(level);
     }
+    let best = |verdict: &str, pick: fn(f64, f64) -> f64| {
+        levels
+            .iter()
+            .filter(|l| l.verdict == verdict)
+            .map(|l| l.rate)
+            .reduce(pick)
+    };
     let outcome = match search.next() {
+        Next::Done(Outcome::AboveMax { rate }) if capped.is_some() => {
+            Outcome::SafetyLimit { rate: *rate }
+        }
         Next::Done(o) => o.clone(),
-        // Cancelled mid-search: what is known so far.
-        Next::Run(_) => Outcome::LevelLimit {
-            passing: levels
-                .iter()
-                .filter(|l| l.verdict == "pass")
-                .map(|l| l.rate)
-                .reduce(f64::max),
-            failing: levels
-                .iter()
-                .filter(|l| l.verdict == "fail")
-                .map(|l| l.rate)
-                .reduce(f64::min),
+        Next::Run(_) => Outcome::Cancelled {
+            passing: best("pass", f64::max),
+            failing: best("fail", f64::min),
         },
     };
-    report(&profile.name, started_at, settings, levels, &outcome)
+    let mut report = report(&profile.name, started_at, settings, levels, &outcome);
+    report.settings.safety_max_rate = safety_max_rate;
+    report
 }
 
 /// Assembles the report from the levels run and the search's outcome.
@@ -239,6 +271,14 @@ pub fn report(
             passing.map_or("no level".into(), |p| format!("{p:.1} req/s")),
             failing.map_or("no level".into(), |f| format!("{f:.1} req/s"))
         ),
+        Outcome::SafetyLimit { rate } => format!(
+            "capacity is at least {rate:.1} req/s: every SLO held there; safety.max_rate stopped the search"
+        ),
+        Outcome::Cancelled { passing, failing } => format!(
+            "search cancelled before an answer (the level in progress was dropped): SLOs held up to {}, broke at {}",
+            passing.map_or("no level".into(), |p| format!("{p:.1} req/s")),
+            failing.map_or("no level".into(), |f| format!("{f:.1} req/s"))
+        ),
     };
     let p = &settings.params;
     CapacityReport {
@@ -263,10 +303,12 @@ pub fn report(
                 Growth::Factor(_) => None,
             },
             max_rate: p.max_rate,
+            safety_max_rate: None,
             precision: p.precision,
             hold_s: settings.level.hold.as_secs_f64(),
             stabilize_s: settings.level.stabilize.as_secs_f64(),
             max_lag_s: settings.level.limits.max_lag.as_secs_f64(),
+            knee_factor: settings.knee_factor,
         },
         levels,
         findings: found,

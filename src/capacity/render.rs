@@ -70,7 +70,8 @@ pub fn text(r: &CapacityReport) -> String {
         None => {
             let _ = writeln!(
                 o,
-                "  knee         none (p50 never reached 2× the lowest level's)"
+                "  knee         none (p50 never reached {}× the lowest level's)",
+                r.settings.knee_factor
             );
         }
     }

@@ -125,17 +125,28 @@ pub enum Outcome {
         passing: Option<f64>,
         failing: Option<f64>,
     },
+    /// Every SLO held at `[safety] max_rate`, which the search may not exceed: the capacity
+    /// is at least `rate`.
+    SafetyLimit { rate: f64 },
+    /// Stopped from outside (Ctrl-C, a pause) before an answer; the level in progress is
+    /// dropped, not judged.
+    Cancelled {
+        passing: Option<f64>,
+        failing: Option<f64>,
+    },
 }
 
 impl Outcome {
     /// The highest rate known to meet the SLOs (0 when none did).
     pub fn capacity(&self) -> f64 {
         match self {
-            Outcome::Found { rate, .. } | Outcome::AboveMax { rate } => *rate,
+            Outcome::Found { rate, .. }
+            | Outcome::AboveMax { rate }
+            | Outcome::SafetyLimit { rate } => *rate,
             Outcome::FailsAtStart { .. } => 0.0,
-            Outcome::GeneratorBound { passing, .. } | Outcome::LevelLimit { passing, .. } => {
-                passing.unwrap_or(0.0)
-            }
+            Outcome::GeneratorBound { passing, .. }
+            | Outcome::LevelLimit { passing, .. }
+            | Outcome::Cancelled { passing, .. } => passing.unwrap_or(0.0),
         }
     }
 
@@ -146,6 +157,8 @@ impl Outcome {
             Outcome::FailsAtStart { .. } => "fails_at_start",
             Outcome::GeneratorBound { .. } => "generator_bound",
             Outcome::LevelLimit { .. } => "level_limit",
+            Outcome::SafetyLimit { .. } => "safety_limit",
+            Outcome::Cancelled { .. } => "cancelled",
         }
     }
 }

@@ -53,6 +53,24 @@ impl CapacitySpec {
     }
 }
 
+/// Why `t` cannot be a capacity SLO, if it cannot: each level is judged once over its whole
+/// hold, with no baseline run and no windows (a windowed SLO would find none and fail).
+pub fn unsupported_slo(t: &Threshold) -> Option<String> {
+    if t.baseline_factor.is_some() {
+        Some(format!(
+            "{:?}: a capacity SLO cannot refer to a baseline",
+            t.expr
+        ))
+    } else if t.window.is_some() {
+        Some(format!(
+            "{:?}: a capacity SLO cannot use \"over\" windows: each level is judged over its whole hold",
+            t.expr
+        ))
+    } else {
+        None
+    }
+}
+
 pub const DEFAULT_START_RATE: f64 = 10.0;
 pub const DEFAULT_MAX_RATE: f64 = 100_000.0;
 
@@ -76,11 +94,10 @@ pub(super) fn validate(
     }
     for (i, s) in raw.slo.iter().enumerate() {
         match s.parse::<Threshold>() {
-            Ok(t) if t.baseline_factor.is_some() => fail(
-                format!("{key}.slo[{i}]"),
-                format!("{s:?}: a capacity SLO cannot refer to a baseline"),
-            ),
-            Ok(t) => slos.push(t),
+            Ok(t) => match unsupported_slo(&t) {
+                Some(m) => fail(format!("{key}.slo[{i}]"), m),
+                None => slos.push(t),
+            },
             Err(e) => fail(format!("{key}.slo[{i}]"), e),
         }
     }

@@ -230,8 +230,13 @@ pub(super) fn check_target(c: &mut Collector, safety: &Safety, t: &mut Target) {
 
 /// The most arrivals per second a profile can ask for: the open model's peak rate, or a
 /// WebSocket profile's peak connections times its message rate. None for the closed model,
-/// whose rate depends on the target's speed (the run-time cap still holds it).
-pub fn peak_rate(p: &Profile) -> Option<f64> {
+/// whose rate depends on the target's speed (the run-time cap still holds it). A capacity
+/// search climbs to its ceiling: `max_rate`, capped at `safety_max_rate` (the search stops
+/// there, see `capacity::run`).
+pub fn peak_rate(p: &Profile, safety_max_rate: Option<f64>) -> Option<f64> {
+    if let Some(c) = &p.capacity {
+        return Some(capacity_ceiling(c.params.max_rate, safety_max_rate));
+    }
     match &p.load {
         Load::Open { rate, .. } => Some(rate.max_value()),
         Load::WebSocket {
@@ -242,14 +247,27 @@ pub fn peak_rate(p: &Profile) -> Option<f64> {
     }
 }
 
+/// The highest rate a capacity search with `max_rate` runs under `safety.max_rate`.
+pub fn capacity_ceiling(max_rate: f64, safety_max_rate: Option<f64>) -> f64 {
+    safety_max_rate.map_or(max_rate, |s| max_rate.min(s))
+}
+
 /// The largest sum of peak rates over profiles whose schedules may be active together (see
 /// `Schedule::may_overlap`): the profiles, by name, and the sum. Exact over the overlap
 /// relation for up to 20 rated profiles; beyond that every rated profile is summed.
-pub fn worst_overlap(profiles: &[Arc<Profile>]) -> (Vec<String>, f64) {
+pub fn worst_overlap(
+    profiles: &[Arc<Profile>],
+    safety_max_rate: Option<f64>,
+) -> (Vec<String>, f64) {
     let rated: Vec<(&Profile, f64)> = profiles
         .iter()
-        .filter_map(|p| peak_rate(p).map(|r| (&**p, r)))
+        .filter_map(|p| peak_rate(p, safety_max_rate).map(|r| (&**p, r)))
         .collect();
+    worst_sum(&rated)
+}
+
+/// The largest sum of the figures of `rated` profiles that may be active together.
+fn worst_sum(rated: &[(&Profile, f64)]) -> (Vec<String>, f64) {
     let n = rated.len();
     let all = || {
         (
@@ -295,11 +313,26 @@ pub fn worst_overlap(profiles: &[Arc<Profile>]) -> (Vec<String>, f64) {
 /// Rejects profiles whose peak rates, when they may run together, add up past `max_rate`.
 pub(super) fn check_peak_rates(c: &mut Collector, safety: &Safety, profiles: &[Arc<Profile>]) {
     let Some(max) = safety.max_rate else { return };
-    let (names, sum) = worst_overlap(profiles);
+    for p in profiles {
+        // The search would start above the cap: every arrival of its first level dropped.
+        if let Some(start) = p.capacity.as_ref().map(|s| s.params.start_rate) {
+            if start > max {
+                c.err(
+                    format!("profiles.{}.capacity.start_rate", p.name),
+                    format!(
+                        "start_rate {} is above safety.max_rate {}: the search could not run",
+                        num(start),
+                        num(max)
+                    ),
+                );
+            }
+        }
+    }
+    let (names, sum) = worst_overlap(profiles, Some(max));
     if sum > max {
         let rates: BTreeMap<&str, f64> = profiles
             .iter()
-            .filter_map(|p| peak_rate(p).map(|r| (p.name.as_str(), r)))
+            .filter_map(|p| peak_rate(p, Some(max)).map(|r| (p.name.as_str(), r)))
             .collect();
         let terms: Vec<String> = names
             .iter()
@@ -317,6 +350,49 @@ pub(super) fn check_peak_rates(c: &mut Collector, safety: &Safety, profiles: &[A
                 num(sum),
                 terms.join(" + "),
                 num(max)
+            ),
+        );
+    }
+}
+
+/// The most requests a profile can hold in flight by itself: a closed-model profile's peak
+/// users (each holds one request, or one scenario iteration, at a time). None for the open
+/// model and WebSocket profiles, whose arrivals over the cap are dropped instead.
+pub fn peak_users(p: &Profile) -> Option<f64> {
+    match &p.load {
+        Load::Closed { users } => Some(users.max_value()),
+        _ => None,
+    }
+}
+
+/// Rejects closed-model profiles whose users, when they may run together, add up past
+/// `max_in_flight`: the cap would hold users back for the whole run, not as a guard rail.
+pub(super) fn check_peak_users(c: &mut Collector, safety: &Safety, profiles: &[Arc<Profile>]) {
+    let Some(max) = safety.max_in_flight else {
+        return;
+    };
+    let users: Vec<(&Profile, f64)> = profiles
+        .iter()
+        .filter_map(|p| peak_users(p).map(|u| (&**p, u)))
+        .collect();
+    let (names, sum) = worst_sum(&users);
+    if sum > max as f64 {
+        let terms: Vec<String> = names
+            .iter()
+            .filter_map(|n| users.iter().find(|(p, _)| &p.name == n))
+            .map(|(p, u)| format!("{} {}", p.name, num(*u)))
+            .collect();
+        let what = if names.len() == 1 {
+            "profile"
+        } else {
+            "profiles that may run at the same time"
+        };
+        c.err(
+            "safety.max_in_flight",
+            format!(
+                "peak users of {what} add up to {} ({}), above max_in_flight {max}: each user holds a request in flight",
+                num(sum),
+                terms.join(" + "),
             ),
         );
     }

@@ -178,6 +178,7 @@ pub fn validate(
     }
 
     super::safety::check_peak_rates(&mut c, &safety, &profiles);
+    super::safety::check_peak_users(&mut c, &safety, &profiles);
 
     if c.errors.is_empty() {
         Ok(Config {

@@ -84,6 +84,8 @@ pub struct SafetyLimits(Arc<Inner>);
 struct Inner {
     origin: Instant,
     rate: Gcra,
+    /// The rate cap as set (f64 bits; 0: none), for the capacity search's ceiling.
+    max_rate: AtomicU64,
     /// 0: no cap.
     max_in_flight: AtomicUsize,
     in_flight: AtomicUsize,
@@ -135,6 +137,7 @@ impl SafetyLimits {
         SafetyLimits(Arc::new(Inner {
             origin: Instant::now(),
             rate: Gcra::default(),
+            max_rate: AtomicU64::new(0),
             max_in_flight: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             released: Notify::new(),
@@ -145,6 +148,10 @@ impl SafetyLimits {
     /// Sets (or, with None, lifts) the caps; running profiles see the change at once.
     pub fn set(&self, max_rate: Option<f64>, max_in_flight: Option<usize>) {
         self.0.rate.set_rate(max_rate);
+        let bits = max_rate
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map_or(0, f64::to_bits);
+        self.0.max_rate.store(bits, Ordering::Relaxed);
         self.0
             .max_in_flight
             .store(max_in_flight.unwrap_or(0), Ordering::Relaxed);
@@ -161,6 +168,14 @@ impl SafetyLimits {
             .map(|n| n.div_ceil(shard.count as usize).max(1));
         self.set(rate, in_flight);
         (rate, in_flight)
+    }
+
+    /// The rate cap in force (this shard's share), if any.
+    pub fn max_rate(&self) -> Option<f64> {
+        match self.0.max_rate.load(Ordering::Relaxed) {
+            0 => None,
+            bits => Some(f64::from_bits(bits)),
+        }
     }
 
     fn now_ns(&self) -> u64 {

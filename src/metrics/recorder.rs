@@ -276,7 +276,11 @@ impl ProfileRecorder {
         }
         .inc();
         if let Some(s) = &self.stats {
-            s.lock().expect("stats lock poisoned").dropped();
+            let mut s = s.lock().expect("stats lock poisoned");
+            match reason {
+                DropReason::MaxInFlight => s.dropped(),
+                DropReason::SafetyMaxRate | DropReason::SafetyMaxInFlight => s.dropped_by_safety(),
+            }
         }
     }
 

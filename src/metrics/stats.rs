@@ -74,6 +74,8 @@ pub struct RunStats {
     pub iterations: IterationStats,
     pub endpoints: Vec<EndpointStats>,
     pub dropped: u64,
+    /// Of `dropped`, those refused by the `[safety]` caps (not the generator's limit).
+    pub dropped_safety: u64,
     second: u64,
     second_hist: Histogram<u32>,
     second_errors: u64,
@@ -123,6 +125,7 @@ impl RunStats {
                 failure: 0,
             },
             dropped: 0,
+            dropped_safety: 0,
             second: 0,
             second_hist: latency_histogram(2),
             second_errors: 0,
@@ -204,6 +207,14 @@ impl RunStats {
     pub fn dropped(&mut self) {
         if !self.warming_up(self.started.elapsed().as_secs_f64()) {
             self.dropped += 1;
+        }
+    }
+
+    /// An arrival dropped by a `[safety]` cap: counted in `dropped` and `dropped_safety`.
+    pub fn dropped_by_safety(&mut self) {
+        if !self.warming_up(self.started.elapsed().as_secs_f64()) {
+            self.dropped += 1;
+            self.dropped_safety += 1;
         }
     }
 
@@ -306,6 +317,7 @@ impl RunStats {
         self.iterations.success = 0;
         self.iterations.failure = 0;
         self.dropped = 0;
+        self.dropped_safety = 0;
         self.second = 0;
         self.second_hist.reset();
         self.second_errors = 0;
