@@ -532,7 +532,7 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
                 "  endpoint {:<16} {:<6} {:<30} {share:5.1}%",
                 e.name,
                 e.method.as_str(),
-                e.path
+                crate::redact::path(&e.path)
             );
         }
         for th in &p.thresholds {

@@ -58,11 +58,11 @@ pub fn url(u: &str) -> String {
         Some(at) => format!("{REDACTED}{}", &authority[at..]),
         None => authority.to_string(),
     };
-    format!("{head}{authority}{}", query(rest))
+    format!("{head}{authority}{}", path(rest))
 }
 
-/// Redacts secret-looking values in the query of `path?query#fragment`.
-fn query(rest: &str) -> String {
+/// `path?query#fragment` with secret-looking query values redacted.
+pub fn path(rest: &str) -> String {
     let Some(q) = rest.find('?') else {
         return rest.to_string();
     };
@@ -156,6 +156,7 @@ mod tests {
             url("https://example.com?API_KEY=S3CRET"),
             "https://example.com?API_KEY=<redacted>"
         );
+        assert_eq!(path("/a?x=1&token=S3CRET"), "/a?x=1&token=<redacted>");
         // An '@' in the path is not userinfo.
         assert_eq!(url("http://h/@x?q=1"), "http://h/@x?q=1");
         assert_eq!(url("not a url"), "not a url");

@@ -78,7 +78,7 @@ headers = {{ "X-Api-Key" = "{CANARY}" }}
 
 [[targets.app.endpoints]]
 name = "data"
-path = "/data"
+path = "/data?api_key={CANARY}"
 
 [scenarios.s]
 target = "app"
@@ -163,6 +163,13 @@ fn no_output_contains_a_secret() {
     assert!(server.watched() > before, "the ad hoc run sent no canary");
     outs.out("run --url", &out);
     files.iter().for_each(|f| outs.file(f));
+    // The report still records the command, redacted.
+    let md = std::fs::read_to_string(&files[2]).unwrap();
+    assert!(
+        md.contains("-H Authorization: <redacted>")
+            && md.contains("access_token=<redacted>&page=1"),
+        "{md}"
+    );
 
     // From the config: the target's header, then the scenario's secret.
     for profile in ["hdr", "scn"] {
@@ -224,6 +231,8 @@ fn no_output_contains_a_secret() {
     outs.out("capacity", &out);
     outs.file(&json);
     outs.file(&html);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Authorization: &lt;redacted&gt;"), "{page}");
 
     daemon_outputs(&server, dir.path(), &mut outs);
     outs.assert_no_canary();
@@ -283,6 +292,7 @@ fn daemon_outputs(server: &TestServer, dir: &Path, outs: &mut Outputs) {
         log.contains("X-Api-Key"),
         "the log names the bad key:\n{log}"
     );
+    assert!(log.contains("reload rejected"), "{log}");
     outs.add("daemon log", log);
 }
 
