@@ -535,7 +535,7 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
                 "  endpoint {:<16} {:<6} {:<30} {share:5.1}%",
                 e.name,
                 e.method.as_str(),
-                e.path
+                crate::redact::path(&e.path)
             );
         }
         for th in &p.thresholds {
@@ -818,7 +818,8 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
             return Err(ConfigErrors::one(
                 "command line",
                 "--header",
-                format!("invalid header {h:?} (expected \"Name: value\")"),
+                // Not quoted: without the colon the value cannot be told from the name.
+                "invalid header (expected \"Name: value\"; not shown, it may hold a secret)",
             ));
         };
         headers.insert(k.trim().to_string(), v.trim().to_string());
@@ -882,7 +883,7 @@ fn write_reports(
     use crate::report::{csv, html, markdown};
     let meta = html::ReportMeta {
         deltas,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: crate::redact::command_line(std::env::args()),
         target: format!(
             "{}://{}",
             profile.target.scheme.as_str(),

@@ -20,6 +20,7 @@ pub mod notify;
 pub mod oneshot;
 pub mod outcome;
 pub mod pause;
+pub mod redact;
 pub mod report;
 pub mod scenario;
 pub mod schedule;

@@ -397,7 +397,7 @@ async fn search_and_report(
             .with_context(|| format!("cannot write the JSON result to {}", path.display()))?;
     }
     if let Some(path) = &args.report {
-        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let command = crate::redact::command_line(std::env::args());
         std::fs::write(path, render::html(&report, &command))
             .with_context(|| format!("cannot write the report {}", path.display()))?;
     }

@@ -406,13 +406,19 @@ pub(crate) fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
                         )
                     }
                     Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+                        // A string where a table belongs may be a secret (`secrets.x = "…"`).
+                        let found = match actual {
+                            figment::error::Actual::Str(_) => "a string".to_string(),
+                            other => other.to_string(),
+                        };
                         format!(
-                            "invalid type: found {actual}, expected {}",
+                            "invalid type: found {found}, expected {}",
                             type_name(expected)
                         )
                     }
-                    // TOML syntax errors carry their own line and column.
-                    other => other.to_string().trim_end().to_string(),
+                    // TOML syntax errors carry their own line and column, and a snippet of the
+                    // source: left out, since the broken line may hold a secret.
+                    other => without_snippet(&other.to_string()),
                 };
                 ConfigError { file, key, message }
             })
@@ -420,9 +426,34 @@ pub(crate) fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
     )
 }
 
+/// A parser's message without the quoted source lines (`2 | url = "…`) and their carets.
+fn without_snippet(message: &str) -> String {
+    message
+        .lines()
+        .filter(|l| {
+            let gutter = l
+                .trim_start()
+                .trim_start_matches(|c: char| c.is_ascii_digit());
+            !gutter.trim_start().starts_with('|')
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_end()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parser_snippets_are_dropped() {
+        let msg = "TOML parse error at line 2, column 29\n  |\n2 | k = \"s3cret\n  |     ^\ninvalid basic string\n";
+        assert_eq!(
+            without_snippet(msg),
+            "TOML parse error at line 2, column 29\ninvalid basic string"
+        );
+    }
 
     #[test]
     fn key_paths_use_brackets_for_indices() {

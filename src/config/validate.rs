@@ -94,7 +94,12 @@ impl Collector<'_> {
             ) {
                 (Ok(n), Ok(v)) => out.push((n, v)),
                 (Err(_), _) => self.err(k, format!("invalid header name {name:?}")),
-                (_, Err(_)) => self.err(k, format!("invalid header value {value:?}")),
+                // The key names the header; the value may be a credential, so it is not quoted.
+                (_, Err(_)) => self.err(
+                    k,
+                    "invalid header value (not shown, it may be a secret): it contains a \
+                     control character such as a newline",
+                ),
             }
         }
         out
@@ -283,13 +288,19 @@ fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>)
 }
 
 /// Splits a base URL into scheme, host, port and path prefix (without a trailing '/').
+/// Errors quote the URL with credentials redacted; a URL with `user:pass@` is refused, since
+/// they would not be sent (headers and scenario auth are the places for credentials).
 pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
     if !u.contains("://") {
+        // Redacted as if it had the scheme it lacks, so `user:pass@host` is caught too.
+        let shown = crate::redact::url(&format!("http://{u}"));
+        let bare = &shown["http://".len()..];
         return Err(format!(
-            "invalid URL {u:?}: no scheme (e.g. \"http://{u}\")"
+            "invalid URL {bare:?}: no scheme (e.g. \"{shown}\")"
         ));
     }
-    let uri: Uri = u.parse().map_err(|_| format!("invalid URL {u:?}"))?;
+    let shown = crate::redact::url(u);
+    let uri: Uri = u.parse().map_err(|_| format!("invalid URL {shown:?}"))?;
     let scheme = match uri.scheme_str() {
         Some("http") => Scheme::Http,
         Some("https") => Scheme::Https,
@@ -297,19 +308,26 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         Some("wss") => Scheme::Wss,
         Some(s) => {
             return Err(format!(
-                "invalid URL {u:?}: unsupported scheme {s:?} (use http, https, ws or wss)"
+                "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws or wss)"
             ))
         }
         None => {
             return Err(format!(
-                "invalid URL {u:?}: no scheme (e.g. \"http://{u}\")"
+                "invalid URL {shown:?}: no scheme (e.g. \"http://{shown}\")"
             ))
         }
     };
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "invalid URL {shown:?}: credentials in a URL are not sent; give them in a header \
+             (headers = {{ Authorization = \"Basic ...\" }}, or -H on the command line) or in \
+             a scenario's auth"
+        ));
+    }
     let host = uri
         .host()
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| format!("invalid URL {u:?}: no host"))?;
+        .ok_or_else(|| format!("invalid URL {shown:?}: no host"))?;
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')

@@ -30,7 +30,8 @@ impl WebSocket {
         };
         format!(
             "  websocket path {}: sends {:?}; reply: {replies}\n",
-            self.path, self.message.text
+            crate::redact::path(&self.path),
+            self.message.text
         )
     }
 

@@ -78,6 +78,7 @@ pub struct Script {
     default: Behavior,
     routes: Vec<(String, Behavior)>,
     stall: Option<Stall>,
+    watch: Option<String>,
 }
 
 impl Script {
@@ -87,12 +88,20 @@ impl Script {
             default,
             routes: Vec::new(),
             stall: None,
+            watch: None,
         }
     }
 
     /// Requests to exactly `path` (query ignored) get `behavior`; they are also counted apart.
     pub fn route(mut self, path: &str, behavior: Behavior) -> Self {
         self.routes.push((path.to_string(), behavior));
+        self
+    }
+
+    /// Counts the requests whose URI or some header value contains `needle` (`TestServer::watched`),
+    /// so a test can show that a value it checks is absent elsewhere did reach the target.
+    pub fn watch(mut self, needle: &str) -> Self {
+        self.watch = Some(needle.to_string());
         self
     }
 
@@ -113,6 +122,8 @@ struct State {
     default: Behavior,
     routes: HashMap<String, (Behavior, AtomicU64)>,
     stall: Option<Stall>,
+    watch: Option<String>,
+    watched: AtomicU64,
     anchor: Instant,
     requests: AtomicU64,
     connections: AtomicU64,
@@ -150,6 +161,8 @@ impl TestServer {
                 .map(|(p, b)| (p, (b, AtomicU64::new(0))))
                 .collect(),
             stall: script.stall,
+            watch: script.watch,
+            watched: AtomicU64::new(0),
             anchor: Instant::now(),
             arrivals: Default::default(),
             requests: AtomicU64::new(0),
@@ -223,6 +236,11 @@ impl TestServer {
         counts
     }
 
+    /// Requests so far that carried the `Script::watch` needle.
+    pub fn watched(&self) -> u64 {
+        self.state.watched.load(Ordering::SeqCst)
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> u64 {
         self.state.connections.load(Ordering::SeqCst)
@@ -291,6 +309,16 @@ fn response(status: u16, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> io::Result<Response<Full<Bytes>>> {
     state.requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(needle) = &state.watch {
+        let hit = req.uri().to_string().contains(needle.as_str())
+            || req
+                .headers()
+                .values()
+                .any(|v| String::from_utf8_lossy(v.as_bytes()).contains(needle.as_str()));
+        if hit {
+            state.watched.fetch_add(1, Ordering::SeqCst);
+        }
+    }
     state
         .arrivals
         .lock()

@@ -1,0 +1,210 @@
+//! Redaction of secrets in text loadtide writes out: the command line recorded in reports and
+//! URLs quoted in error messages. Pure functions, no I/O; callers decide where text goes.
+//!
+//! What is redacted (each replaced by `<redacted>`): every header value given with `-H` /
+//! `--header` (any header may carry a credential, so none is kept); the values of flags whose
+//! name looks secret (`--password`, `--token`, …, but not `--password-file`: a path) and of
+//! `--body` (login bodies carry passwords); in anything that looks like a URL, the userinfo
+//! (`user:pass@`) and query values whose key looks secret (`token`, `api_key`, `sig`, …).
+
+/// What replaces a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// Query keys that hold secrets (case-insensitive substrings).
+const SECRET_KEYS: &[&str] = &[
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "auth",
+    "signature",
+    "sig",
+];
+
+fn looks_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_KEYS.iter().any(|s| key.contains(s))
+}
+
+/// Long flags whose value is a secret; `--*-file` flags name a file and are kept.
+fn secret_flag(name: &str) -> bool {
+    !name.ends_with("-file")
+        && (name == "body"
+            || ["password", "passwd", "token", "secret", "api-key", "apikey"]
+                .iter()
+                .any(|s| name.contains(s)))
+}
+
+/// `Name: <redacted>` for a `Name: value` header (the whole text when there is no colon, since
+/// then it cannot tell the name from the value).
+pub fn header(h: &str) -> String {
+    match h.split_once(':') {
+        Some((name, _)) => format!("{}: {REDACTED}", name.trim()),
+        None => REDACTED.to_string(),
+    }
+}
+
+/// `u` with its userinfo and secret-looking query values redacted; text without `://` is
+/// returned as it is.
+pub fn url(u: &str) -> String {
+    let Some(scheme_end) = u.find("://").map(|i| i + 3) else {
+        return u.to_string();
+    };
+    let (head, rest) = u.split_at(scheme_end);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, rest) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("{REDACTED}{}", &authority[at..]),
+        None => authority.to_string(),
+    };
+    format!("{head}{authority}{}", path(rest))
+}
+
+/// `path?query#fragment` with secret-looking query values redacted.
+pub fn path(rest: &str) -> String {
+    let Some(q) = rest.find('?') else {
+        return rest.to_string();
+    };
+    let (path, after) = rest.split_at(q + 1);
+    let (query, fragment) = after.split_at(after.find('#').unwrap_or(after.len()));
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if looks_secret(k) => format!("{k}={REDACTED}"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{path}{}{fragment}", pairs.join("&"))
+}
+
+/// The command line `args` (argv, program first) joined with spaces, secrets redacted.
+pub fn command_line<I: IntoIterator<Item = String>>(args: I) -> String {
+    let mut out = Vec::new();
+    // What the previous argument says the next one is.
+    let mut next: Option<fn(&str) -> String> = None;
+    for arg in args {
+        if let Some(f) = next.take() {
+            out.push(f(&arg));
+            continue;
+        }
+        let redacted = if arg == "-H" || arg == "--header" {
+            next = Some(header);
+            arg
+        } else if let Some(h) = arg.strip_prefix("--header=") {
+            format!("--header={}", header(h))
+        } else if let Some(h) = arg.strip_prefix("-H") {
+            format!("-H{}", header(h))
+        } else if let Some(name) = arg.strip_prefix("--") {
+            match name.split_once('=') {
+                Some((n, _)) if secret_flag(n) => format!("--{n}={REDACTED}"),
+                Some((n, v)) => format!("--{n}={}", url(v)),
+                None if secret_flag(name) => {
+                    next = Some(|_| REDACTED.to_string());
+                    arg
+                }
+                None => arg,
+            }
+        } else if arg == "-b" {
+            next = Some(|_| REDACTED.to_string());
+            arg
+        } else if arg.starts_with("-b") {
+            format!("-b{REDACTED}")
+        } else {
+            url(&arg)
+        };
+        out.push(redacted);
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(args: &[&str]) -> String {
+        command_line(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn every_header_value_is_redacted_in_every_spelling() {
+        assert_eq!(
+            cmd(&[
+                "loadtide",
+                "run",
+                "-H",
+                "Authorization: Bearer S3CRET",
+                "--header",
+                "X-Team: sre"
+            ]),
+            "loadtide run -H Authorization: <redacted> --header X-Team: <redacted>"
+        );
+        assert_eq!(
+            cmd(&["loadtide", "--header=Cookie: sid=S3CRET", "-HX-Key:S3CRET"]),
+            "loadtide --header=Cookie: <redacted> -HX-Key: <redacted>"
+        );
+        assert_eq!(cmd(&["-H", "S3CRET"]), "-H <redacted>");
+    }
+
+    #[test]
+    fn url_userinfo_and_secret_query_values_are_redacted() {
+        assert_eq!(
+            url("http://user:S3CRET@example.com:8080/a?page=2&access_token=S3CRET&Sig=S3CRET#top"),
+            "http://<redacted>@example.com:8080/a?page=2&access_token=<redacted>&Sig=<redacted>#top"
+        );
+        assert_eq!(
+            url("https://example.com?API_KEY=S3CRET"),
+            "https://example.com?API_KEY=<redacted>"
+        );
+        assert_eq!(path("/a?x=1&token=S3CRET"), "/a?x=1&token=<redacted>");
+        // An '@' in the path is not userinfo.
+        assert_eq!(url("http://h/@x?q=1"), "http://h/@x?q=1");
+        assert_eq!(url("not a url"), "not a url");
+        assert_eq!(
+            cmd(&[
+                "loadtide",
+                "run",
+                "--url",
+                "http://u:S3CRET@h/?token=S3CRET",
+                "-r",
+                "5"
+            ]),
+            "loadtide run --url http://<redacted>@h/?token=<redacted> -r 5"
+        );
+        assert_eq!(
+            cmd(&["loadtide", "run", "--url=http://u:S3CRET@h/"]),
+            "loadtide run --url=http://<redacted>@h/"
+        );
+    }
+
+    #[test]
+    fn secret_flags_and_bodies_are_redacted_but_file_paths_kept() {
+        assert_eq!(
+            cmd(&[
+                "loadtide",
+                "healthcheck",
+                "--password",
+                "S3CRET",
+                "--password-file",
+                "/run/pw"
+            ]),
+            "loadtide healthcheck --password <redacted> --password-file /run/pw"
+        );
+        assert_eq!(
+            cmd(&[
+                "loadtide",
+                "--api-token=S3CRET",
+                "-b",
+                "{\"pw\":\"S3CRET\"}",
+                "--body",
+                "S3CRET"
+            ]),
+            "loadtide --api-token=<redacted> -b <redacted> --body <redacted>"
+        );
+        assert_eq!(cmd(&["-bS3CRET"]), "-b<redacted>");
+        assert_eq!(
+            cmd(&["loadtide", "run", "--rate", "20", "--duration", "1s"]),
+            "loadtide run --rate 20 --duration 1s"
+        );
+    }
+}
