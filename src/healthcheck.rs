@@ -75,8 +75,9 @@ impl Probe {
     /// Accepts absolute `http://` and `https://` URLs with a host; the port defaults to 80 or
     /// 443.
     pub fn parse(url: &str) -> Result<Probe, HealthError> {
+        // Shown with credentials and secret-looking query values redacted.
         let bad = |reason| HealthError::BadUrl {
-            url: url.to_string(),
+            url: crate::redact::url(url),
             reason,
         };
         let uri: Uri = url
@@ -248,6 +249,7 @@ mod tests {
         ] {
             let e = Probe::parse(url).unwrap_err();
             assert!(e.is_usage(), "{url}: {e}");
+            assert!(!e.to_string().contains("pw@"), "credentials shown: {e}");
         }
     }
 }

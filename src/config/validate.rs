@@ -218,10 +218,27 @@ fn target(c: &mut Collector, name: &str, t: &RawTarget, base_dir: Option<&Path>)
             );
             (Scheme::Http, String::new(), 0, String::new())
         }
-        Some(u) => parse_url(u).unwrap_or_else(|e| {
-            c.err(format!("{key}.url"), e);
-            (Scheme::Http, String::new(), 0, String::new())
-        }),
+        Some(u) => match parse_url(u) {
+            // An HTTP target's base path is put before every endpoint's path: a query there
+            // would end up in the middle of each request's path (`/v1?page=1/items`). A
+            // WebSocket URL is the endpoint itself, query included.
+            Ok((Scheme::Http | Scheme::Https, .., base)) if base.contains('?') => {
+                c.err(
+                    format!("{key}.url"),
+                    format!(
+                        "invalid URL {:?}: a query string in a target's base URL would land in the \
+                         middle of every endpoint's path; put it in the endpoints' `path`",
+                        crate::redact::url(u)
+                    ),
+                );
+                (Scheme::Http, String::new(), 0, String::new())
+            }
+            Ok(parts) => parts,
+            Err(e) => {
+                c.err(format!("{key}.url"), e);
+                (Scheme::Http, String::new(), 0, String::new())
+            }
+        },
     };
     let headers = c.headers(&format!("{key}.headers"), &t.headers);
     let timeout = c.duration(
