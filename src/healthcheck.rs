@@ -246,6 +246,7 @@ mod tests {
             "http://",
             "not a url",
             "http://user:pw@127.0.0.1:9632/",
+            "user:pw@127.0.0.1:9632/-/healthy",
         ] {
             let e = Probe::parse(url).unwrap_err();
             assert!(e.is_usage(), "{url}: {e}");

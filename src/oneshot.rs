@@ -115,36 +115,39 @@ pub async fn run_once_until(
         ));
     }
     let passed = summary.check(&profile.thresholds);
-    summary.findings = crate::report::findings::for_run(&summary, generator.as_ref());
+    summary.findings = crate::report::findings::for_run(&summary, Some(&generator));
     (summary, passed)
 }
 
 /// The generator's lag and CPU over the run, judged by the limits a capacity level uses.
+/// CPU is judged only over runs of at least `CPU_MIN_WALL`: `cpu0` is read before the client
+/// is set up (TLS roots, pools), which a very short run would count against a tiny wall time.
 fn generator_health(
     metrics: &Metrics,
     profile: &str,
     lag0: &(Vec<(f64, u64)>, u64),
     cpu0: Option<f64>,
     elapsed: Duration,
-) -> Option<crate::report::findings::GeneratorHealth> {
+) -> crate::report::findings::GeneratorHealth {
     use crate::capacity::level::{lag_between, lag_buckets, process_cpu_seconds, HealthLimits};
+    const CPU_MIN_WALL: Duration = Duration::from_secs(2);
     let limits = HealthLimits::default();
     let bound = limits.max_lag.as_secs_f64();
     let (lag_p99, late_share) = lag_between(lag0, &lag_buckets(metrics, profile), bound);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let wall = elapsed.as_secs_f64();
-    let cpu = process_cpu_seconds()?.max(0.0) - cpu0?;
-    Some(crate::report::findings::GeneratorHealth {
+    let cpu_utilisation = match (cpu0, process_cpu_seconds()) {
+        (Some(before), Some(after)) if elapsed >= CPU_MIN_WALL => {
+            (after - before).max(0.0) / (elapsed.as_secs_f64() * cores)
+        }
+        _ => 0.0,
+    };
+    crate::report::findings::GeneratorHealth {
         lag_p99,
         late_share,
         lag_bound: bound,
-        cpu_utilisation: if wall > 0.0 {
-            cpu / (wall * cores)
-        } else {
-            0.0
-        },
+        cpu_utilisation,
         max_cpu: limits.max_cpu,
-    })
+    }
 }
 
 /// Every `SAMPLE_EVERY`, the requests in flight and (open model) the intended rate, into the

@@ -45,20 +45,63 @@ pub fn header(h: &str) -> String {
     }
 }
 
-/// `u` with its userinfo and secret-looking query values redacted; text without `://` is
-/// returned as it is.
+/// `u` with its userinfo and secret-looking query values redacted. Text without `://` is
+/// returned as it is unless it holds an `@`: then it is read as a URL missing its scheme
+/// (`user:pass@host`, a common slip).
+///
+/// The userinfo normally ends at an `@` before the first `/`, `?` or `#`. A password may
+/// also hold one of those unencoded (`user:p#ss@host`): text up to a later `@` counts as
+/// userinfo when it starts `name:` followed by something other than a port number, so
+/// `host:8080/users/a@b` keeps its path.
 pub fn url(u: &str) -> String {
     let Some(scheme_end) = u.find("://").map(|i| i + 3) else {
-        return u.to_string();
+        if !u.contains('@') {
+            return u.to_string();
+        }
+        return url(&format!("http://{u}"))["http://".len()..].to_string();
     };
     let (head, rest) = u.split_at(scheme_end);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, rest) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
-        Some(at) => format!("{REDACTED}{}", &authority[at..]),
-        None => authority.to_string(),
+    let delimiter = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..delimiter].rfind('@').or_else(|| {
+        let at = rest.rfind('@')?;
+        let colon = rest[..delimiter].find(':')?;
+        let after = &rest[colon + 1..delimiter];
+        (after.is_empty() || !after.bytes().all(|b| b.is_ascii_digit())).then_some(at)
+    });
+    let (userinfo, rest) = match at {
+        Some(at) => (format!("{REDACTED}@"), &rest[at + 1..]),
+        None => (String::new(), rest),
     };
-    format!("{head}{authority}{}", path(rest))
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (host, rest) = rest.split_at(end);
+    format!("{head}{userinfo}{host}{}", path(rest))
+}
+
+/// Short flags of `run` and `capacity` that take a value (the others are switches and may be
+/// grouped before one of these, as in `-kH 'Name: value'`).
+const SHORT_WITH_VALUE: &[char] = &['C', 'c', 'p', 'u', 'm', 'H', 'b', 'r', 'd', 'n', 't', 's'];
+
+/// What a group of short flags (`-kH…`, `-qbBODY`) says: the group as shown, and how to show
+/// the next argument when the group's last flag takes it as its value.
+fn short_group(arg: &str) -> (String, Option<fn(&str) -> String>) {
+    let flags = &arg[1..];
+    for (i, c) in flags.char_indices() {
+        if !SHORT_WITH_VALUE.contains(&c) {
+            continue;
+        }
+        let (group, value) = flags.split_at(i + c.len_utf8());
+        let shown: Option<fn(&str) -> String> = match c {
+            'H' => Some(header),
+            'b' => Some(|_| REDACTED.to_string()),
+            _ => None,
+        };
+        return match (value.is_empty(), shown) {
+            (true, f) => (arg.to_string(), f.or(Some(url))),
+            (false, Some(f)) => (format!("-{group}{}", f(value)), None),
+            (false, None) => (format!("-{group}{}", url(value)), None),
+        };
+    }
+    (arg.to_string(), None)
 }
 
 /// `path?query#fragment` with secret-looking query values redacted.
@@ -93,8 +136,6 @@ pub fn command_line<I: IntoIterator<Item = String>>(args: I) -> String {
             arg
         } else if let Some(h) = arg.strip_prefix("--header=") {
             format!("--header={}", header(h))
-        } else if let Some(h) = arg.strip_prefix("-H") {
-            format!("-H{}", header(h))
         } else if let Some(name) = arg.strip_prefix("--") {
             match name.split_once('=') {
                 Some((n, _)) if secret_flag(n) => format!("--{n}={REDACTED}"),
@@ -105,11 +146,10 @@ pub fn command_line<I: IntoIterator<Item = String>>(args: I) -> String {
                 }
                 None => arg,
             }
-        } else if arg == "-b" {
-            next = Some(|_| REDACTED.to_string());
-            arg
-        } else if arg.starts_with("-b") {
-            format!("-b{REDACTED}")
+        } else if arg.len() > 1 && arg.starts_with('-') {
+            let (shown, then) = short_group(&arg);
+            next = then;
+            shown
         } else {
             url(&arg)
         };
@@ -144,6 +184,28 @@ mod tests {
             "loadtide --header=Cookie: <redacted> -HX-Key: <redacted>"
         );
         assert_eq!(cmd(&["-H", "S3CRET"]), "-H <redacted>");
+        // Grouped after switches (-k, -q), as clap accepts them.
+        assert_eq!(
+            cmd(&[
+                "loadtide",
+                "run",
+                "-kH",
+                "Authorization: Bearer S3CRET",
+                "-qkHX-Key:S3CRET"
+            ]),
+            "loadtide run -kH Authorization: <redacted> -qkHX-Key: <redacted>"
+        );
+        assert_eq!(
+            cmd(&[
+                "-qb",
+                "{\"pw\":\"S3CRET\"}",
+                "-kb{S3CRET}",
+                "-c10",
+                "-qn",
+                "5"
+            ]),
+            "-qb <redacted> -kb<redacted> -c10 -qn 5"
+        );
     }
 
     #[test]
@@ -159,7 +221,17 @@ mod tests {
         assert_eq!(path("/a?x=1&token=S3CRET"), "/a?x=1&token=<redacted>");
         // An '@' in the path is not userinfo.
         assert_eq!(url("http://h/@x?q=1"), "http://h/@x?q=1");
+        // A password with an unencoded '#', '/' or '?': up to the last '@' goes.
+        for u in [
+            "http://u:p#ss@h/x",
+            "http://u:p/ss@h/x",
+            "http://u:p?ss@h:80",
+        ] {
+            assert!(url(u).starts_with("http://<redacted>@h"), "{u}: {}", url(u));
+            assert!(!url(u).contains("ss@"), "{u}: {}", url(u));
+        }
         assert_eq!(url("not a url"), "not a url");
+        assert_eq!(url("u:S3CRET@h:9632/x"), "<redacted>@h:9632/x");
         assert_eq!(
             cmd(&[
                 "loadtide",

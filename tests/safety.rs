@@ -619,3 +619,61 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A one-shot run held back by a safety cap: the summary says the caps refused the arrivals
+/// (`dropped_safety`, finding `safety_capped`) and does not blame the generator.
+#[test]
+fn a_run_held_by_a_safety_cap_reports_the_cap_not_the_generator() {
+    let server = TestServer::with(Behavior::Ok);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    // Four closed-model users against a fast server would far exceed 50/s: the cap holds them.
+    std::fs::write(
+        &path,
+        format!(
+            "[safety]\nallowed_hosts = [\"127.0.0.1\"]\nmax_rate = 50\n\
+             [targets.t]\nurl = \"http://{}\"\n[[targets.t.endpoints]]\nname = \"e\"\n\
+             [profiles.p]\ntarget = \"t\"\nusers = 4\nspawn_rate = 100\nduration = \"2s\"\n",
+            server.addr()
+        ),
+    )
+    .unwrap();
+    let json = dir.path().join("s.json");
+    let out = loadtide()
+        .args(["run", "--quiet", "--profile", "p", "--config"])
+        .arg(&path)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let requests = s["requests"].as_u64().unwrap();
+    assert!(
+        (70..=130).contains(&requests),
+        "{requests} requests in 2 s under max_rate 50"
+    );
+    let capped = s["dropped_safety"].as_u64().unwrap();
+    assert!(capped > 0, "{s}");
+    assert_eq!(
+        s["dropped"].as_u64().unwrap(),
+        capped,
+        "every drop was the cap's"
+    );
+    let kinds: Vec<&str> = s["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"safety_capped"), "{kinds:?}");
+    assert!(!kinds.contains(&"generator_bound"), "{kinds:?}");
+    assert!(stdout.contains("refused by the [safety] caps"), "{stdout}");
+}

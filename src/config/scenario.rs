@@ -456,7 +456,10 @@ impl Builder<'_, '_> {
         if !path.starts_with('/') {
             self.c.err(
                 format!("{key}.path"),
-                format!("invalid path {path:?}: must start with '/'"),
+                format!(
+                    "invalid path {:?}: must start with '/'",
+                    crate::redact::path(path)
+                ),
             );
         }
         let full_path = format!("{}{path}", self.base_path);

@@ -390,7 +390,10 @@ fn endpoint(
     if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
         c.err(
             format!("{key}.path"),
-            format!("invalid path {path:?}: must start with '/'"),
+            format!(
+                "invalid path {:?}: must start with '/'",
+                crate::redact::path(path)
+            ),
         );
     }
     let headers = c.headers(&format!("{key}.headers"), &e.headers);

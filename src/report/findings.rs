@@ -17,8 +17,8 @@ use super::summary::Summary;
 /// One hint, with the numbers behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    /// `generator_bound`, `target_saturating`, `connection_limit`, `errors_concentrated`,
-    /// `latency_bimodal`.
+    /// `generator_bound`, `safety_capped`, `target_saturating`, `connection_limit`,
+    /// `errors_concentrated`, `latency_bimodal`.
     pub kind: String,
     /// One sentence with the figures.
     pub message: String,
@@ -87,16 +87,30 @@ pub struct GeneratorHealth {
 pub fn for_run(s: &Summary, generator: Option<&GeneratorHealth>) -> Vec<Finding> {
     let mut out = Vec::new();
     let arrivals = s.requests + s.dropped;
+    let share = |n: u64| n as f64 / arrivals as f64;
+    // Refused by a [safety] cap: the config's limit, which the generator obeyed.
+    let capped = s.dropped_safety.min(s.dropped);
+    if capped > 0 && share(capped) > DROP_SHARE {
+        out.push(finding(
+            "safety_capped",
+            format!(
+                "{capped} of {arrivals} arrivals ({:.1}%) were refused by the [safety] caps (max_rate / max_in_flight)",
+                100.0 * share(capped)
+            ),
+            "the target got less load than the profile asks for: lower the profile's rate or \
+             raise the cap in [safety] if the target may take more",
+            &[("dropped_safety", capped as f64), ("arrivals", arrivals as f64)],
+        ));
+    }
+    let dropped = s.dropped - capped;
     let mut reasons = Vec::new();
     let mut evidence = Vec::new();
-    if s.dropped > 0 && s.dropped as f64 > DROP_SHARE * arrivals as f64 {
+    if dropped > 0 && share(dropped) > DROP_SHARE {
         reasons.push(format!(
-            "{} of {} arrivals ({:.1}%) were dropped because max_in_flight requests were outstanding",
-            s.dropped,
-            arrivals,
-            100.0 * s.dropped as f64 / arrivals as f64
+            "{dropped} of {arrivals} arrivals ({:.1}%) were dropped because max_in_flight requests were outstanding",
+            100.0 * share(dropped)
         ));
-        evidence.extend([("dropped", s.dropped as f64), ("arrivals", arrivals as f64)]);
+        evidence.extend([("dropped", dropped as f64), ("arrivals", arrivals as f64)]);
     }
     if let Some(g) = generator {
         // Late dispatches add their lag to the latency measured from the intended start.
@@ -584,6 +598,30 @@ mod tests {
         assert_eq!(f[0].evidence["dropped"], 25.0);
         s.dropped = 1; // under 1%
         assert!(for_run(&s, None).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn safety_drops_are_the_caps_not_the_generator() {
+        let mut s = summary(|s| {
+            for _ in 0..100 {
+                s.record(0, Duration::from_millis(5), &ok());
+            }
+        });
+        (s.dropped, s.dropped_safety) = (25, 25);
+        let f = for_run(&s, None);
+        assert_eq!(kinds(&f), ["safety_capped"]);
+        assert_eq!(f[0].evidence["dropped_safety"], 25.0);
+        assert!(
+            f[0].message
+                .starts_with("25 of 125 arrivals (20.0%) were refused"),
+            "{}",
+            f[0].message
+        );
+        // Both at once: each finding counts its own drops.
+        s.dropped = 45;
+        let f = for_run(&s, None);
+        assert_eq!(kinds(&f), ["safety_capped", "generator_bound"]);
+        assert_eq!(f[1].evidence["dropped"], 20.0);
     }
 
     #[tokio::test(start_paused = true)]

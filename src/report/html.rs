@@ -88,12 +88,13 @@ pub fn html(s: &Summary, meta: &ReportMeta) -> String {
 
     let _ = write!(
         o,
-        "<h2>Summary</h2><table><tr><th>requests</th><td>{}</td></tr><tr><th>throughput</th><td>{:.1}/s</td></tr><tr><th>failures</th><td>{} ({:.2}%)</td></tr><tr><th>dropped (generator limit)</th><td>{}</td></tr><tr><th>latency</th><td>min {} · mean {} · p50 {} · p90 {} · p95 {} · p99 {} · p99.9 {} · max {}</td></tr></table>",
+        "<h2>Summary</h2><table><tr><th>requests</th><td>{}</td></tr><tr><th>throughput</th><td>{:.1}/s</td></tr><tr><th>failures</th><td>{} ({:.2}%)</td></tr><tr><th>dropped (generator limit)</th><td>{}</td></tr><tr><th>refused by [safety] caps</th><td>{}</td></tr><tr><th>latency</th><td>min {} · mean {} · p50 {} · p90 {} · p95 {} · p99 {} · p99.9 {} · max {}</td></tr></table>",
         s.requests,
         s.rps,
         s.errors,
         s.error_rate * 100.0,
-        s.dropped,
+        s.dropped - s.dropped_safety.min(s.dropped),
+        s.dropped_safety,
         seconds(s.latency.min),
         seconds(s.latency.mean),
         seconds(s.latency.p50),

@@ -99,7 +99,7 @@ pub fn merge_named(inputs: Vec<(String, Summary)>) -> Result<Summary, MergeError
     let mut status_codes = BTreeMap::new();
     let mut error_kinds = BTreeMap::new();
     let (mut requests, mut successes, mut errors) = (0, 0, 0);
-    let (mut dropped, mut abandoned, mut bytes_received) = (0, 0, 0);
+    let (mut dropped, mut dropped_safety, mut abandoned, mut bytes_received) = (0, 0, 0, 0);
     let mut thresholds: Vec<Threshold> = Vec::new();
     let mut windowed: Vec<ThresholdResult> = Vec::new();
     let earliest = inputs
@@ -114,6 +114,7 @@ pub fn merge_named(inputs: Vec<(String, Summary)>) -> Result<Summary, MergeError
         successes += s.successes;
         errors += s.errors;
         dropped += s.dropped;
+        dropped_safety += s.dropped_safety;
         abandoned += s.abandoned;
         bytes_received += s.bytes_received;
         sum_into(&mut status_codes, &s.status_codes);
@@ -202,6 +203,7 @@ pub fn merge_named(inputs: Vec<(String, Summary)>) -> Result<Summary, MergeError
         rps: per_second(requests),
         duration_s,
         dropped,
+        dropped_safety,
         abandoned,
         bytes_received,
         latency: histogram.as_ref().map(latency).unwrap_or_default(),

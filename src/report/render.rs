@@ -68,8 +68,12 @@ pub fn text(s: &Summary, thresholds: &[Threshold]) -> String {
         s.errors,
         pct(s.error_rate)
     );
-    if s.dropped > 0 {
-        let _ = writeln!(o, "  dropped      {:>10}   (max_in_flight reached: the generator, not the target, was the limit)", s.dropped);
+    let generator_dropped = s.dropped - s.dropped_safety.min(s.dropped);
+    if generator_dropped > 0 {
+        let _ = writeln!(o, "  dropped      {:>10}   (max_in_flight reached: the generator, not the target, was the limit)", generator_dropped);
+    }
+    if s.dropped_safety > 0 {
+        let _ = writeln!(o, "  capped       {:>10}   (refused by the [safety] caps: the target got less than the profile asks)", s.dropped_safety);
     }
     let _ = writeln!(o, "  duration     {:>10}", format!("{:.2}s", s.duration_s));
     if s.warmup_s > 0.0 {

@@ -98,8 +98,13 @@ pub struct Summary {
     /// The first seconds of the run left out of every figure but the timeline.
     #[serde(default)]
     pub warmup_s: f64,
-    /// Arrivals not sent because `max_in_flight` was reached (the generator's limit).
+    /// Arrivals not sent: `max_in_flight` was reached (the generator's limit) or a `[safety]`
+    /// cap refused them (`dropped_safety` of them).
     pub dropped: u64,
+    /// Of `dropped`, those refused by the `[safety]` caps: the config's limit, not the
+    /// generator's.
+    #[serde(default)]
+    pub dropped_safety: u64,
     /// Requests still in flight when the drain time ran out; not in any other figure.
     pub abandoned: u64,
     pub bytes_received: u64,
@@ -297,6 +302,7 @@ impl Summary {
             duration_s: elapsed.as_secs_f64(),
             warmup_s: warmup,
             dropped: stats.dropped,
+            dropped_safety: stats.dropped_safety,
             abandoned: 0,
             bytes_received: bytes,
             latency: latency(&merged),

@@ -167,7 +167,7 @@ impl Scenario {
                             "{pad}{:<16} {:<6} {}{notes}",
                             r.name,
                             r.method.as_str(),
-                            r.path
+                            crate::redact::path(&r.path)
                         ));
                     }
                     Step::Think(t) => out.push(format!("{pad}think {t:?}")),
