@@ -81,16 +81,19 @@ pub fn url(u: &str) -> String {
 /// grouped before one of these, as in `-kH 'Name: value'`).
 const SHORT_WITH_VALUE: &[char] = &['C', 'c', 'p', 'u', 'm', 'H', 'b', 'r', 'd', 'n', 't', 's'];
 
+/// How an argument is shown (redacted or not).
+type Show = fn(&str) -> String;
+
 /// What a group of short flags (`-kH…`, `-qbBODY`) says: the group as shown, and how to show
 /// the next argument when the group's last flag takes it as its value.
-fn short_group(arg: &str) -> (String, Option<fn(&str) -> String>) {
+fn short_group(arg: &str) -> (String, Option<Show>) {
     let flags = &arg[1..];
     for (i, c) in flags.char_indices() {
         if !SHORT_WITH_VALUE.contains(&c) {
             continue;
         }
         let (group, value) = flags.split_at(i + c.len_utf8());
-        let shown: Option<fn(&str) -> String> = match c {
+        let shown: Option<Show> = match c {
             'H' => Some(header),
             'b' => Some(|_| REDACTED.to_string()),
             _ => None,
@@ -125,7 +128,7 @@ pub fn path(rest: &str) -> String {
 pub fn command_line<I: IntoIterator<Item = String>>(args: I) -> String {
     let mut out = Vec::new();
     // What the previous argument says the next one is.
-    let mut next: Option<fn(&str) -> String> = None;
+    let mut next: Option<Show> = None;
     for arg in args {
         if let Some(f) = next.take() {
             out.push(f(&arg));
