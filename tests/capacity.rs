@@ -874,3 +874,154 @@ max_levels = 6
         Some(0.0)
     );
 }
+
+#[test]
+fn a_level_held_back_by_safety_max_in_flight_stops_the_search_below_it() {
+    // The target answers in 40 ms, so safety.max_in_flight = 10 lets ~250/s through: 25/s
+    // (1 in flight) and 100/s (4) pass cleanly, at 400/s (16 wanted) the cap refuses over a
+    // third of the arrivals. The requests that got through still meet the SLO, but the
+    // target never saw 400/s: the search stops there, below it, and blames no one.
+    let target = Target::delay(Duration::from_millis(40));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            r#"
+[safety]
+allowed_hosts = ["127.0.0.1"]
+max_in_flight = 10
+
+[targets.api]
+url = "http://{addr}"
+
+[[targets.api.endpoints]]
+name = "home"
+
+[profiles.search]
+kind = "capacity"
+target = "api"
+
+[profiles.search.capacity]
+slo = ["p99<2s"]
+start_rate = 25
+factor = 4
+hold = "1s"
+stabilize = "300ms"
+max_rate = 2000
+max_levels = 5
+"#,
+            addr = target.addr
+        ),
+    );
+    let json = dir.path().join("capacity.json");
+    let out = exec(&[
+        "capacity",
+        "--config",
+        &config,
+        "--profile",
+        "search",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let r = read_json(&json);
+    assert_eq!(r["outcome"], "safety_limit", "{out:?}");
+    assert!(r["generator_limit"].is_null(), "{out:?}");
+    let levels = r["levels"].as_array().unwrap();
+    // The search stopped at the first capped level, which is the highest it ran.
+    let last = levels.last().unwrap();
+    assert_eq!(last["verdict"], "safety_capped", "{out:?}");
+    let capped_at = f(&last["rate"]);
+    assert!(capped_at <= 400.0, "{out:?}");
+    let h = &last["health"];
+    assert_eq!(h["safety_cap"], "safety.max_in_flight", "{last}");
+    assert!(f(&h["safety_drop_ratio"]) > 0.01, "{last}");
+    assert_eq!(h["reasons"].as_array().unwrap().len(), 0, "{last}");
+    // The capacity is the best clean pass, below the capped level.
+    let passes: Vec<f64> = levels
+        .iter()
+        .filter(|l| l["verdict"] == "pass")
+        .map(|l| f(&l["rate"]))
+        .collect();
+    let capacity = f(&r["capacity_rps"]);
+    assert!(capacity > 0.0 && capacity < capped_at, "{out:?}");
+    assert_eq!(Some(capacity), passes.iter().copied().reduce(f64::max));
+    for l in levels {
+        assert!(
+            l["verdict"] == "pass" || l["verdict"] == "safety_capped",
+            "{l}"
+        );
+    }
+    assert!(
+        !r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["kind"] == "generator_bound"),
+        "{out:?}"
+    );
+    let message = r["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "safety.max_in_flight held back {:.0}% of arrivals at {capped_at:.1} req/s",
+            f(&h["safety_drop_ratio"]) * 100.0
+        )) && message.contains(&format!("capacity is at least {capacity:.1} req/s")),
+        "{message}"
+    );
+    assert!(out.stdout.contains("SAFETY-CAPPED"), "{out:?}");
+    assert!(!out.stdout.contains("GENERATOR-BOUND"), "{out:?}");
+    // Bounded: three levels of 1.3 s at most 400/s.
+    assert!(target.hits.load(Ordering::Relaxed) < 1_500);
+}
+
+#[test]
+fn a_safety_max_rate_below_the_lowest_level_rate_is_refused() {
+    // 0.05 req/s is a valid start rate and not above the cap, but levels run in steps of
+    // 0.1 req/s: the ceiling rounds to 0, where nothing can be measured.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        r#"
+[safety]
+max_rate = 0.05
+
+[targets.api]
+url = "http://127.0.0.1:9"
+
+[[targets.api.endpoints]]
+name = "home"
+
+[profiles.search]
+kind = "capacity"
+target = "api"
+
+[profiles.search.capacity]
+slo = ["p99<1s"]
+start_rate = 0.05
+"#,
+    );
+    let out = exec(&["capacity", "--config", &config, "--profile", "search"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "`safety.max_rate`: safety.max_rate 0.05 leaves the search a ceiling of 0.0 req/s, below the lowest level rate 0.1 req/s"
+        ),
+        "{out:?}"
+    );
+    // A start rate that rounds to 0 is refused as well.
+    let out = exec(&[
+        "capacity",
+        "--url",
+        "http://127.0.0.1:9/",
+        "--slo",
+        "p99<1s",
+        "--start-rate",
+        "0.04",
+    ]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("`--start-rate`: start_rate 0.04 rounds to 0"),
+        "{out:?}"
+    );
+}

@@ -324,12 +324,22 @@ pub async fn command(args: CapacityArgs) -> u8 {
         // The config's [safety] caps hold for every level, as in `run`; its max_rate is the
         // search's ceiling (see `capacity::run`), so the search must start below it.
         s.level.safety.apply(&safety, s.level.shard);
+        let share = s.level.shard.share();
         match safety.max_rate {
             Some(cap) if s.params.start_rate > cap => Err(usage(
                 "--start-rate",
                 format!(
                     "start rate {} is above safety.max_rate {cap}: the search could not run",
                     s.params.start_rate
+                ),
+            )),
+            // Levels run at multiples of 0.1 req/s, the ceiling rounded down to one.
+            Some(cap) if super::safety_ceiling(cap, share) < super::MIN_LEVEL_RATE => Err(usage(
+                "safety.max_rate",
+                format!(
+                    "safety.max_rate {cap} leaves the search a ceiling of {:.1} req/s, below the lowest level rate {} req/s: the search could not run",
+                    super::safety_ceiling(cap, share),
+                    super::MIN_LEVEL_RATE
                 ),
             )),
             _ => Ok((p, demo, s)),

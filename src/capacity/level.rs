@@ -64,6 +64,13 @@ pub struct Health {
     /// Arrivals refused by `[safety]` caps: a limit set on purpose, so not the generator's.
     #[serde(default)]
     pub safety_dropped: u64,
+    /// `safety_dropped` / `intended`: above `max_drop_ratio` the target never saw the level's
+    /// rate, so the level is `safety_capped`, neither a pass nor the generator's limit.
+    #[serde(default)]
+    pub safety_drop_ratio: f64,
+    /// The cap that refused most of them (`safety.max_rate` or `safety.max_in_flight`).
+    #[serde(default)]
+    pub safety_cap: Option<String>,
     /// Upper bound of the scheduler-lag bucket holding the 99th percentile, seconds.
     pub lag_p99: f64,
     /// Share of arrivals dispatched later than `max_lag`.
@@ -90,7 +97,8 @@ pub struct Level {
     pub latency: Latency,
     pub status_codes: std::collections::BTreeMap<String, u64>,
     pub error_kinds: std::collections::BTreeMap<String, u64>,
-    /// `pass`, `fail` or `generator_bound`.
+    /// `pass`, `fail`, `generator_bound` or `safety_capped` (a `[safety]` cap held back more
+    /// than `max_drop_ratio` of the arrivals: the target was not tested at this rate).
     pub verdict: String,
     /// The SLOs that broke, in the order given.
     pub broken: Vec<String>,
@@ -175,7 +183,10 @@ pub(crate) fn lag_between(
 /// much taken off (or an error-rate SLO) is the target's failure, one that would hold is the
 /// generator's, and a level whose SLOs held anyway passed. Drops blame the generator only
 /// when the SLOs held: with a slow target, in-flight requests pile up to `max_in_flight`
-/// (Little's law) and the drops are the target's doing.
+/// (Little's law) and the drops are the target's doing. Arrivals refused by a `[safety]` cap
+/// beyond `max_drop_ratio` mean the target never saw the level's rate: unless an SLO broke
+/// even so (the target fails below the rate, so above it too), the level is safety-capped,
+/// which stops the search without blaming the generator or counting as a pass.
 pub fn judge(
     health: &mut Health,
     results: &[ThresholdResult],
@@ -237,6 +248,10 @@ pub fn judge(
         // Some SLO broke whatever the generator did.
         health.reasons.clear();
         Verdict::Fail(target_broken)
+    } else if health.safety_drop_ratio > limits.max_drop_ratio {
+        // A limit set on purpose held the load back: not the generator's limit, not a pass.
+        health.reasons.clear();
+        Verdict::SafetyCapped
     } else if !health.reasons.is_empty() {
         Verdict::GeneratorBound
     } else if broken.is_empty() {
@@ -260,6 +275,27 @@ fn at_rate(base: &Profile, rate: f64, length: Duration) -> Profile {
         duration: Some(length),
         requests: None,
         ..base.clone()
+    }
+}
+
+/// Arrivals of `profile` refused so far by each `[safety]` cap: (max_rate, max_in_flight).
+fn safety_drops(metrics: &Metrics, profile: &str) -> (u64, u64) {
+    use crate::metrics::names::{DROP_SAFETY_MAX_IN_FLIGHT, DROP_SAFETY_MAX_RATE};
+    let count = |reason| metrics.dropped.with_label_values(&[profile, reason]).get();
+    (
+        count(DROP_SAFETY_MAX_RATE),
+        count(DROP_SAFETY_MAX_IN_FLIGHT),
+    )
+}
+
+/// The cap that refused more arrivals between two snapshots of `safety_drops`, if any did.
+fn safety_cap(before: (u64, u64), after: (u64, u64)) -> Option<String> {
+    let rate = after.0.saturating_sub(before.0);
+    let in_flight = after.1.saturating_sub(before.1);
+    match (rate, in_flight) {
+        (0, 0) => None,
+        (r, f) if r >= f => Some("safety.max_rate".into()),
+        _ => Some("safety.max_in_flight".into()),
     }
 }
 
@@ -302,6 +338,7 @@ pub async fn run_level(
     // The hold starts: everything before is forgotten.
     stats.lock().expect("stats lock poisoned").reset();
     let lag0 = lag_buckets(metrics, &profile.name);
+    let refused0 = safety_drops(metrics, &profile.name);
     let cpu0 = process_cpu_seconds();
     let t0 = tokio::time::Instant::now();
     tokio::select! {
@@ -311,6 +348,7 @@ pub async fn run_level(
     let held = t0.elapsed();
     let cpu1 = process_cpu_seconds();
     let lag1 = lag_buckets(metrics, &profile.name);
+    let refused1 = safety_drops(metrics, &profile.name);
     let completed = stats.lock().expect("stats lock poisoned").progress().0;
     let (dropped_in_hold, safety_dropped) = {
         let s = stats.lock().expect("stats lock poisoned");
@@ -332,15 +370,21 @@ pub async fn run_level(
     let intended = (rate * settings.shard.share() * secs).round() as u64;
     let (lag_p99, lag_over_bound) =
         lag_between(&lag0, &lag1, settings.limits.max_lag.as_secs_f64());
+    let share_of_intended = |n: u64| {
+        if intended > 0 {
+            n as f64 / intended as f64
+        } else {
+            0.0
+        }
+    };
     let mut health = Health {
         intended,
         dropped: dropped_in_hold,
-        drop_ratio: if intended > 0 {
-            dropped_in_hold as f64 / intended as f64
-        } else {
-            0.0
-        },
+        drop_ratio: share_of_intended(dropped_in_hold),
         safety_dropped,
+        safety_drop_ratio: share_of_intended(safety_dropped),
+        safety_cap: safety_cap(refused0, refused1)
+            .or_else(|| (safety_dropped > 0).then(|| "safety caps".to_string())),
         lag_p99,
         lag_over_bound,
         cpu_seconds,
@@ -353,6 +397,7 @@ pub async fn run_level(
         Verdict::Pass => ("pass", Vec::new()),
         Verdict::Fail(b) => ("fail", b),
         Verdict::GeneratorBound => ("generator_bound", Vec::new()),
+        Verdict::SafetyCapped => ("safety_capped", Vec::new()),
     };
     Level {
         rate,
@@ -377,6 +422,7 @@ impl Level {
         match self.verdict.as_str() {
             "pass" => Verdict::Pass,
             "fail" => Verdict::Fail(self.broken.clone()),
+            "safety_capped" => Verdict::SafetyCapped,
             _ => Verdict::GeneratorBound,
         }
     }
@@ -437,6 +483,59 @@ mod tests {
         assert_eq!(
             run_judge(&mut h, &[slo("p99<500ms", 0.9)]),
             Verdict::Fail(vec!["p99<500ms".into()])
+        );
+    }
+
+    #[test]
+    fn safety_drops_past_the_limit_cap_the_level_instead_of_passing_it() {
+        // safety.max_in_flight held back 43% while the SLOs held on what got through.
+        let capped = || Health {
+            safety_dropped: 430,
+            safety_drop_ratio: 0.43,
+            safety_cap: Some("safety.max_in_flight".into()),
+            ..healthy()
+        };
+        let mut h = capped();
+        assert_eq!(
+            run_judge(&mut h, &[slo("p99<500ms", 0.1)]),
+            Verdict::SafetyCapped
+        );
+        assert!(h.reasons.is_empty(), "not the generator's: {:?}", h.reasons);
+        // …even with the generator busy too: the cap is what held the load back.
+        let mut h = Health {
+            cpu_utilisation: 0.97,
+            ..capped()
+        };
+        assert_eq!(
+            run_judge(&mut h, &[slo("p99<500ms", 0.1)]),
+            Verdict::SafetyCapped
+        );
+        assert!(h.reasons.is_empty(), "{:?}", h.reasons);
+        // An SLO that broke on the reduced load breaks above it too: a failure.
+        let mut h = capped();
+        assert_eq!(
+            run_judge(&mut h, &[slo("p99<500ms", 0.9)]),
+            Verdict::Fail(vec!["p99<500ms".into()])
+        );
+        // Within the drop limit the cap is noise: a pass.
+        let mut h = Health {
+            safety_dropped: 10,
+            safety_drop_ratio: 0.01,
+            ..healthy()
+        };
+        assert_eq!(run_judge(&mut h, &[slo("p99<500ms", 0.1)]), Verdict::Pass);
+    }
+
+    #[test]
+    fn the_cap_named_is_the_one_that_refused_most() {
+        assert_eq!(safety_cap((5, 5), (5, 5)), None);
+        assert_eq!(
+            safety_cap((0, 3), (2, 90)).as_deref(),
+            Some("safety.max_in_flight")
+        );
+        assert_eq!(
+            safety_cap((0, 0), (40, 1)).as_deref(),
+            Some("safety.max_rate")
         );
     }
 

@@ -28,6 +28,16 @@ pub const KNEE_FACTOR: f64 = 2.0;
 /// …by at least a millisecond.
 pub const KNEE_MIN_RISE: f64 = 0.001;
 
+/// The lowest rate a level runs at: rates are rounded to 0.1 request per second.
+pub const MIN_LEVEL_RATE: f64 = 0.1;
+
+/// The search's ceiling under `[safety] max_rate` (`cap`, of the whole process) for a shard
+/// with this `share` of the load: its share of the cap, rounded down to the 0.1 req/s the
+/// levels are run at, so no level exceeds the cap. Below `MIN_LEVEL_RATE` no level can run.
+pub fn safety_ceiling(cap: f64, share: f64) -> f64 {
+    ((cap / share) * 10.0 + 1e-6).floor() / 10.0
+}
+
 /// Everything a search needs besides the profile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -110,13 +120,14 @@ fn default_knee_factor() -> f64 {
 }
 
 impl CapacityReport {
-    /// 0 found (or at least max_rate or safety.max_rate), 1 the SLOs fail at the start rate
-    /// or the search was cancelled, 3 the generator was the limit before any answer.
+    /// 0 found (or at least max_rate, or what passed below a `[safety]` cap), 1 the SLOs
+    /// fail at the start rate, the search was cancelled, or stopped (level limit, safety cap)
+    /// before any level passed, 3 the generator was the limit before any answer.
     pub fn exit_code(&self) -> u8 {
         match self.outcome.as_str() {
             "fails_at_start" | "cancelled" => 1,
             "generator_bound" => 3,
-            "level_limit" if self.capacity_rps == 0.0 => 1,
+            "level_limit" | "safety_limit" if self.capacity_rps == 0.0 => 1,
             _ => 0,
         }
     }
@@ -146,7 +157,7 @@ pub async fn run(
         .level
         .safety
         .max_rate()
-        .map(|r| ((r / settings.level.shard.share()) * 10.0 + 1e-6).floor() / 10.0);
+        .map(|r| safety_ceiling(r, settings.level.shard.share()));
     let mut settings = settings.clone();
     let capped = safety_max_rate.filter(|c| *c < settings.params.max_rate);
     if let Some(c) = capped {
@@ -156,8 +167,10 @@ pub async fn run(
     let settings = &settings;
     let mut search = Search::new(settings.params);
     let mut levels: Vec<Level> = Vec::new();
+    // A cap below the lowest level rate leaves nothing to run (the CLI refuses it up front).
+    let nothing_to_run = capped.is_some_and(|c| c < MIN_LEVEL_RATE);
     while let Next::Run(rate) = search.next().clone() {
-        if cancel.is_cancelled() {
+        if cancel.is_cancelled() || nothing_to_run {
             break;
         }
         let level = level::run_level(
@@ -185,9 +198,14 @@ pub async fn run(
             .reduce(pick)
     };
     let outcome = match search.next() {
-        Next::Done(Outcome::AboveMax { rate }) if capped.is_some() => {
-            Outcome::SafetyLimit { rate: *rate }
-        }
+        _ if nothing_to_run => Outcome::SafetyLimit {
+            rate: 0.0,
+            at: None,
+        },
+        Next::Done(Outcome::AboveMax { rate }) if capped.is_some() => Outcome::SafetyLimit {
+            rate: *rate,
+            at: None,
+        },
         Next::Done(o) => o.clone(),
         Next::Run(_) => Outcome::Cancelled {
             passing: best("pass", f64::max),
@@ -196,6 +214,12 @@ pub async fn run(
     };
     let mut report = report(&profile.name, started_at, settings, levels, &outcome);
     report.settings.safety_max_rate = safety_max_rate;
+    if nothing_to_run {
+        report.message = format!(
+            "safety.max_rate leaves this search a ceiling of {:.1} req/s, below the lowest level rate {MIN_LEVEL_RATE} req/s: no level ran",
+            safety_max_rate.unwrap_or_default()
+        );
+    }
     report
 }
 
@@ -209,7 +233,9 @@ pub fn report(
 ) -> CapacityReport {
     let judged: Vec<(f64, f64)> = levels
         .iter()
-        .filter(|l| l.verdict != "generator_bound" && l.requests > 0)
+        .filter(|l| {
+            l.verdict != "generator_bound" && l.verdict != "safety_capped" && l.requests > 0
+        })
         .map(|l| (l.rate, l.latency.p50))
         .collect();
     let knee = search::knee(&judged, settings.knee_factor, KNEE_MIN_RISE).map(|i| {
@@ -240,7 +266,7 @@ pub fn report(
     // The distribution and error rules look at the busiest level the generator produced.
     let busiest = levels
         .iter()
-        .filter(|l| l.verdict != "generator_bound")
+        .filter(|l| l.verdict != "generator_bound" && l.verdict != "safety_capped")
         .max_by(|a, b| a.rate.total_cmp(&b.rate))
         .and_then(|l| l.summary.as_deref());
     let found = findings::for_levels(&points, busiest);
@@ -271,9 +297,24 @@ pub fn report(
             passing.map_or("no level".into(), |p| format!("{p:.1} req/s")),
             failing.map_or("no level".into(), |f| format!("{f:.1} req/s"))
         ),
-        Outcome::SafetyLimit { rate } => format!(
+        Outcome::SafetyLimit { rate, at: None } => format!(
             "capacity is at least {rate:.1} req/s: every SLO held there; safety.max_rate stopped the search"
         ),
+        Outcome::SafetyLimit { rate, at: Some(at) } => {
+            let held = levels.iter().find(|l| l.rate == *at).map(|l| &l.health);
+            let cap = held
+                .and_then(|h| h.safety_cap.clone())
+                .unwrap_or_else(|| "the [safety] caps".into());
+            let share = held.map_or(0.0, |h| h.safety_drop_ratio) * 100.0;
+            let known = if *rate > 0.0 {
+                format!("capacity is at least {rate:.1} req/s (every SLO held there)")
+            } else {
+                "no level tested the target at its rate: lower the start rate".into()
+            };
+            format!(
+                "{cap} held back {share:.0}% of arrivals at {at:.1} req/s, so the target never saw that rate: {known}; raise {cap} to search further"
+            )
+        }
         Outcome::Cancelled { passing, failing } => format!(
             "search cancelled before an answer (the level in progress was dropped): SLOs held up to {}, broke at {}",
             passing.map_or("no level".into(), |p| format!("{p:.1} req/s")),
@@ -349,5 +390,112 @@ fn point(l: &Level) -> LevelPoint {
         intended: l.health.intended,
         lag_p99: l.health.lag_p99,
         cpu_utilisation: l.health.cpu_utilisation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            params: Params {
+                start_rate: 250.0,
+                growth: Growth::Factor(2.0),
+                max_rate: 10_000.0,
+                precision: 0.05,
+                max_levels: 10,
+            },
+            level: LevelSettings {
+                stabilize: Duration::from_millis(300),
+                hold: Duration::from_secs(1),
+                shard: crate::engine::Shard::WHOLE,
+                limits: HealthLimits::default(),
+                safety: crate::engine::SafetyLimits::default(),
+            },
+            slos: vec!["p99<500ms".parse().expect("valid")],
+            knee_factor: KNEE_FACTOR,
+        }
+    }
+
+    fn level(rate: f64, verdict: &str, safety_drop_ratio: f64) -> Level {
+        Level {
+            rate,
+            achieved_rps: rate.min(500.0),
+            requests: rate.min(500.0) as u64,
+            errors: 0,
+            error_rate: 0.0,
+            latency: Default::default(),
+            status_codes: Default::default(),
+            error_kinds: Default::default(),
+            verdict: verdict.into(),
+            broken: Vec::new(),
+            slos: Vec::new(),
+            health: level::Health {
+                intended: rate as u64,
+                safety_dropped: (rate * safety_drop_ratio) as u64,
+                safety_drop_ratio,
+                safety_cap: (safety_drop_ratio > 0.0).then(|| "safety.max_in_flight".into()),
+                cores: 2,
+                ..Default::default()
+            },
+            summary: None,
+        }
+    }
+
+    /// Runs the pure search over levels whose verdicts are given by rate.
+    fn search(verdict: impl Fn(f64) -> Level) -> CapacityReport {
+        let s = settings();
+        let mut search = Search::new(s.params);
+        let mut levels = Vec::new();
+        while let Next::Run(rate) = search.next().clone() {
+            let l = verdict(rate);
+            search.record(l.verdict());
+            levels.push(l);
+        }
+        let Next::Done(outcome) = search.next().clone() else {
+            unreachable!()
+        };
+        report("api", None, &s, levels, &outcome)
+    }
+
+    #[test]
+    fn a_level_the_safety_caps_held_back_ends_the_search_below_it() {
+        // max_in_flight lets ~500/s through: 1000/s loses 50% of its arrivals to the cap.
+        let r = search(|rate| {
+            if rate <= 500.0 {
+                level(rate, "pass", 0.0)
+            } else {
+                level(rate, "safety_capped", 1.0 - 500.0 / rate)
+            }
+        });
+        assert_eq!(r.outcome, "safety_limit");
+        assert_eq!(r.capacity_rps, 500.0);
+        assert_eq!(r.levels.len(), 3, "250, 500, then 1000 capped: no more");
+        assert!(!r.generator_bound());
+        assert_eq!(r.exit_code(), 0);
+        assert_eq!(
+            r.message,
+            "safety.max_in_flight held back 50% of arrivals at 1000.0 req/s, so the target never saw that rate: capacity is at least 500.0 req/s (every SLO held there); raise safety.max_in_flight to search further"
+        );
+        assert!(!r.findings.iter().any(|f| f.kind == "generator_bound"));
+        // Held back from the start: no answer.
+        let r = search(|rate| level(rate, "safety_capped", 0.3));
+        assert_eq!((r.outcome.as_str(), r.capacity_rps), ("safety_limit", 0.0));
+        assert_eq!(r.exit_code(), 1);
+        assert!(
+            r.message.contains("no level tested the target at its rate"),
+            "{}",
+            r.message
+        );
+    }
+
+    #[test]
+    fn the_safety_ceiling_rounds_down_to_the_level_step() {
+        assert_eq!(safety_ceiling(40.0, 1.0), 40.0);
+        assert_eq!(safety_ceiling(0.25, 1.0), 0.2);
+        assert_eq!(safety_ceiling(0.05, 1.0), 0.0);
+        assert!(safety_ceiling(0.05, 1.0) < MIN_LEVEL_RATE);
+        assert_eq!(safety_ceiling(0.05, 0.5), 0.1);
     }
 }

@@ -21,6 +21,7 @@ pub fn table_row(l: &Level) -> String {
     let verdict = match l.verdict.as_str() {
         "pass" => "PASS".to_string(),
         "fail" => format!("FAIL ({})", l.broken.join(", ")),
+        "safety_capped" => format!("SAFETY-CAPPED ({})", safety_held(l)),
         _ => format!("GENERATOR-BOUND ({})", l.health.reasons.join("; ")),
     };
     format!(
@@ -32,6 +33,18 @@ pub fn table_row(l: &Level) -> String {
         seconds(l.latency.p99),
         l.error_rate * 100.0,
         l.health.dropped,
+    )
+}
+
+/// What a `[safety]` cap held back at a safety-capped level.
+fn safety_held(l: &Level) -> String {
+    format!(
+        "{} held back {:.0}% of arrivals",
+        l.health
+            .safety_cap
+            .as_deref()
+            .unwrap_or("the [safety] caps"),
+        l.health.safety_drop_ratio * 100.0
     )
 }
 
@@ -140,6 +153,7 @@ pub fn html(r: &CapacityReport, command: &str) -> String {
         let (class, verdict) = match l.verdict.as_str() {
             "pass" => ("pass", "PASS".to_string()),
             "fail" => ("fail", format!("FAIL: {}", l.broken.join(", "))),
+            "safety_capped" => ("gen", format!("SAFETY-CAPPED: {}", safety_held(l))),
             _ => (
                 "gen",
                 format!("GENERATOR-BOUND: {}", l.health.reasons.join("; ")),

@@ -5,7 +5,8 @@
 //! never beyond `max_rate` (the ceiling is run once, exactly). The first failing level ends the
 //! ramp; bisection then halves the gap between the last passing and the first failing rate
 //! until it is within `precision` of the passing one. A generator-bound level stops the search
-//! at once: nothing above it can be measured from this machine.
+//! at once: nothing above it can be measured from this machine. So does a safety-capped level
+//! (a `[safety]` cap held back its arrivals): nothing above it can be measured under the caps.
 
 use serde::Serialize;
 
@@ -44,6 +45,14 @@ impl Params {
                 "start_rate",
                 format!(
                     "invalid start_rate {}: must be > 0 requests per second",
+                    self.start_rate
+                ),
+            ));
+        } else if round(self.start_rate) <= 0.0 {
+            e.push((
+                "start_rate",
+                format!(
+                    "start_rate {} rounds to 0: levels run in steps of 0.1 requests per second",
                     self.start_rate
                 ),
             ));
@@ -102,6 +111,9 @@ pub enum Verdict {
     Fail(Vec<String>),
     /// The generator could not produce the load (drops, lag or CPU): not the target's doing.
     GeneratorBound,
+    /// A `[safety]` cap held back more than the drop limit of the arrivals: the target never
+    /// saw this rate, so the level neither passed nor failed.
+    SafetyCapped,
 }
 
 /// How the search ended.
@@ -125,9 +137,10 @@ pub enum Outcome {
         passing: Option<f64>,
         failing: Option<f64>,
     },
-    /// Every SLO held at `[safety] max_rate`, which the search may not exceed: the capacity
-    /// is at least `rate`.
-    SafetyLimit { rate: f64 },
+    /// A `[safety]` cap stopped the search: every SLO held at `rate` (0 when no level
+    /// passed), the capacity is at least that. `at` is the level the caps held back (None:
+    /// the search reached its ceiling, `[safety] max_rate`, and it passed).
+    SafetyLimit { rate: f64, at: Option<f64> },
     /// Stopped from outside (Ctrl-C, a pause) before an answer; the level in progress is
     /// dropped, not judged.
     Cancelled {
@@ -142,7 +155,7 @@ impl Outcome {
         match self {
             Outcome::Found { rate, .. }
             | Outcome::AboveMax { rate }
-            | Outcome::SafetyLimit { rate } => *rate,
+            | Outcome::SafetyLimit { rate, .. } => *rate,
             Outcome::FailsAtStart { .. } => 0.0,
             Outcome::GeneratorBound { passing, .. }
             | Outcome::LevelLimit { passing, .. }
@@ -215,6 +228,13 @@ impl Search {
                 self.next = Next::Done(Outcome::GeneratorBound {
                     at: rate,
                     passing: self.passing,
+                });
+                return &self.next;
+            }
+            Verdict::SafetyCapped => {
+                self.next = Next::Done(Outcome::SafetyLimit {
+                    rate: self.passing.unwrap_or(0.0),
+                    at: Some(rate),
                 });
                 return &self.next;
             }
@@ -417,6 +437,36 @@ mod tests {
     }
 
     #[test]
+    fn a_safety_capped_level_stops_the_search_at_the_last_clean_pass() {
+        let mut s = Search::new(params());
+        s.record(Verdict::Pass);
+        s.record(Verdict::Pass);
+        assert_eq!(s.next(), &Next::Run(400.0));
+        s.record(Verdict::SafetyCapped);
+        let done = Next::Done(Outcome::SafetyLimit {
+            rate: 200.0,
+            at: Some(400.0),
+        });
+        assert_eq!(s.next(), &done);
+        let Next::Done(o) = s.next() else {
+            unreachable!()
+        };
+        assert_eq!((o.kind(), o.capacity()), ("safety_limit", 200.0));
+        s.record(Verdict::Pass);
+        assert_eq!(s.next(), &done, "nothing more happens once done");
+        // Capped at the start rate: no level passed.
+        let mut s = Search::new(params());
+        s.record(Verdict::SafetyCapped);
+        assert_eq!(
+            s.next(),
+            &Next::Done(Outcome::SafetyLimit {
+                rate: 0.0,
+                at: Some(100.0)
+            })
+        );
+    }
+
+    #[test]
     fn the_level_cap_bounds_the_search() {
         let p = Params {
             max_levels: 3,
@@ -458,6 +508,20 @@ mod tests {
             ..params()
         };
         assert_eq!(below.check()[0].1, "max_rate 50 is below start_rate 100");
+        let tiny = Params {
+            start_rate: 0.04,
+            ..params()
+        };
+        assert_eq!(
+            tiny.check()[0].1,
+            "start_rate 0.04 rounds to 0: levels run in steps of 0.1 requests per second"
+        );
+        let smallest = Params {
+            start_rate: 0.05,
+            ..params()
+        };
+        assert!(smallest.check().is_empty());
+        assert_eq!(Search::new(smallest).next(), &Next::Run(0.1));
         assert!(params().check().is_empty());
     }
 
