@@ -316,6 +316,23 @@ pub(super) fn check_peak_rates(c: &mut Collector, safety: &Safety, profiles: &[A
     for p in profiles {
         // The search would start above the cap: every arrival of its first level dropped.
         if let Some(start) = p.capacity.as_ref().map(|s| s.params.start_rate) {
+            // Levels run at whole tenths of a request per second: a cap under the lowest
+            // leaves no level to run.
+            let ceiling = crate::capacity::safety_ceiling(max, 1.0);
+            if ceiling < crate::capacity::MIN_LEVEL_RATE {
+                c.err(
+                    "safety.max_rate",
+                    format!(
+                        "max_rate {} leaves capacity profile {} a ceiling of {} req/s, below the \
+                         lowest level rate {} req/s: the search could not run",
+                        num(max),
+                        p.name,
+                        num(ceiling),
+                        num(crate::capacity::MIN_LEVEL_RATE)
+                    ),
+                );
+                continue;
+            }
             if start > max {
                 c.err(
                     format!("profiles.{}.capacity.start_rate", p.name),
