@@ -977,7 +977,8 @@ max_levels = 5
 #[test]
 fn a_safety_max_rate_below_the_lowest_level_rate_is_refused() {
     // 0.05 req/s is a valid start rate and not above the cap, but levels run in steps of
-    // 0.1 req/s: the ceiling rounds to 0, where nothing can be measured.
+    // 0.1 req/s: the ceiling rounds to 0, where nothing can be measured. The config is
+    // refused at load, as `serve` and `check` refuse it.
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         &dir,
@@ -1004,7 +1005,7 @@ start_rate = 0.05
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(
         out.stderr.contains(
-            "`safety.max_rate`: safety.max_rate 0.05 leaves the search a ceiling of 0.0 req/s, below the lowest level rate 0.1 req/s"
+            "`safety.max_rate`: max_rate 0.05 leaves capacity profile search a ceiling of 0 req/s, below the lowest level rate 0.1 req/s"
         ),
         "{out:?}"
     );
