@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use common::cli::{f, read_json, Out};
+use common::cli::{f, read_json, KillOnDrop, Out};
 
 /// A target on its own runtime (two worker threads) until dropped.
 struct Target {
@@ -428,16 +428,6 @@ fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Ends the daemon (by its PID, through the child handle) however the test ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn daemon_capacity_profile_exports_its_result() {
     let n = 200.0;
@@ -480,7 +470,7 @@ max_levels = 10
         .unwrap()
         .port();
     let bin = assert_cmd::cargo::cargo_bin("loadtide");
-    let _daemon = Child(
+    let _daemon = KillOnDrop(
         std::process::Command::new(bin)
             .args([
                 "serve",
@@ -535,32 +525,38 @@ fn write_config(dir: &tempfile::TempDir, body: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// Writes a config with `[safety]` `safety`, one target `api` at `url` (endpoint `home`) and
+/// one capacity profile `name` whose `[capacity]` table is `table`; returns its path.
+fn write_capacity_config(
+    dir: &tempfile::TempDir,
+    safety: &str,
+    url: &str,
+    name: &str,
+    table: &str,
+) -> String {
+    write_config(
+        dir,
+        &format!(
+            "[safety]\n{safety}\n\n[targets.api]\nurl = \"{url}\"\n\n[[targets.api.endpoints]]\n\
+             name = \"home\"\n\n[profiles.{name}]\nkind = \"capacity\"\ntarget = \"api\"\n\n\
+             [profiles.{name}.capacity]\n{table}"
+        ),
+    )
+}
+
 #[test]
 fn the_search_stops_at_safety_max_rate_with_the_profile_table_settings() {
     // A fast target that could take far more: only safety.max_rate (40) stops the search.
     // The table's settings differ from every CLI default, so the levels show whose they are.
     let target = Target::delay(Duration::from_millis(1));
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
+    let config = write_capacity_config(
         &dir,
-        &format!(
-            r#"
-[safety]
-allowed_hosts = ["127.0.0.1"]
-max_rate = 40
-
-[targets.api]
-url = "http://{addr}"
-
-[[targets.api.endpoints]]
-name = "home"
-
-[profiles.search]
-kind = "capacity"
-target = "api"
-
-[profiles.search.capacity]
-slo = ["p99<2s"]
+        r#"allowed_hosts = ["127.0.0.1"]
+max_rate = 40"#,
+        &format!("http://{}", target.addr),
+        "search",
+        r#"slo = ["p99<2s"]
 start_rate = 12.5
 factor = 1.8
 hold = "1s"
@@ -569,8 +565,6 @@ max_rate = 5000
 precision = "10%"
 max_levels = 6
 "#,
-            addr = target.addr
-        ),
     );
     let json = dir.path().join("capacity.json");
     let out = exec(&[
@@ -705,24 +699,12 @@ thresholds = ["p99<1s", "error_rate<1% over 30s"]
         "{out:?}"
     );
     // A capacity table is validated as `serve` would: its search cannot start above the cap.
-    let config = write_config(
+    let config = write_capacity_config(
         &dir,
-        r#"
-[safety]
-max_rate = 40
-
-[targets.api]
-url = "http://127.0.0.1:9"
-
-[[targets.api.endpoints]]
-name = "home"
-
-[profiles.search]
-kind = "capacity"
-target = "api"
-
-[profiles.search.capacity]
-slo = ["p99<1s"]
+        r#"max_rate = 40"#,
+        "http://127.0.0.1:9",
+        "search",
+        r#"slo = ["p99<1s"]
 start_rate = 50
 "#,
     );
@@ -742,7 +724,7 @@ fn a_cancelled_search_drops_the_level_in_progress_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("capacity.json");
     let bin = assert_cmd::cargo::cargo_bin("loadtide");
-    let mut child = Child(
+    let mut child = KillOnDrop(
         std::process::Command::new(bin)
             .args([
                 "capacity",
@@ -803,34 +785,19 @@ fn a_cancelled_search_drops_the_level_in_progress_and_exits_1() {
 fn a_daemon_capacity_profile_stops_at_safety_max_rate_and_is_not_generator_bound() {
     let target = Target::delay(Duration::from_millis(1));
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
+    let config = write_capacity_config(
         &dir,
-        &format!(
-            r#"
-[safety]
-allowed_hosts = ["127.0.0.1"]
-max_rate = 40
-
-[targets.api]
-url = "http://{addr}"
-
-[[targets.api.endpoints]]
-name = "home"
-
-[profiles.nightly]
-kind = "capacity"
-target = "api"
-
-[profiles.nightly.capacity]
-slo = ["p99<2s"]
+        r#"allowed_hosts = ["127.0.0.1"]
+max_rate = 40"#,
+        &format!("http://{}", target.addr),
+        "nightly",
+        r#"slo = ["p99<2s"]
 start_rate = 10
 hold = "1s"
 stabilize = "200ms"
 max_rate = 5000
 max_levels = 6
 "#,
-            addr = target.addr
-        ),
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -838,7 +805,7 @@ max_levels = 6
         .unwrap()
         .port();
     let bin = assert_cmd::cargo::cargo_bin("loadtide");
-    let _daemon = Child(
+    let _daemon = KillOnDrop(
         std::process::Command::new(bin)
             .args([
                 "serve",
@@ -883,26 +850,13 @@ fn a_level_held_back_by_safety_max_in_flight_stops_the_search_below_it() {
     // target never saw 400/s: the search stops there, below it, and blames no one.
     let target = Target::delay(Duration::from_millis(40));
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
+    let config = write_capacity_config(
         &dir,
-        &format!(
-            r#"
-[safety]
-allowed_hosts = ["127.0.0.1"]
-max_in_flight = 10
-
-[targets.api]
-url = "http://{addr}"
-
-[[targets.api.endpoints]]
-name = "home"
-
-[profiles.search]
-kind = "capacity"
-target = "api"
-
-[profiles.search.capacity]
-slo = ["p99<2s"]
+        r#"allowed_hosts = ["127.0.0.1"]
+max_in_flight = 10"#,
+        &format!("http://{}", target.addr),
+        "search",
+        r#"slo = ["p99<2s"]
 start_rate = 25
 factor = 4
 hold = "1s"
@@ -910,8 +864,6 @@ stabilize = "300ms"
 max_rate = 2000
 max_levels = 5
 "#,
-            addr = target.addr
-        ),
     );
     let json = dir.path().join("capacity.json");
     let out = exec(&[
@@ -980,24 +932,12 @@ fn a_safety_max_rate_below_the_lowest_level_rate_is_refused() {
     // 0.1 req/s: the ceiling rounds to 0, where nothing can be measured. The config is
     // refused at load, as `serve` and `check` refuse it.
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
+    let config = write_capacity_config(
         &dir,
-        r#"
-[safety]
-max_rate = 0.05
-
-[targets.api]
-url = "http://127.0.0.1:9"
-
-[[targets.api.endpoints]]
-name = "home"
-
-[profiles.search]
-kind = "capacity"
-target = "api"
-
-[profiles.search.capacity]
-slo = ["p99<1s"]
+        r#"max_rate = 0.05"#,
+        "http://127.0.0.1:9",
+        "search",
+        r#"slo = ["p99<1s"]
 start_rate = 0.05
 "#,
     );

@@ -23,7 +23,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use common::cli::{f, read_json, Out};
+use common::cli::{f, read_json, KillOnDrop, Out};
 
 mod common;
 
@@ -1212,16 +1212,6 @@ fn healthcheck_exit_codes() {
     }
 }
 
-/// `loadtide serve` as a child process, killed (by its own handle) when dropped.
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// What the container HEALTHCHECK does, against a real daemon: unhealthy before it listens,
 /// healthy (and ready) once it serves, unhealthy again after it stopped.
 #[test]
@@ -1256,7 +1246,7 @@ fn healthcheck_against_a_running_daemon() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut daemon = Daemon(child);
+    let mut daemon = KillOnDrop(child);
 
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut last = exec(&["healthcheck", "--url", &healthy]);

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::cli::KillOnDrop;
 use common::{Behavior, TestServer};
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -607,16 +608,6 @@ fn a_reload_aiming_at_a_host_not_allowed_is_rejected_and_the_old_config_keeps_ru
         let before = server.requests();
         std::thread::sleep(Duration::from_millis(500));
         assert!(server.requests() > before, "the old profile keeps running");
-    }
-}
-
-/// The daemon under test, stopped however the test ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -310,6 +310,15 @@ fn worst_sum(rated: &[(&Profile, f64)]) -> (Vec<String>, f64) {
     (names, best.1)
 }
 
+/// How an over-the-cap error names the `n` profiles whose peaks it adds up.
+fn which_profiles(n: usize) -> &'static str {
+    if n == 1 {
+        "profile"
+    } else {
+        "profiles that may run at the same time"
+    }
+}
+
 /// Rejects profiles whose peak rates, when they may run together, add up past `max_rate`.
 pub(super) fn check_peak_rates(c: &mut Collector, safety: &Safety, profiles: &[Arc<Profile>]) {
     let Some(max) = safety.max_rate else { return };
@@ -355,11 +364,7 @@ pub(super) fn check_peak_rates(c: &mut Collector, safety: &Safety, profiles: &[A
             .iter()
             .map(|n| format!("{n} {}", num(rates[n.as_str()])))
             .collect();
-        let what = if names.len() == 1 {
-            "profile"
-        } else {
-            "profiles that may run at the same time"
-        };
+        let what = which_profiles(names.len());
         c.err(
             "safety.max_rate",
             format!(
@@ -399,11 +404,7 @@ pub(super) fn check_peak_users(c: &mut Collector, safety: &Safety, profiles: &[A
             .filter_map(|n| users.iter().find(|(p, _)| &p.name == n))
             .map(|(p, u)| format!("{} {}", p.name, num(*u)))
             .collect();
-        let what = if names.len() == 1 {
-            "profile"
-        } else {
-            "profiles that may run at the same time"
-        };
+        let what = which_profiles(names.len());
         c.err(
             "safety.max_in_flight",
             format!(

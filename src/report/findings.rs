@@ -89,7 +89,7 @@ pub fn for_run(s: &Summary, generator: Option<&GeneratorHealth>) -> Vec<Finding>
     let arrivals = s.requests + s.dropped;
     let share = |n: u64| n as f64 / arrivals as f64;
     // Refused by a [safety] cap: the config's limit, which the generator obeyed.
-    let capped = s.dropped_safety.min(s.dropped);
+    let capped = s.dropped - s.generator_dropped();
     if capped > 0 && share(capped) > DROP_SHARE {
         out.push(finding(
             "safety_capped",
@@ -102,7 +102,7 @@ pub fn for_run(s: &Summary, generator: Option<&GeneratorHealth>) -> Vec<Finding>
             &[("dropped_safety", capped as f64), ("arrivals", arrivals as f64)],
         ));
     }
-    let dropped = s.dropped - capped;
+    let dropped = s.generator_dropped();
     let mut reasons = Vec::new();
     let mut evidence = Vec::new();
     if dropped > 0 && share(dropped) > DROP_SHARE {

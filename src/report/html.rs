@@ -93,7 +93,7 @@ pub fn html(s: &Summary, meta: &ReportMeta) -> String {
         s.rps,
         s.errors,
         s.error_rate * 100.0,
-        s.dropped - s.dropped_safety.min(s.dropped),
+        s.generator_dropped(),
         s.dropped_safety,
         seconds(s.latency.min),
         seconds(s.latency.mean),

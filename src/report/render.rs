@@ -68,7 +68,7 @@ pub fn text(s: &Summary, thresholds: &[Threshold]) -> String {
         s.errors,
         pct(s.error_rate)
     );
-    let generator_dropped = s.dropped - s.dropped_safety.min(s.dropped);
+    let generator_dropped = s.generator_dropped();
     if generator_dropped > 0 {
         let _ = writeln!(o, "  dropped      {:>10}   (max_in_flight reached: the generator, not the target, was the limit)", generator_dropped);
     }

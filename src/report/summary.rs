@@ -318,6 +318,11 @@ impl Summary {
         }
     }
 
+    /// Arrivals dropped at `max_in_flight`: `dropped` less what the `[safety]` caps refused.
+    pub fn generator_dropped(&self) -> u64 {
+        self.dropped.saturating_sub(self.dropped_safety)
+    }
+
     /// The measured seconds: the duration less the warmup.
     pub fn measured_s(&self) -> f64 {
         (self.duration_s - self.warmup_s).max(0.0)
