@@ -1,138 +1,21 @@
-//! Command-line interface: `serve` (the daemon), `run` (one-shot for CI), `check` (validate a
-//! config and show what would run), `merge`, `healthcheck` (probe a running daemon) and
-//! `demo-target`. Maps every failure to an exit code:
-//! 0 success, 1 thresholds failed, 2 bad usage or config, 3 runtime failure.
+//! `loadtide run`: builds the profile (ad hoc from `--url`, or a profile of a config with
+//! flags over the file), runs one pass of it, prints the summary and writes the JSON,
+//! HTML/Markdown and CSV outputs; the exit code says whether every threshold held.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config, ConfigErrors, Load, RawConfig};
-use crate::daemon::{self, DaemonError, DaemonOptions};
+use super::{parse_start_at, EXIT_THRESHOLDS};
+use crate::config::{self, ConfigErrors, RawConfig};
 use crate::engine::Shard;
 use crate::report::render;
-
-pub const EXIT_THRESHOLDS: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_RUNTIME: u8 = 3;
-
-#[derive(Parser, Debug)]
-#[command(name = "loadtide", version, about = "Scheduled, Prometheus-native load generation", long_about = None)]
-pub struct Cli {
-    /// Log format on stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Human, env = "LOADTIDE_LOG_FORMAT", global = true)]
-    pub log_format: LogFormat,
-    /// Log filter (tracing's env-filter syntax, e.g. "info" or "loadtide=debug").
-    #[arg(long, default_value = "info", env = "LOADTIDE_LOG", global = true)]
-    pub log_level: String,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Human,
-    Json,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Run every profile of the config until SIGTERM, exposing /metrics.
-    Serve(ServeArgs),
-    /// Run one load test and report: ad hoc (--url) or a profile of a config (--config, --profile).
-    Run(Box<RunArgs>),
-    /// Validate a config and print what each profile would run; sends no traffic.
-    Check {
-        #[arg(
-            long,
-            short,
-            env = "LOADTIDE_CONFIG",
-            default_value = "config/loadtide.toml"
-        )]
-        config: PathBuf,
-        /// Show the timetable as of this instant instead of now (RFC 3339).
-        #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
-        at: Option<SystemTime>,
-    },
-    /// Find the highest arrival rate the target sustains within SLOs (step up, then bisect)
-    ///
-    /// Exit codes: 0 found (or every SLO held at --max-rate), 1 the SLOs already fail at the
-    /// start rate, 2 bad usage, 3 runtime failure or the generator (not the target) was the
-    /// limit.
-    Capacity(Box<crate::capacity::cli::CapacityArgs>),
-    /// Merge the JSON summaries of sharded runs into one, checking thresholds again.
-    Merge(crate::report::merge::MergeArgs),
-    /// Probe a running daemon (container HEALTHCHECK): GET /-/healthy, exit 0 on 2xx, else 1.
-    Healthcheck(HealthcheckArgs),
-    /// Run only the built-in demo target (a small HTTP API for trying loadtide out).
-    DemoTarget {
-        #[arg(long, default_value = config::DEFAULT_DEMO_LISTEN)]
-        listen: String,
-    },
-}
-
-#[derive(Args, Debug)]
-pub struct HealthcheckArgs {
-    /// The URL to GET (http:// or https://).
-    #[arg(long, env = "LOADTIDE_HEALTHCHECK_URL", default_value = crate::healthcheck::DEFAULT_URL)]
-    pub url: String,
-    /// Give up after this long (connecting and answering together).
-    #[arg(long, default_value = "2s", value_parser = parse_timeout)]
-    pub timeout: Duration,
-    /// HTTPS: accept any certificate (e.g. the daemon's self-signed one, over loopback).
-    #[arg(long, short = 'k', env = "LOADTIDE_HEALTHCHECK_INSECURE")]
-    pub insecure: bool,
-    /// Basic auth user (the daemon's web config has basic_auth_users).
-    #[arg(long, env = "LOADTIDE_HEALTHCHECK_USER", requires = "password_file")]
-    pub user: Option<String>,
-    /// File holding the basic auth password (surrounding whitespace is trimmed).
-    #[arg(
-        long,
-        env = "LOADTIDE_HEALTHCHECK_PASSWORD_FILE",
-        value_name = "PATH",
-        requires = "user"
-    )]
-    pub password_file: Option<PathBuf>,
-}
-
-#[derive(Args, Debug)]
-pub struct ServeArgs {
-    #[arg(
-        long,
-        short,
-        env = "LOADTIDE_CONFIG",
-        default_value = "config/loadtide.toml"
-    )]
-    pub config: PathBuf,
-    /// Address for /metrics; overrides server.listen (e.g. ":9632", "127.0.0.1:9632").
-    #[arg(long = "web.listen-address", env = "LOADTIDE_WEB_LISTEN_ADDRESS")]
-    pub listen: Option<String>,
-    /// Enable POST /-/reload, /-/pause and /-/resume.
-    #[arg(long = "web.enable-lifecycle")]
-    pub lifecycle: bool,
-    /// TLS and basic auth for every endpoint, from a Prometheus exporter-toolkit
-    /// web-config.yml (read once at start).
-    #[arg(
-        long = "web.config.file",
-        env = "LOADTIDE_WEB_CONFIG_FILE",
-        value_name = "PATH"
-    )]
-    pub web_config: Option<PathBuf>,
-    /// Pause all traffic while this file exists (looked for every second).
-    #[arg(long, env = "LOADTIDE_PAUSE_FILE", value_name = "PATH")]
-    pub pause_file: Option<PathBuf>,
-    /// Generate shard INDEX of COUNT of every profile's load (0-based, e.g. "1/3"; "auto/3"
-    /// takes INDEX from a StatefulSet pod name ending in -<ordinal>).
-    #[arg(long, env = "LOADTIDE_SHARD", value_name = "INDEX/COUNT")]
-    pub shard: Option<Shard>,
-}
 
 #[derive(Args, Debug, Default)]
 #[command(allow_negative_numbers = true)]
@@ -246,391 +129,6 @@ fn parse_speed(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("invalid speed {s:?}: a factor > 0, e.g. 60")),
     }
-}
-
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(s.trim()) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!(
-            "invalid timeout {s:?}: a duration > 0, e.g. 2s or 500ms"
-        )),
-    }
-}
-
-fn parse_start_at(s: &str) -> Result<SystemTime, String> {
-    humantime::parse_rfc3339_weak(s.trim())
-        .map_err(|e| format!("invalid time {s:?} ({e}); e.g. 2026-11-22T10:00:00Z"))
-}
-
-fn init_logging(format: LogFormat, filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
-pub(crate) fn print_config_errors(errors: &ConfigErrors) {
-    for e in &errors.0 {
-        eprintln!("error: {e}");
-    }
-    let n = errors.0.len();
-    let what = if errors.0.iter().all(|e| e.file == "command line") {
-        "usage"
-    } else {
-        "configuration"
-    };
-    eprintln!(
-        "{n} {what} error{}; nothing was started",
-        if n == 1 { "" } else { "s" }
-    );
-}
-
-/// Parses the arguments and runs the command; returns the process exit code.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.log_format, &cli.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(EXIT_RUNTIME);
-        }
-    };
-    // Run the command on a worker thread, not on the thread that called block_on: otherwise
-    // the open-model pacer lives on the main thread and every request it spawns costs a
-    // cross-thread wake-up (measured: ~11k futex calls per 20k requests).
-    let code = runtime.block_on(async move {
-        tokio::spawn(dispatch(cli.command))
-            .await
-            .unwrap_or(EXIT_RUNTIME)
-    });
-    // Don't wait for stray request tasks (e.g. abandoned after the drain).
-    runtime.shutdown_timeout(Duration::from_millis(200));
-    ExitCode::from(code)
-}
-
-async fn dispatch(command: Command) -> u8 {
-    // Every connection is a descriptor: take all the open files the hard limit allows (the
-    // daemon logs the result once it serves; before that, stderr is for config errors).
-    if matches!(
-        command,
-        Command::Serve(_) | Command::Run(_) | Command::Capacity(_)
-    ) {
-        crate::fdlimit::raise();
-    }
-    match command {
-        Command::Serve(args) => serve(args).await,
-        Command::Run(args) => match run(*args).await {
-            Ok(code) => code,
-            Err(RunError::Config(e)) => {
-                print_config_errors(&e);
-                EXIT_USAGE
-            }
-            Err(RunError::Runtime(e)) => {
-                eprintln!("error: {e:#}");
-                EXIT_RUNTIME
-            }
-        },
-        Command::Check { config, at } => check(&config, at),
-        Command::Capacity(args) => crate::capacity::cli::command(*args).await,
-        Command::Merge(args) => crate::report::merge::merge_command(args),
-        Command::Healthcheck(args) => healthcheck(args).await,
-        Command::DemoTarget { listen } => demo_target(&listen).await,
-    }
-}
-
-/// 0 when the URL answers 2xx, 1 when it does not (or not in time), 2 for a bad URL or an
-/// unreadable password file.
-async fn healthcheck(args: HealthcheckArgs) -> u8 {
-    let url = args.url.as_str();
-    let password = match &args.password_file {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(p) => Some(p.trim().to_string()),
-            Err(e) => {
-                eprintln!(
-                    "error: --password-file: cannot read {}: {e}",
-                    path.display()
-                );
-                return EXIT_USAGE;
-            }
-        },
-        None => None,
-    };
-    let result = match crate::healthcheck::Probe::parse(url) {
-        Ok(probe) => {
-            let probe = probe.insecure(args.insecure);
-            let probe = match (&args.user, &password) {
-                (Some(user), Some(password)) => probe.basic_auth(user, password),
-                _ => probe,
-            };
-            probe.check(args.timeout).await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(status) => {
-            println!("{url}: HTTP {status}");
-            0
-        }
-        Err(e) if e.is_usage() => {
-            eprintln!("error: --url: {e}");
-            EXIT_USAGE
-        }
-        Err(e) => {
-            eprintln!("unhealthy: {e}");
-            1
-        }
-    }
-}
-
-async fn serve(args: ServeArgs) -> u8 {
-    let listen = match args.listen.as_deref().map(config::parse_listen).transpose() {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: --web.listen-address: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let web = match args
-        .web_config
-        .as_deref()
-        .map(crate::webconfig::load)
-        .transpose()
-    {
-        Ok(w) => w,
-        Err(e) => {
-            print_config_errors(&e);
-            return EXIT_USAGE;
-        }
-    };
-    let opts = DaemonOptions {
-        config_path: args.config,
-        listen,
-        lifecycle: args.lifecycle,
-        shard: args.shard.unwrap_or(Shard::WHOLE),
-        web,
-        pause_file: args.pause_file,
-    };
-    match daemon::serve(opts).await {
-        Ok(()) => 0,
-        Err(DaemonError::Config(e)) => {
-            print_config_errors(&e);
-            EXIT_USAGE
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_RUNTIME
-        }
-    }
-}
-
-fn check(path: &Path, at: Option<SystemTime>) -> u8 {
-    let at = at
-        .map(chrono::DateTime::<chrono::Utc>::from)
-        .unwrap_or_else(chrono::Utc::now);
-    match config::load(path) {
-        Ok(c) => {
-            print!("{}", describe_config(path, &c, at));
-            0
-        }
-        Err(e) => {
-            print_config_errors(&e);
-            EXIT_USAGE
-        }
-    }
-}
-
-/// What `check` prints: every profile with its load, limits, endpoint mix and timetable
-/// (next activations and the planned load over the 24 hours from `at`).
-pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc>) -> String {
-    use std::fmt::Write as _;
-    let mut o = String::new();
-    let _ = writeln!(o, "{}: OK", path.display());
-    let _ = writeln!(o, "metrics on {}", c.server.listen);
-    if let Some(d) = c.demo_target {
-        let _ = writeln!(o, "demo target on {d}");
-    }
-    o.push_str(&describe_safety(c));
-    for p in &c.profiles {
-        let value = |pattern: &crate::schedule::Pattern, unit: &str| match pattern {
-            crate::schedule::Pattern::Constant { value } => format!("{value} {unit}"),
-            other => format!("{unit}: {}", other.describe()),
-        };
-        let load = match &p.load {
-            Load::Open {
-                rate,
-                max_in_flight,
-            } => {
-                let poisson = match p.arrivals {
-                    config::Arrivals::Poisson { .. } => ", Poisson arrivals",
-                    config::Arrivals::Even => "",
-                };
-                format!(
-                    "open model, {}{poisson}, max {max_in_flight} in flight",
-                    value(rate, "req/s")
-                )
-            }
-            Load::Closed { users } => {
-                let spawn = p
-                    .spawn_rate
-                    .map(|r| format!(", spawning {r}/s"))
-                    .unwrap_or_default();
-                format!("closed model, {}{spawn}", value(users, "users"))
-            }
-            Load::WebSocket {
-                connections,
-                message_rate,
-            } => format!(
-                "websocket, {}, {message_rate} msg/s each",
-                value(connections, "connections")
-            ),
-        };
-        let length = match (p.duration, p.requests) {
-            (Some(d), Some(n)) => format!("for {} or {n} requests", humantime::format_duration(d)),
-            (Some(d), None) => format!("for {}", humantime::format_duration(d)),
-            (None, Some(n)) => format!("for {n} requests"),
-            (None, None) => "until stopped".to_string(),
-        };
-        let (load, length) = match &p.capacity {
-            Some(c) => (
-                crate::capacity::describe(c),
-                "once per activation".to_string(),
-            ),
-            None => (load, length),
-        };
-        let t = &p.target;
-        let _ = writeln!(o, "profile {}: {load}, {length}", p.name);
-        let _ = writeln!(
-            o,
-            "  target {} = {}://{} (timeout {})",
-            t.name,
-            t.scheme.as_str(),
-            t.authority(),
-            humantime::format_duration(t.timeout)
-        );
-        if let Some(sc) = &p.scenario {
-            let _ = writeln!(o, "  scenario {} (each iteration in order):", sc.name);
-            for line in sc.describe() {
-                let _ = writeln!(o, "    {line}");
-            }
-        }
-        if let Some(ws) = &t.websocket {
-            o.push_str(&ws.describe());
-        }
-        let total: u32 = p.endpoints.iter().map(|&i| t.endpoints[i].weight).sum();
-        for &i in p.endpoints.iter().filter(|_| p.scenario.is_none()) {
-            let e = &t.endpoints[i];
-            let share = 100.0 * f64::from(e.weight) / f64::from(total.max(1));
-            let _ = writeln!(
-                o,
-                "  endpoint {:<16} {:<6} {:<30} {share:5.1}%",
-                e.name,
-                e.method.as_str(),
-                crate::redact::path(&e.path)
-            );
-        }
-        for th in &p.thresholds {
-            let _ = writeln!(o, "  threshold {th}");
-        }
-        if let Some(b) = &p.brake {
-            let _ = writeln!(o, "  {}", b.describe());
-        }
-        o.push_str(&crate::timetable::describe(p, at));
-    }
-    o
-}
-
-/// `check`'s safety section: the allowlist, the caps and the peak rates against `max_rate`.
-fn describe_safety(c: &Config) -> String {
-    use config::safety::{num, worst_overlap};
-    use std::fmt::Write as _;
-    let s = &c.safety;
-    let mut o = String::from("safety:\n");
-    match &s.allowed_hosts {
-        Some(a) => {
-            let _ = writeln!(o, "  allowed hosts: {a}");
-            if a.dns_nets().is_some() {
-                let _ = writeln!(
-                    o,
-                    "  DNS answers must lie in the allowed addresses and CIDRs, or the connection is refused"
-                );
-            }
-        }
-        None => {
-            let _ = writeln!(
-                o,
-                "  note: no safety.allowed_hosts: targets may point at ANY host"
-            );
-        }
-    }
-    let (names, peak) = worst_overlap(&c.profiles, s.max_rate);
-    let peak = if names.is_empty() {
-        "no open-model or WebSocket profile".to_string()
-    } else {
-        format!("{} req/s ({})", num(peak), names.join(" + "))
-    };
-    match s.max_rate {
-        Some(max) => {
-            let _ = writeln!(
-                o,
-                "  max_rate {} req/s across all profiles; highest peak of profiles that may run together: {peak}",
-                num(max)
-            );
-        }
-        None => {
-            let _ = writeln!(
-                o,
-                "  max_rate: none; highest peak of profiles that may run together: {peak}"
-            );
-        }
-    }
-    match s.max_in_flight {
-        Some(n) => {
-            let _ = writeln!(o, "  max_in_flight {n} across all profiles");
-        }
-        None => o.push_str("  max_in_flight: none\n"),
-    }
-    o
-}
-
-async fn demo_target(listen: &str) -> u8 {
-    let addr: SocketAddr = match config::parse_listen(listen) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: --listen: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {addr}: {e}");
-            return EXIT_RUNTIME;
-        }
-    };
-    tracing::info!(address = %listener.local_addr().unwrap_or(addr), "demo target listening");
-    let cancel = CancellationToken::new();
-    let stop = cancel.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        stop.cancel();
-    });
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = crate::demo::run(listener, cancel.clone()) => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
-    cancel.cancel();
-    0
 }
 
 enum RunError {
@@ -947,6 +445,21 @@ fn load_baseline(
     })
 }
 
+/// `loadtide run`: the exit code of the run, or of why it could not start.
+pub(super) async fn command(args: RunArgs) -> u8 {
+    match run(args).await {
+        Ok(code) => code,
+        Err(RunError::Config(e)) => {
+            super::print_config_errors(&e);
+            super::EXIT_USAGE
+        }
+        Err(RunError::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            super::EXIT_RUNTIME
+        }
+    }
+}
+
 async fn run(args: RunArgs) -> Result<u8, RunError> {
     let (profile, demo, safety) = build_profile(&args).map_err(RunError::Config)?;
     let baseline = load_baseline(&args, &profile).map_err(RunError::Config)?;
@@ -1014,13 +527,6 @@ async fn run(args: RunArgs) -> Result<u8, RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        // Catches duplicate short flags and bad `requires`/`conflicts_with` names.
-        Cli::command().debug_assert();
-    }
 
     #[test]
     fn adhoc_errors_name_the_flag() {

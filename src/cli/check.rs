@@ -1,0 +1,177 @@
+//! `loadtide check`: validates a config and prints what each profile would run (load,
+//! limits, endpoint mix, safety caps, timetable); sends no traffic.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::{print_config_errors, EXIT_USAGE};
+use crate::config::{self, Config, Load};
+
+pub(super) fn check(path: &Path, at: Option<SystemTime>) -> u8 {
+    let at = at
+        .map(chrono::DateTime::<chrono::Utc>::from)
+        .unwrap_or_else(chrono::Utc::now);
+    match config::load(path) {
+        Ok(c) => {
+            print!("{}", describe_config(path, &c, at));
+            0
+        }
+        Err(e) => {
+            print_config_errors(&e);
+            EXIT_USAGE
+        }
+    }
+}
+
+/// What `check` prints: every profile with its load, limits, endpoint mix and timetable
+/// (next activations and the planned load over the 24 hours from `at`).
+pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc>) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o, "{}: OK", path.display());
+    let _ = writeln!(o, "metrics on {}", c.server.listen);
+    if let Some(d) = c.demo_target {
+        let _ = writeln!(o, "demo target on {d}");
+    }
+    o.push_str(&describe_safety(c));
+    for p in &c.profiles {
+        let value = |pattern: &crate::schedule::Pattern, unit: &str| match pattern {
+            crate::schedule::Pattern::Constant { value } => format!("{value} {unit}"),
+            other => format!("{unit}: {}", other.describe()),
+        };
+        let load = match &p.load {
+            Load::Open {
+                rate,
+                max_in_flight,
+            } => {
+                let poisson = match p.arrivals {
+                    config::Arrivals::Poisson { .. } => ", Poisson arrivals",
+                    config::Arrivals::Even => "",
+                };
+                format!(
+                    "open model, {}{poisson}, max {max_in_flight} in flight",
+                    value(rate, "req/s")
+                )
+            }
+            Load::Closed { users } => {
+                let spawn = p
+                    .spawn_rate
+                    .map(|r| format!(", spawning {r}/s"))
+                    .unwrap_or_default();
+                format!("closed model, {}{spawn}", value(users, "users"))
+            }
+            Load::WebSocket {
+                connections,
+                message_rate,
+            } => format!(
+                "websocket, {}, {message_rate} msg/s each",
+                value(connections, "connections")
+            ),
+        };
+        let length = match (p.duration, p.requests) {
+            (Some(d), Some(n)) => format!("for {} or {n} requests", humantime::format_duration(d)),
+            (Some(d), None) => format!("for {}", humantime::format_duration(d)),
+            (None, Some(n)) => format!("for {n} requests"),
+            (None, None) => "until stopped".to_string(),
+        };
+        let (load, length) = match &p.capacity {
+            Some(c) => (
+                crate::capacity::describe(c),
+                "once per activation".to_string(),
+            ),
+            None => (load, length),
+        };
+        let t = &p.target;
+        let _ = writeln!(o, "profile {}: {load}, {length}", p.name);
+        let _ = writeln!(
+            o,
+            "  target {} = {}://{} (timeout {})",
+            t.name,
+            t.scheme.as_str(),
+            t.authority(),
+            humantime::format_duration(t.timeout)
+        );
+        if let Some(sc) = &p.scenario {
+            let _ = writeln!(o, "  scenario {} (each iteration in order):", sc.name);
+            for line in sc.describe() {
+                let _ = writeln!(o, "    {line}");
+            }
+        }
+        if let Some(ws) = &t.websocket {
+            o.push_str(&ws.describe());
+        }
+        let total: u32 = p.endpoints.iter().map(|&i| t.endpoints[i].weight).sum();
+        for &i in p.endpoints.iter().filter(|_| p.scenario.is_none()) {
+            let e = &t.endpoints[i];
+            let share = 100.0 * f64::from(e.weight) / f64::from(total.max(1));
+            let _ = writeln!(
+                o,
+                "  endpoint {:<16} {:<6} {:<30} {share:5.1}%",
+                e.name,
+                e.method.as_str(),
+                crate::redact::path(&e.path)
+            );
+        }
+        for th in &p.thresholds {
+            let _ = writeln!(o, "  threshold {th}");
+        }
+        if let Some(b) = &p.brake {
+            let _ = writeln!(o, "  {}", b.describe());
+        }
+        o.push_str(&crate::timetable::describe(p, at));
+    }
+    o
+}
+
+/// `check`'s safety section: the allowlist, the caps and the peak rates against `max_rate`.
+fn describe_safety(c: &Config) -> String {
+    use config::safety::{num, worst_overlap};
+    use std::fmt::Write as _;
+    let s = &c.safety;
+    let mut o = String::from("safety:\n");
+    match &s.allowed_hosts {
+        Some(a) => {
+            let _ = writeln!(o, "  allowed hosts: {a}");
+            if a.dns_nets().is_some() {
+                let _ = writeln!(
+                    o,
+                    "  DNS answers must lie in the allowed addresses and CIDRs, or the connection is refused"
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  note: no safety.allowed_hosts: targets may point at ANY host"
+            );
+        }
+    }
+    let (names, peak) = worst_overlap(&c.profiles, s.max_rate);
+    let peak = if names.is_empty() {
+        "no open-model or WebSocket profile".to_string()
+    } else {
+        format!("{} req/s ({})", num(peak), names.join(" + "))
+    };
+    match s.max_rate {
+        Some(max) => {
+            let _ = writeln!(
+                o,
+                "  max_rate {} req/s across all profiles; highest peak of profiles that may run together: {peak}",
+                num(max)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  max_rate: none; highest peak of profiles that may run together: {peak}"
+            );
+        }
+    }
+    match s.max_in_flight {
+        Some(n) => {
+            let _ = writeln!(o, "  max_in_flight {n} across all profiles");
+        }
+        None => o.push_str("  max_in_flight: none\n"),
+    }
+    o
+}
