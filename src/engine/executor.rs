@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::brake::{Brake, Decision};
+use super::budget::Budget;
 use super::client::HttpClient;
 use super::limits::{Refusal, SafetyLimits};
 use super::pacer::{Due, Pacer};
@@ -76,21 +77,6 @@ impl Picker {
         let r = fastrand::u32(0..total);
         self.endpoints[self.cumulative.partition_point(|&c| c <= r)]
     }
-}
-
-/// Takes one request from the budget; false once it is spent.
-pub(super) fn take(budget: &Option<AtomicU64>) -> bool {
-    budget.as_ref().is_none_or(|b| {
-        b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok()
-    })
-}
-
-/// True once the request budget is used up.
-fn spent(budget: &Option<AtomicU64>) -> bool {
-    budget
-        .as_ref()
-        .is_some_and(|b| b.load(Ordering::Relaxed) == 0)
 }
 
 fn drop_reason(r: Refusal) -> DropReason {
@@ -272,7 +258,7 @@ struct User {
     client: Arc<HttpClient>,
     recorder: Arc<ProfileRecorder>,
     picker: Arc<Picker>,
-    budget: Arc<Option<AtomicU64>>,
+    budget: Arc<Budget>,
     cancel: CancellationToken,
     deadline: Option<Instant>,
     pause: Pause,
@@ -293,7 +279,7 @@ impl User {
             if retired.load(Ordering::Relaxed)
                 || self.cancel.is_cancelled()
                 || self.deadline.is_some_and(|d| Instant::now() >= d)
-                || !take(&self.budget)
+                || !self.budget.take()
             {
                 break;
             }
@@ -342,7 +328,7 @@ impl User {
             if retired.load(Ordering::Relaxed)
                 || self.cancel.is_cancelled()
                 || self.deadline.is_some_and(|d| Instant::now() >= d)
-                || !take(&self.budget)
+                || !self.budget.take()
             {
                 break;
             }
@@ -387,7 +373,7 @@ pub async fn run_profile(
         ))
     });
     let picker = Arc::new(Picker::new(&profile));
-    let budget = Arc::new(profile.requests.map(AtomicU64::new));
+    let budget = Arc::new(Budget::new(profile.requests));
     let tracker = TaskTracker::new();
     let start = Instant::now();
     // A length too long for an Instant (e.g. --duration 18446744073709551615s) is no deadline.
@@ -463,7 +449,7 @@ pub async fn run_profile(
                     }
                     brake_credit -= 1.0;
                 }
-                if !take(&budget) {
+                if !budget.take() {
                     break;
                 }
                 recorder.set_intended_rps(pacer.rate_at(offset) * factor);
@@ -546,7 +532,7 @@ pub async fn run_profile(
                     _ = cancel.cancelled() => break,
                 }
                 let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) || spent(&budget) {
+                if deadline.is_some_and(|d| now >= d) || budget.spent() {
                     break;
                 }
                 let total = plan
@@ -582,7 +568,7 @@ pub async fn run_profile(
     // arrival is due (and may finish) a little before the end: rps = requests / duration.
     let full_length = spec
         .length
-        .filter(|_| !cancel.is_cancelled() && !spent(&budget));
+        .filter(|_| !cancel.is_cancelled() && !budget.spent());
     RunEnd {
         elapsed: start.elapsed().max(full_length.unwrap_or_default()),
         abandoned: if drained { 0 } else { tracker.len() },

@@ -4,6 +4,7 @@
 //! `metrics` and knows nothing of the server, reports or the CLI.
 
 pub mod brake;
+mod budget;
 pub mod client;
 pub mod executor;
 pub mod limits;

@@ -8,7 +8,7 @@
 //! owed (each bounded by the target's timeout), then closes with a Close frame.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
-use super::executor::take;
+use super::budget::Budget;
 use super::limits::SafetyLimits;
 use super::resolve::{resolve, ResolveError};
 use super::tls;
@@ -64,7 +64,7 @@ struct Shared {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     period: Duration,
     recorder: Arc<ProfileRecorder>,
-    budget: Arc<Option<AtomicU64>>,
+    budget: Arc<Budget>,
     cancel: CancellationToken,
     pause: Pause,
     limits: SafetyLimits,
@@ -84,7 +84,7 @@ impl Connection {
     pub(super) fn for_profile(
         profile: &Profile,
         recorder: &Arc<ProfileRecorder>,
-        budget: &Arc<Option<AtomicU64>>,
+        budget: &Arc<Budget>,
         cancel: &CancellationToken,
         (pause, limits): (&Pause, &SafetyLimits),
         deadline: Option<Instant>,
@@ -258,7 +258,7 @@ impl Shared {
                         sending = false;
                     } else if self.pause.is_paused() {
                         // Paused: the message is skipped; the connection stays open, idle.
-                    } else if !take(&self.budget) {
+                    } else if !self.budget.take() {
                         sending = false;
                     } else if !self.limits.try_rate() {
                         // Over safety.max_rate: this message is dropped and counted.
