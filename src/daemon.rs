@@ -129,7 +129,7 @@ impl Daemon {
                 self.limits.clone(),
             ))
         } else {
-            tokio::spawn(crate::scheduler::follow(
+            tokio::spawn(crate::engine::scheduled::follow(
                 profile.clone(),
                 self.shard,
                 recorder.clone(),

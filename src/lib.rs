@@ -24,7 +24,6 @@ pub mod redact;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
-pub mod scheduler;
 pub mod server;
 pub mod timetable;
 pub mod webconfig;

@@ -9,10 +9,10 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound as _, SecondsFormat, Utc};
 
 use crate::config::{Load, Profile};
+use crate::engine::scheduled::activation_spec;
 use crate::engine::Shard;
 use crate::schedule::calendar::Activity;
 use crate::schedule::plot;
-use crate::scheduler::activation_spec;
 
 /// Columns of the chart: 72 columns of 20 minutes each.
 const COLUMNS: usize = 72;

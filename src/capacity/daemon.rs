@@ -7,18 +7,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::{HealthLimits, LevelSettings, Settings, KNEE_FACTOR};
 use crate::config::Profile;
+use crate::engine::follow::{self, Job, Turn};
 use crate::engine::{RunEnd, Shard};
 use crate::metrics::{Metrics, ProfileRecorder};
 use crate::pause::Pause;
-use crate::schedule::calendar::Activity;
-
-/// How long an idle capacity profile sleeps before looking at the clock again, at most.
-const IDLE_RECHECK: Duration = Duration::from_secs(30);
 
 /// The search settings of a capacity profile.
 pub fn settings(profile: &Profile, shard: Shard) -> Option<Settings> {
@@ -40,6 +37,42 @@ pub fn settings(profile: &Profile, shard: Shard) -> Option<Settings> {
     })
 }
 
+/// A capacity profile as a `follow` job: one search per activation, again on resume when a
+/// pause interrupted it.
+struct SearchJob {
+    profile: Arc<Profile>,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+    pause: Pause,
+    /// The start (Unix ms) of the activation already searched.
+    searched: Option<i64>,
+}
+
+impl Job for SearchJob {
+    async fn active(
+        &mut self,
+        now: DateTime<Utc>,
+        elapsed: Duration,
+        until: Option<DateTime<Utc>>,
+    ) -> Turn {
+        let started = now.timestamp_millis() - elapsed.as_millis() as i64;
+        let done = self.searched.is_some_and(|s| (s - started).abs() < 2_000);
+        if self.pause.is_paused() {
+            // Look again soon.
+            return Turn::Wait(Some(Duration::from_secs(1)));
+        }
+        if done {
+            return Turn::Wait(until.map(|u| (u - now).to_std().unwrap_or_default()));
+        }
+        let (p, s, m) = (&self.profile, &self.settings, &self.metrics);
+        if !search(p, s, m, &self.cancel, &self.pause).await {
+            self.searched = Some(started);
+        }
+        Turn::Again
+    }
+}
+
 /// Follows `profile`'s schedule until `cancel` fires, searching once per activation.
 pub async fn follow(
     profile: Arc<Profile>,
@@ -58,46 +91,23 @@ pub async fn follow(
         return end;
     };
     settings.level.safety = safety;
-    // The start (Unix ms) of the activation already searched.
-    let mut searched: Option<i64> = None;
-    loop {
-        let now = Utc::now();
-        let next = profile.schedule.next_starts(now, 1).first().copied();
-        recorder.set_next_start(next.map(|t| t.timestamp_millis() as f64 / 1e3));
-        let wait = match profile.schedule.activity_at(now) {
-            Activity::Active { elapsed, until } => {
-                let started = now.timestamp_millis() - elapsed.as_millis() as i64;
-                let done = searched.is_some_and(|s| (s - started).abs() < 2_000);
-                if !done && !pause.is_paused() {
-                    let interrupted = search(&profile, &settings, &metrics, &cancel, &pause).await;
-                    if cancel.is_cancelled() {
-                        return end;
-                    }
-                    if !interrupted {
-                        searched = Some(started);
-                    }
-                    continue;
-                }
-                let left = until.map(|u| (u - now).to_std().unwrap_or_default());
-                // Paused: look again soon.
-                if pause.is_paused() {
-                    Some(Duration::from_secs(1))
-                } else {
-                    left
-                }
-            }
-            Activity::Idle { next: None } => {
-                cancel.cancelled().await;
-                return end;
-            }
-            Activity::Idle { next: Some(at) } => Some((at - now).to_std().unwrap_or_default()),
-        };
-        let wait = wait.unwrap_or(IDLE_RECHECK).min(IDLE_RECHECK) + Duration::from_millis(1);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = cancel.cancelled() => return end,
-        }
-    }
+    let mut job = SearchJob {
+        profile: profile.clone(),
+        settings,
+        metrics,
+        cancel: cancel.clone(),
+        pause,
+        searched: None,
+    };
+    follow::follow(
+        &profile.name,
+        &profile.schedule,
+        &recorder,
+        &cancel,
+        &mut job,
+    )
+    .await;
+    end
 }
 
 /// One search; true when it was interrupted (pause or shutdown) and published nothing.
