@@ -78,8 +78,8 @@ pub async fn run_once_until(
         stats.clone(),
         matches!(profile.load, crate::config::Load::Open { .. }),
     ));
-    let lag0 = crate::capacity::level::lag_buckets(&metrics, &profile.name);
-    let cpu0 = crate::capacity::level::process_cpu_seconds();
+    let lag0 = crate::metrics::health::lag_buckets(&metrics, &profile.name);
+    let cpu0 = crate::metrics::health::process_cpu_seconds();
     let end = run_profile(profile.clone(), spec, recorder.clone(), cancel, drain).await;
     let generator = generator_health(&metrics, &profile.name, &lag0, cpu0, end.elapsed);
     sampler.abort();
@@ -129,7 +129,7 @@ fn generator_health(
     cpu0: Option<f64>,
     elapsed: Duration,
 ) -> crate::report::findings::GeneratorHealth {
-    use crate::capacity::level::{lag_between, lag_buckets, process_cpu_seconds, HealthLimits};
+    use crate::metrics::health::{lag_between, lag_buckets, process_cpu_seconds, HealthLimits};
     const CPU_MIN_WALL: Duration = Duration::from_secs(2);
     let limits = HealthLimits::default();
     let bound = limits.max_lag.as_secs_f64();

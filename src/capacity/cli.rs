@@ -12,13 +12,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::render;
 use super::search::{self, Growth, Params};
-use super::{HealthLimits, LevelSettings, Settings};
+use super::{LevelSettings, Settings};
 use crate::cli::{RunArgs, EXIT_RUNTIME, EXIT_USAGE};
 use crate::config::capacity::{
     unsupported_slo, CapacitySpec, DEFAULT_MAX_RATE, DEFAULT_START_RATE,
 };
 use crate::config::{ConfigErrors, Threshold};
 use crate::engine::Shard;
+use crate::metrics::health::HealthLimits;
 
 #[derive(Args, Debug, Default)]
 pub struct CapacityArgs {

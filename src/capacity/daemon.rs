@@ -10,10 +10,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::{HealthLimits, LevelSettings, Settings, KNEE_FACTOR};
+use super::{LevelSettings, Settings, KNEE_FACTOR};
 use crate::config::Profile;
 use crate::engine::follow::{self, Job, Turn};
 use crate::engine::{RunEnd, Shard};
+use crate::metrics::health::HealthLimits;
 use crate::metrics::{Metrics, ProfileRecorder};
 use crate::pause::Pause;
 

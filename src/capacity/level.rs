@@ -7,40 +7,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus::core::Metric as _;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::threshold::Metric;
 use crate::config::{Load, Profile, Threshold};
 use crate::engine::{run_profile, RunSpec, Shard};
+use crate::metrics::health::{lag_between, lag_buckets, process_cpu_seconds, HealthLimits};
 use crate::metrics::{Metrics, ProfileRecorder, RunStats};
 use crate::report::summary::{Latency, ThresholdResult};
 use crate::report::Summary;
 use crate::schedule::Pattern;
 
 use super::search::Verdict;
-
-/// When the generator counts as the bottleneck of a level.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HealthLimits {
-    /// Scheduler lag: the level is generator-bound when its p99 is above this.
-    pub max_lag: Duration,
-    /// Dropped arrivals / intended arrivals above this (and the SLOs otherwise held).
-    pub max_drop_ratio: f64,
-    /// The process's CPU time / (wall time × available cores) above this.
-    pub max_cpu: f64,
-}
-
-impl Default for HealthLimits {
-    fn default() -> Self {
-        HealthLimits {
-            max_lag: Duration::from_millis(10),
-            max_drop_ratio: 0.01,
-            max_cpu: 0.9,
-        }
-    }
-}
 
 /// How each level is run.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,73 +86,6 @@ pub struct Level {
     /// The hold period's full summary (histograms included), for the findings.
     #[serde(skip)]
     pub summary: Option<Box<Summary>>,
-}
-
-/// CPU seconds (user + system) this process has used so far.
-pub fn process_cpu_seconds() -> Option<f64> {
-    #[cfg(unix)]
-    {
-        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        // SAFETY: getrusage writes a full `rusage` into the pointer it is given, which points
-        // at memory of exactly that type; RUSAGE_SELF is always a valid `who`.
-        let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
-        if rc != 0 {
-            return None;
-        }
-        // SAFETY: getrusage returned 0, so it initialised the struct.
-        let u = unsafe { usage.assume_init() };
-        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        Some(secs(u.ru_utime) + secs(u.ru_stime))
-    }
-    #[cfg(not(unix))]
-    {
-        None
-    }
-}
-
-/// Cumulative (upper bound, count) of the lag histogram of `profile`.
-pub(crate) fn lag_buckets(metrics: &Metrics, profile: &str) -> (Vec<(f64, u64)>, u64) {
-    let h = metrics.scheduler_lag.with_label_values(&[profile]).metric();
-    let h = h.get_histogram();
-    (
-        h.get_bucket()
-            .iter()
-            .map(|b| (b.upper_bound(), b.cumulative_count()))
-            .collect(),
-        h.get_sample_count(),
-    )
-}
-
-/// p99 (as a bucket's upper bound) and the share over `bound` of the lag recorded between two
-/// snapshots of the histogram.
-pub(crate) fn lag_between(
-    before: &(Vec<(f64, u64)>, u64),
-    after: &(Vec<(f64, u64)>, u64),
-    bound: f64,
-) -> (f64, f64) {
-    let total = after.1.saturating_sub(before.1);
-    if total == 0 {
-        return (0.0, 0.0);
-    }
-    let counts: Vec<(f64, u64)> = after
-        .0
-        .iter()
-        .zip(&before.0)
-        .map(|((le, a), (_, b))| (*le, a.saturating_sub(*b)))
-        .collect();
-    let need = (total as f64 * 0.99).ceil() as u64;
-    let p99 = counts
-        .iter()
-        .find(|(_, c)| *c >= need)
-        .map_or(f64::INFINITY, |(le, _)| *le);
-    // Observations at or below the largest bucket bound not above `bound`.
-    let within = counts
-        .iter()
-        .filter(|(le, _)| *le <= bound + 1e-12)
-        .map(|(_, c)| *c)
-        .next_back()
-        .unwrap_or(0);
-    (p99, (total - within) as f64 / total as f64)
 }
 
 /// Judges a level, blaming the target only on evidence that survives the generator's own

@@ -20,7 +20,7 @@ use crate::config::{Profile, Threshold};
 use crate::metrics::Metrics;
 use crate::report::findings::{self, Finding, LevelPoint};
 
-pub use level::{HealthLimits, Level, LevelSettings};
+pub use level::{Level, LevelSettings};
 pub use search::{Growth, Next, Outcome, Params, Search, Verdict};
 
 /// Default knee: the median latency at least doubled over the lowest level's…
@@ -396,6 +396,7 @@ fn point(l: &Level) -> LevelPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::health::HealthLimits;
 
     fn settings() -> Settings {
         Settings {

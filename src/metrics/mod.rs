@@ -3,6 +3,7 @@
 //! atomic adds: no label lookup, lock or allocation on the hot path.
 
 mod duration_family;
+pub mod health;
 pub mod names;
 pub mod recorder;
 pub mod stats;
