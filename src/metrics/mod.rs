@@ -63,6 +63,36 @@ fn endpoint_labels_with(extra: &str) -> Vec<&str> {
     v
 }
 
+// Constructors of the static families: a definition that does not build is a programming
+// error, caught by every test that creates `Metrics`.
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition")
+}
+
+fn gauges(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    GaugeVec::new(Opts::new(name, help), labels).expect("static metric definition")
+}
+
+fn int_gauges(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition")
+}
+
+fn gauge(name: &str, help: &str) -> Gauge {
+    Gauge::new(name, help).expect("static metric definition")
+}
+
+fn int_gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::new(name, help).expect("static metric definition")
+}
+
+fn histograms(name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> HistogramVec {
+    HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )
+    .expect("static metric definition")
+}
+
 impl Metrics {
     pub fn new() -> Arc<Self> {
         let registry = Registry::new();
@@ -72,121 +102,77 @@ impl Metrics {
                 REQUEST_DURATION_HELP,
                 ENDPOINT_LABELS,
             )),
-            responses: IntCounterVec::new(
-                Opts::new(RESPONSES, RESPONSES_HELP),
-                &endpoint_labels_with("code"),
-            )
-            .expect("static metric definition"),
-            errors: IntCounterVec::new(
-                Opts::new(REQUEST_ERRORS, REQUEST_ERRORS_HELP),
+            responses: counter(RESPONSES, RESPONSES_HELP, &endpoint_labels_with("code")),
+            errors: counter(
+                REQUEST_ERRORS,
+                REQUEST_ERRORS_HELP,
                 &endpoint_labels_with("kind"),
-            )
-            .expect("static metric definition"),
-            in_flight: IntGaugeVec::new(
-                Opts::new(IN_FLIGHT, IN_FLIGHT_HELP),
-                &["profile", "target"],
-            )
-            .expect("static metric definition"),
-            intended_rps: GaugeVec::new(Opts::new(INTENDED_RPS, INTENDED_RPS_HELP), &["profile"])
-                .expect("static metric definition"),
-            virtual_users: IntGaugeVec::new(
-                Opts::new(VIRTUAL_USERS, VIRTUAL_USERS_HELP),
+            ),
+            in_flight: int_gauges(IN_FLIGHT, IN_FLIGHT_HELP, &["profile", "target"]),
+            intended_rps: gauges(INTENDED_RPS, INTENDED_RPS_HELP, &["profile"]),
+            virtual_users: int_gauges(VIRTUAL_USERS, VIRTUAL_USERS_HELP, &["profile"]),
+            dropped: counter(DROPPED, DROPPED_HELP, &["profile", "reason"]),
+            scheduler_lag: histograms(
+                SCHEDULER_LAG,
+                SCHEDULER_LAG_HELP,
+                SCHEDULER_LAG_BUCKETS,
                 &["profile"],
-            )
-            .expect("static metric definition"),
-            dropped: IntCounterVec::new(Opts::new(DROPPED, DROPPED_HELP), &["profile", "reason"])
-                .expect("static metric definition"),
-            scheduler_lag: HistogramVec::new(
-                HistogramOpts::new(SCHEDULER_LAG, SCHEDULER_LAG_HELP)
-                    .buckets(SCHEDULER_LAG_BUCKETS.to_vec()),
-                &["profile"],
-            )
-            .expect("static metric definition"),
-            profile_active: IntGaugeVec::new(
-                Opts::new(PROFILE_ACTIVE, PROFILE_ACTIVE_HELP),
-                &["profile"],
-            )
-            .expect("static metric definition"),
-            next_start: GaugeVec::new(Opts::new(NEXT_START, NEXT_START_HELP), &["profile"])
-                .expect("static metric definition"),
-            checks: IntCounterVec::new(
-                Opts::new(CHECKS, CHECKS_HELP),
+            ),
+            profile_active: int_gauges(PROFILE_ACTIVE, PROFILE_ACTIVE_HELP, &["profile"]),
+            next_start: gauges(NEXT_START, NEXT_START_HELP, &["profile"]),
+            checks: counter(
+                CHECKS,
+                CHECKS_HELP,
                 &["profile", "target", "endpoint", "check", "result"],
-            )
-            .expect("static metric definition"),
-            scenario_duration: HistogramVec::new(
-                HistogramOpts::new(SCENARIO_DURATION, SCENARIO_DURATION_HELP)
-                    .buckets(SCENARIO_DURATION_BUCKETS.to_vec()),
+            ),
+            scenario_duration: histograms(
+                SCENARIO_DURATION,
+                SCENARIO_DURATION_HELP,
+                SCENARIO_DURATION_BUCKETS,
                 &["profile", "scenario"],
-            )
-            .expect("static metric definition"),
-            scenario_iterations: IntCounterVec::new(
-                Opts::new(SCENARIO_ITERATIONS, SCENARIO_ITERATIONS_HELP),
+            ),
+            scenario_iterations: counter(
+                SCENARIO_ITERATIONS,
+                SCENARIO_ITERATIONS_HELP,
                 &["profile", "scenario", "result"],
-            )
-            .expect("static metric definition"),
-            bytes_sent: IntCounterVec::new(
-                Opts::new(BYTES_SENT, BYTES_SENT_HELP),
-                &["profile", "target"],
-            )
-            .expect("static metric definition"),
-            bytes_received: IntCounterVec::new(
-                Opts::new(BYTES_RECEIVED, BYTES_RECEIVED_HELP),
-                &["profile", "target"],
-            )
-            .expect("static metric definition"),
-            config_reloads: IntCounterVec::new(
-                Opts::new(CONFIG_RELOADS, CONFIG_RELOADS_HELP),
-                &["result"],
-            )
-            .expect("static metric definition"),
-            config_last_reload_ok: IntGauge::new(CONFIG_LAST_RELOAD_OK, CONFIG_LAST_RELOAD_OK_HELP)
-                .expect("static metric definition"),
-            paused: IntGauge::new(PAUSED, PAUSED_HELP).expect("static metric definition"),
+            ),
+            bytes_sent: counter(BYTES_SENT, BYTES_SENT_HELP, &["profile", "target"]),
+            bytes_received: counter(BYTES_RECEIVED, BYTES_RECEIVED_HELP, &["profile", "target"]),
+            config_reloads: counter(CONFIG_RELOADS, CONFIG_RELOADS_HELP, &["result"]),
+            config_last_reload_ok: int_gauge(CONFIG_LAST_RELOAD_OK, CONFIG_LAST_RELOAD_OK_HELP),
+            paused: int_gauge(PAUSED, PAUSED_HELP),
             ws: websocket::WsFamilies::new(),
-            safety_refused: IntCounterVec::new(
-                Opts::new(SAFETY_REFUSED, SAFETY_REFUSED_HELP),
-                &["profile", "target"],
-            )
-            .expect("static metric definition"),
-            safety_max_rate: Gauge::new(SAFETY_MAX_RATE, SAFETY_MAX_RATE_HELP)
-                .expect("static metric definition"),
-            safety_max_in_flight: IntGauge::new(SAFETY_MAX_IN_FLIGHT, SAFETY_MAX_IN_FLIGHT_HELP)
-                .expect("static metric definition"),
-            safety_in_flight: IntGauge::new(SAFETY_IN_FLIGHT, SAFETY_IN_FLIGHT_HELP)
-                .expect("static metric definition"),
-            brake_engaged: IntGaugeVec::new(
-                Opts::new(BRAKE_ENGAGED, BRAKE_ENGAGED_HELP),
+            safety_refused: counter(SAFETY_REFUSED, SAFETY_REFUSED_HELP, &["profile", "target"]),
+            safety_max_rate: gauge(SAFETY_MAX_RATE, SAFETY_MAX_RATE_HELP),
+            safety_max_in_flight: int_gauge(SAFETY_MAX_IN_FLIGHT, SAFETY_MAX_IN_FLIGHT_HELP),
+            safety_in_flight: int_gauge(SAFETY_IN_FLIGHT, SAFETY_IN_FLIGHT_HELP),
+            brake_engaged: int_gauges(BRAKE_ENGAGED, BRAKE_ENGAGED_HELP, &["profile"]),
+            brake_trips: counter(BRAKE_TRIPS, BRAKE_TRIPS_HELP, &["profile", "reason"]),
+            capacity_rps: gauges(CAPACITY_RPS, CAPACITY_RPS_HELP, &["profile"]),
+            capacity_last_run: gauges(CAPACITY_LAST_RUN, CAPACITY_LAST_RUN_HELP, &["profile"]),
+            capacity_generator_bound: gauges(
+                CAPACITY_GENERATOR_BOUND,
+                CAPACITY_GENERATOR_BOUND_HELP,
                 &["profile"],
-            )
-            .expect("static metric definition"),
-            brake_trips: IntCounterVec::new(
-                Opts::new(BRAKE_TRIPS, BRAKE_TRIPS_HELP),
-                &["profile", "reason"],
-            )
-            .expect("static metric definition"),
-            capacity_rps: GaugeVec::new(Opts::new(CAPACITY_RPS, CAPACITY_RPS_HELP), &["profile"])
-                .expect("static metric definition"),
-            capacity_last_run: GaugeVec::new(
-                Opts::new(CAPACITY_LAST_RUN, CAPACITY_LAST_RUN_HELP),
-                &["profile"],
-            )
-            .expect("static metric definition"),
-            capacity_generator_bound: GaugeVec::new(
-                Opts::new(CAPACITY_GENERATOR_BOUND, CAPACITY_GENERATOR_BOUND_HELP),
-                &["profile"],
-            )
-            .expect("static metric definition"),
+            ),
             registry,
         };
-        let build_info = IntGaugeVec::new(
-            Opts::new(BUILD_INFO, BUILD_INFO_HELP),
-            &["version", "revision"],
-        )
-        .expect("static metric definition");
+        m.register_families();
+        // Both results exist from the start, so `rate()` and alerts see a 0 before the first reload.
+        for result in ["success", "failure"] {
+            m.config_reloads.with_label_values(&[result]);
+        }
+        Arc::new(m)
+    }
+
+    /// Registers every family, with `loadtide_build_info`, the runtime's task count and the
+    /// standard process metrics.
+    fn register_families(&self) {
+        let build_info = int_gauges(BUILD_INFO, BUILD_INFO_HELP, &["version", "revision"]);
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("LOADTIDE_REVISION")])
             .set(1);
+        let m = self;
         let r = &m.registry;
         let register = |c: Box<dyn prometheus::core::Collector>| {
             r.register(c).expect("each family is registered once")
@@ -219,20 +205,15 @@ impl Metrics {
         register(Box::new(m.capacity_last_run.clone()));
         register(Box::new(m.capacity_generator_bound.clone()));
         register(Box::new(build_info));
-        register(Box::new(RuntimeTasks(
-            IntGauge::new(RUNTIME_ALIVE_TASKS, RUNTIME_ALIVE_TASKS_HELP)
-                .expect("static metric definition"),
-        )));
+        register(Box::new(RuntimeTasks(int_gauge(
+            RUNTIME_ALIVE_TASKS,
+            RUNTIME_ALIVE_TASKS_HELP,
+        ))));
         m.ws.register(r);
         #[cfg(target_os = "linux")]
         register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ));
-        // Both results exist from the start, so `rate()` and alerts see a 0 before the first reload.
-        for result in ["success", "failure"] {
-            m.config_reloads.with_label_values(&[result]);
-        }
-        Arc::new(m)
     }
 
     /// Records the outcome of a config (re)load.
@@ -260,11 +241,6 @@ impl Metrics {
             .with_label_values(&[profile])
             .set(f64::from(u8::from(generator_bound)));
         self.capacity_last_run.with_label_values(&[profile]).set(at);
-    }
-
-    /// True while the paused gauge says so (for the landing page).
-    pub fn paused(&self) -> bool {
-        self.paused.get() == 1
     }
 
     /// `loadtide_safety_in_flight`, for the engine's `SafetyLimits` to keep up to date.
