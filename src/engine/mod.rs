@@ -6,6 +6,7 @@
 pub mod brake;
 mod budget;
 pub mod client;
+mod closed;
 pub mod executor;
 pub mod follow;
 pub mod limits;
