@@ -3,7 +3,6 @@
 //! `cli` parses arguments and picks a command; `daemon` runs profiles forever with `/metrics`;
 //! `oneshot` runs one profile to the end and reports. Both drive the same `engine`.
 
-pub mod basic_auth;
 pub mod capacity;
 pub mod cli;
 pub mod config;
@@ -24,6 +23,4 @@ pub mod redact;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
-pub mod server;
 pub mod timetable;
-pub mod webconfig;

@@ -1642,7 +1642,7 @@ fn the_example_web_config_loads_and_passes_promtool() {
     )
     .unwrap();
     promtool_check_web_config(&web);
-    let loaded = loadtide::webconfig::load(&web).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = loadtide::daemon::webconfig::load(&web).unwrap_or_else(|e| panic!("{e}"));
     assert!(loaded.tls.is_some());
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert!(bcrypt::verify("change-me", &loaded.users["prometheus"]).unwrap());

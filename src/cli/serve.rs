@@ -55,7 +55,7 @@ pub(super) async fn serve(args: ServeArgs) -> u8 {
     let web = match args
         .web_config
         .as_deref()
-        .map(crate::webconfig::load)
+        .map(crate::daemon::webconfig::load)
         .transpose()
     {
         Ok(w) => w,

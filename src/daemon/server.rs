@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::basic_auth::BasicAuth;
+use super::basic_auth::BasicAuth;
 use crate::httpserve::{response, serve_tls, HttpResponse};
 use crate::metrics::Metrics;
 use crate::pause::{Pause, PauseSource};
