@@ -13,6 +13,7 @@ pub mod fdlimit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod healthcheck;
+pub mod html;
 pub mod httpserve;
 pub mod metrics;
 pub mod notify;

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{CapacityReport, Level};
+use crate::html::escape;
 use crate::report::findings;
 use crate::report::render::seconds;
 use crate::report::svg::bar_chart;
@@ -112,13 +113,6 @@ td:last-child,th:last-child{text-align:left}.pass{color:#1a7f37;font-weight:600}
 .gen{color:#9a6700;font-weight:600}.chart{display:block;margin:.5em 0}.chart .grid{stroke:#eee}\
 .chart .tick{font-size:10px;fill:#666}.chart .title{font-size:12px;font-weight:600}.chart .bar{fill:#4c78a8}\
 @media print{body{margin:0}}";
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// The HTML report: answer, level table, charts of throughput and p99 per level, findings.
 pub fn html(r: &CapacityReport, command: &str) -> String {

@@ -16,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::basic_auth::BasicAuth;
+use crate::html::escape;
 use crate::httpserve::{response, serve_tls, HttpResponse};
 use crate::metrics::Metrics;
 use crate::pause::{Pause, PauseSource};
@@ -131,12 +132,6 @@ async fn handle(state: Arc<ServerState>, req: Request<Incoming>) -> HttpResponse
         (&Method::GET, "/") => response(200, "text/html; charset=utf-8", landing(&state)),
         _ => response(404, "text/plain", "not found\n"),
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 fn landing(state: &ServerState) -> String {

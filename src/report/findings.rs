@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::render::seconds;
 use super::summary::Summary;
+use crate::html::escape;
 
 /// One hint, with the numbers behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -474,13 +475,6 @@ pub fn to_text(findings: &[Finding]) -> String {
         let _ = writeln!(o, "      → {}", f.advice);
     }
     o
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// An HTML section (`<h2>` and a list), no CSS needed; empty when there are none.

@@ -10,6 +10,7 @@ use super::render::{seconds, value, window_span};
 use super::summary::{Latency, Summary, ThresholdResult};
 use super::svg::{bar_chart, line_chart, Band, Series};
 use crate::config::Threshold;
+use crate::html::escape;
 
 /// What the report says about the run beyond the summary.
 pub struct ReportMeta {
@@ -42,13 +43,6 @@ fn threshold_value(t: &ThresholdResult, v: f64) -> String {
         Ok(th) => value(th.metric, v),
         Err(_) => format!("{v}"),
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn latency_cells(l: &Latency) -> String {

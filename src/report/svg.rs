@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::html::escape;
+
 const W: f64 = 640.0;
 const H: f64 = 220.0;
 const LEFT: f64 = 64.0;
@@ -36,13 +38,6 @@ fn tick_step(max: f64, n: f64) -> f64 {
         10.0
     };
     nice * mag
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn frame(o: &mut String, key: &str, title: &str, ymax: f64, label: &dyn Fn(f64) -> String) -> f64 {
