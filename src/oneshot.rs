@@ -115,7 +115,7 @@ pub async fn run_once_until(
         ));
     }
     let passed = summary.check(&profile.thresholds);
-    summary.findings = crate::report::findings::for_run(&summary, Some(&generator));
+    summary.findings = crate::report::findings::run::for_run(&summary, Some(&generator));
     (summary, passed)
 }
 

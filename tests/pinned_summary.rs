@@ -94,7 +94,7 @@ async fn seeded_run(seed: u64, index: u32) -> Summary {
         cpu_utilisation: 0.35,
         max_cpu: 0.9,
     };
-    summary.findings = findings::for_run(&summary, Some(&generator));
+    summary.findings = findings::run::for_run(&summary, Some(&generator));
     summary
 }
 

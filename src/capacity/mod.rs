@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Profile, Threshold};
 use crate::metrics::Metrics;
-use crate::report::findings::{self, Finding, LevelPoint};
+use crate::report::findings::{self, levels::LevelPoint, Finding};
 
 pub use level::{Level, LevelSettings};
 pub use search::{Growth, Next, Outcome, Params, Search, Verdict};
@@ -269,7 +269,7 @@ pub fn report(
         .filter(|l| l.verdict != "generator_bound" && l.verdict != "safety_capped")
         .max_by(|a, b| a.rate.total_cmp(&b.rate))
         .and_then(|l| l.summary.as_deref());
-    let found = findings::for_levels(&points, busiest);
+    let found = findings::levels::for_levels(&points, busiest);
     let capacity = outcome.capacity();
     let message = match outcome {
         Outcome::Found { rate, failing, broken } => format!(
@@ -479,7 +479,10 @@ mod tests {
             r.message,
             "safety.max_in_flight held back 50% of arrivals at 1000.0 req/s, so the target never saw that rate: capacity is at least 500.0 req/s (every SLO held there); raise safety.max_in_flight to search further"
         );
-        assert!(!r.findings.iter().any(|f| f.kind == "generator_bound"));
+        assert!(!r
+            .findings
+            .iter()
+            .any(|f| f.kind == findings::FindingKind::GeneratorBound));
         // Held back from the start: no answer.
         let r = search(|rate| level(rate, "safety_capped", 0.3));
         assert_eq!((r.outcome.as_str(), r.capacity_rps), ("safety_limit", 0.0));

@@ -15,6 +15,7 @@ use crate::config::{self, ConfigErrors};
 mod check;
 pub mod exit;
 mod healthcheck;
+mod merge;
 mod run;
 mod serve;
 
@@ -70,7 +71,7 @@ pub enum Command {
     /// limit.
     Capacity(Box<crate::capacity::cli::CapacityArgs>),
     /// Merge the JSON summaries of sharded runs into one, checking thresholds again.
-    Merge(crate::report::merge::MergeArgs),
+    Merge(merge::MergeArgs),
     /// Probe a running daemon (container HEALTHCHECK): GET /-/healthy, exit 0 on 2xx, else 1.
     Healthcheck(HealthcheckArgs),
     /// Run only the built-in demo target (a small HTTP API for trying loadtide out).
@@ -155,7 +156,7 @@ async fn dispatch(command: Command) -> u8 {
         Command::Run(args) => run::command(*args).await,
         Command::Check { config, at } => check::check(&config, at),
         Command::Capacity(args) => crate::capacity::cli::command(*args).await,
-        Command::Merge(args) => crate::report::merge::merge_command(args),
+        Command::Merge(args) => merge::merge_command(args),
         Command::Healthcheck(args) => healthcheck::healthcheck(args).await,
         Command::DemoTarget { listen } => serve::demo_target(&listen).await,
     }
