@@ -11,6 +11,7 @@ use super::summary::{Latency, Summary, ThresholdResult};
 use super::svg::{bar_chart, line_chart, Band, Series};
 use crate::config::Threshold;
 use crate::html::escape;
+use crate::metrics::stats::TimelineRow;
 
 /// What the report says about the run beyond the summary.
 pub struct ReportMeta {
@@ -217,8 +218,18 @@ fn thresholds(o: &mut String, s: &Summary) {
 /// The charts over time: intended vs achieved rate, latency, errors by kind, in flight.
 fn over_time(o: &mut String, s: &Summary) {
     o.push_str("<h2>Over time</h2>");
-    let bands: Vec<Band> = s
-        .thresholds
+    let bands = failing_bands(s);
+    let tl = &s.timeline;
+    let x: Vec<f64> = tl.iter().map(|r| r.t as f64).collect();
+    o.push_str(&rate_chart(tl, &x, &bands));
+    o.push_str(&latency_chart(tl, &x, &bands));
+    o.push_str(&errors_chart(tl, &x, &bands));
+    o.push_str(&in_flight_chart(tl, &x, &bands));
+}
+
+/// The windows in which windowed thresholds failed, as bands to shade on the charts.
+fn failing_bands(s: &Summary) -> Vec<Band> {
+    s.thresholds
         .iter()
         .flat_map(|t| {
             t.failing_windows().map(|w| Band {
@@ -227,14 +238,18 @@ fn over_time(o: &mut String, s: &Summary) {
                 label: format!("{} failed in {}", t.expr, window_span(w.start_s, w.end_s)),
             })
         })
-        .collect();
-    let tl = &s.timeline;
-    let x: Vec<f64> = tl.iter().map(|r| r.t as f64).collect();
-    let col = |f: &dyn Fn(&crate::metrics::stats::TimelineRow) -> f64| -> Vec<f64> {
-        tl.iter().map(f).collect()
-    };
-    let rps = col(&|r| r.rps);
-    let intended = col(&|r| r.intended_rps.unwrap_or(f64::NAN));
+        .collect()
+}
+
+/// One figure of every second.
+fn column(tl: &[TimelineRow], f: &dyn Fn(&TimelineRow) -> f64) -> Vec<f64> {
+    tl.iter().map(f).collect()
+}
+
+/// Achieved requests per second, under the intended rate when the timeline has one.
+fn rate_chart(tl: &[TimelineRow], x: &[f64], bands: &[Band]) -> String {
+    let rps = column(tl, &|r| r.rps);
+    let intended = column(tl, &|r| r.intended_rps.unwrap_or(f64::NAN));
     let mut rate = vec![Series {
         name: "achieved",
         values: &rps,
@@ -250,24 +265,28 @@ fn over_time(o: &mut String, s: &Summary) {
             },
         );
     }
-    o.push_str(&line_chart(
+    line_chart(
         "rate",
         "Requests per second: intended vs achieved",
-        &x,
+        x,
         &rate,
-        &bands,
+        bands,
         &|v| format!("{v:.0}/s"),
-    ));
+    )
+}
+
+/// p50, p90, p99 and max of every second.
+fn latency_chart(tl: &[TimelineRow], x: &[f64], bands: &[Band]) -> String {
     let (p50, p90, p99, max) = (
-        col(&|r| r.p50),
-        col(&|r| r.p90),
-        col(&|r| r.p99),
-        col(&|r| r.max),
+        column(tl, &|r| r.p50),
+        column(tl, &|r| r.p90),
+        column(tl, &|r| r.p99),
+        column(tl, &|r| r.max),
     );
-    o.push_str(&line_chart(
+    line_chart(
         "latency",
         "Latency per second",
-        &x,
+        x,
         &[
             Series {
                 name: "p50",
@@ -290,11 +309,14 @@ fn over_time(o: &mut String, s: &Summary) {
                 color: "#7f7f7f",
             },
         ],
-        &bands,
+        bands,
         &|v| seconds(v),
-    ));
-    // One line per error kind seen, in the order of `ErrorKind::ALL`; a flat "errors" line
-    // when there were none.
+    )
+}
+
+/// One line per error kind seen, in the order of `ErrorKind::ALL`; a flat "errors" line when
+/// there were none.
+fn errors_chart(tl: &[TimelineRow], x: &[f64], bands: &[Band]) -> String {
     let kinds: Vec<&str> = crate::outcome::ErrorKind::ALL
         .iter()
         .map(|k| k.as_str())
@@ -302,9 +324,9 @@ fn over_time(o: &mut String, s: &Summary) {
         .collect();
     let per_kind: Vec<Vec<f64>> = kinds
         .iter()
-        .map(|k| col(&|r| r.error_kinds.get(*k).copied().unwrap_or(0) as f64))
+        .map(|k| column(tl, &|r| r.error_kinds.get(*k).copied().unwrap_or(0) as f64))
         .collect();
-    let errors = col(&|r| r.errors as f64);
+    let errors = column(tl, &|r| r.errors as f64);
     let mut series: Vec<Series> = kinds
         .iter()
         .zip(&per_kind)
@@ -322,27 +344,31 @@ fn over_time(o: &mut String, s: &Summary) {
             color: "#cf222e",
         });
     }
-    o.push_str(&line_chart(
+    line_chart(
         "errors",
         "Errors per second by kind",
-        &x,
+        x,
         &series,
-        &bands,
+        bands,
         &count,
-    ));
-    let in_flight = col(&|r| r.in_flight as f64);
-    o.push_str(&line_chart(
+    )
+}
+
+/// The most requests in flight each second.
+fn in_flight_chart(tl: &[TimelineRow], x: &[f64], bands: &[Band]) -> String {
+    let in_flight = column(tl, &|r| r.in_flight as f64);
+    line_chart(
         "in-flight",
         "Requests in flight (highest 100 ms sample each second)",
-        &x,
+        x,
         &[Series {
             name: "in flight",
             values: &in_flight,
             color: "#9467bd",
         }],
-        &bands,
+        bands,
         &count,
-    ));
+    )
 }
 
 /// A count on an axis: `2`, or `2.5` between whole ticks.

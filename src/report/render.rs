@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::summary::{Latency, Summary};
+use super::summary::{Latency, Summary, ThresholdResult};
 use crate::config::threshold::Metric;
 use crate::config::Threshold;
 
@@ -130,54 +130,60 @@ pub fn text(s: &Summary, thresholds: &[Threshold]) -> String {
     if !s.thresholds.is_empty() {
         let _ = writeln!(o, "  thresholds");
         for (r, t) in s.thresholds.iter().zip(thresholds) {
-            let verdict = if r.passed { "PASSED" } else { "FAILED" };
-            let Some(windows) = &r.windows else {
-                let _ = writeln!(
-                    o,
-                    "    {verdict}  {:<24} observed {}",
-                    r.expr,
-                    value(t.metric, r.value)
-                );
-                continue;
-            };
-            if windows.is_empty() {
-                let _ = writeln!(
-                    o,
-                    "    {verdict}  {:<24} no window to judge (a final window shorter than half the length is not judged)",
-                    r.expr
-                );
-                continue;
-            }
-            let failing: Vec<_> = r.failing_windows().collect();
-            let _ = writeln!(
-                o,
-                "    {verdict}  {:<24} worst window {} ({} of {} windows failed)",
-                r.expr,
-                value(t.metric, r.value),
-                failing.len(),
-                windows.len()
-            );
-            if !failing.is_empty() {
-                let mut named: Vec<String> = failing
-                    .iter()
-                    .take(WINDOWS_SHOWN)
-                    .map(|w| {
-                        format!(
-                            "{} ({})",
-                            window_span(w.start_s, w.end_s),
-                            value(t.metric, w.value)
-                        )
-                    })
-                    .collect();
-                if failing.len() > WINDOWS_SHOWN {
-                    named.push(format!("and {} more", failing.len() - WINDOWS_SHOWN));
-                }
-                let _ = writeln!(o, "            failing windows: {}", named.join(", "));
-            }
+            threshold_line(&mut o, r, t);
         }
     }
     o.push_str(&super::findings::to_text(&s.findings));
     o
+}
+
+/// One threshold's verdict: the observed value, or for a windowed one the worst window and
+/// (up to `WINDOWS_SHOWN` of) the windows that failed.
+fn threshold_line(o: &mut String, r: &ThresholdResult, t: &Threshold) {
+    let verdict = if r.passed { "PASSED" } else { "FAILED" };
+    let Some(windows) = &r.windows else {
+        let _ = writeln!(
+            o,
+            "    {verdict}  {:<24} observed {}",
+            r.expr,
+            value(t.metric, r.value)
+        );
+        return;
+    };
+    if windows.is_empty() {
+        let _ = writeln!(
+            o,
+            "    {verdict}  {:<24} no window to judge (a final window shorter than half the length is not judged)",
+            r.expr
+        );
+        return;
+    }
+    let failing: Vec<_> = r.failing_windows().collect();
+    let _ = writeln!(
+        o,
+        "    {verdict}  {:<24} worst window {} ({} of {} windows failed)",
+        r.expr,
+        value(t.metric, r.value),
+        failing.len(),
+        windows.len()
+    );
+    if !failing.is_empty() {
+        let mut named: Vec<String> = failing
+            .iter()
+            .take(WINDOWS_SHOWN)
+            .map(|w| {
+                format!(
+                    "{} ({})",
+                    window_span(w.start_s, w.end_s),
+                    value(t.metric, w.value)
+                )
+            })
+            .collect();
+        if failing.len() > WINDOWS_SHOWN {
+            named.push(format!("and {} more", failing.len() - WINDOWS_SHOWN));
+        }
+        let _ = writeln!(o, "            failing windows: {}", named.join(", "));
+    }
 }
 
 pub fn json(s: &Summary) -> String {
