@@ -24,4 +24,5 @@ pub mod redact;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
+pub mod suggest;
 pub mod timetable;

@@ -7,7 +7,6 @@ pub mod raw;
 pub mod safety;
 mod scenario;
 pub mod threshold;
-pub(crate) mod typo;
 mod validate;
 pub mod websocket;
 
@@ -399,7 +398,7 @@ pub(crate) fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
                 };
                 let message = match &e.kind {
                     Kind::UnknownField(field, expected) => {
-                        let hint = typo::did_you_mean(field, expected);
+                        let hint = crate::suggest::did_you_mean(field, expected);
                         format!(
                             "unknown key {field:?}{hint} (known: {})",
                             expected.join(", ")

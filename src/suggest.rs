@@ -1,4 +1,5 @@
-//! "Did you mean" for unknown names: config keys, pattern kinds. Only the one-edit check and
+//! "Did you mean" for unknown names: config keys, pattern kinds. A foundation: config and
+//! schedule both use it. Only the one-edit check and
 //! the hint text built on it live here; the calendar's timezone suggestions use a Levenshtein
 //! distance of their own, since timezone names are long enough for more than one slip.
 
