@@ -4,7 +4,6 @@
 //! prints the table, JSON and a self-contained HTML report. The search never blames the
 //! target for the generator's limits: a generator-bound level stops it and says so.
 
-pub mod cli;
 pub mod daemon;
 pub mod level;
 pub mod render;
@@ -28,15 +27,7 @@ pub const KNEE_FACTOR: f64 = 2.0;
 /// …by at least a millisecond.
 pub const KNEE_MIN_RISE: f64 = 0.001;
 
-/// The lowest rate a level runs at: rates are rounded to 0.1 request per second.
-pub const MIN_LEVEL_RATE: f64 = 0.1;
-
-/// The search's ceiling under `[safety] max_rate` (`cap`, of the whole process) for a shard
-/// with this `share` of the load: its share of the cap, rounded down to the 0.1 req/s the
-/// levels are run at, so no level exceeds the cap. Below `MIN_LEVEL_RATE` no level can run.
-pub fn safety_ceiling(cap: f64, share: f64) -> f64 {
-    ((cap / share) * 10.0 + 1e-6).floor() / 10.0
-}
+pub use crate::config::capacity::{safety_ceiling, MIN_LEVEL_RATE};
 
 /// Everything a search needs besides the profile.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,96 +10,12 @@
 
 use serde::Serialize;
 
-/// How the ramp grows the rate after a passing level.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Growth {
-    /// Multiply by this (> 1).
-    Factor(f64),
-    /// Add this many requests per second (> 0).
-    Step(f64),
-}
-
-/// The search's knobs, already validated (see `Params::check`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Params {
-    pub start_rate: f64,
-    pub growth: Growth,
-    pub max_rate: f64,
-    /// Bisection stops when (failing - passing) <= precision * passing (e.g. 0.05).
-    pub precision: f64,
-    /// Hard cap on levels run, whatever the other settings say.
-    pub max_levels: usize,
-}
-
-pub const DEFAULT_FACTOR: f64 = 2.0;
-pub const DEFAULT_PRECISION: f64 = 0.05;
-pub const DEFAULT_MAX_LEVELS: usize = 30;
-
-impl Params {
-    /// Every problem with the settings, as (field, message).
-    pub fn check(&self) -> Vec<(&'static str, String)> {
-        let mut e = Vec::new();
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        if !positive(self.start_rate) {
-            e.push((
-                "start_rate",
-                format!(
-                    "invalid start_rate {}: must be > 0 requests per second",
-                    self.start_rate
-                ),
-            ));
-        } else if round(self.start_rate) <= 0.0 {
-            e.push((
-                "start_rate",
-                format!(
-                    "start_rate {} rounds to 0: levels run in steps of 0.1 requests per second",
-                    self.start_rate
-                ),
-            ));
-        }
-        match self.growth {
-            Growth::Factor(f) if !(f.is_finite() && f > 1.0) => e.push((
-                "factor",
-                format!("invalid factor {f}: must be > 1 (e.g. 2 doubles the rate)"),
-            )),
-            Growth::Step(s) if !positive(s) => e.push((
-                "step",
-                format!("invalid step {s}: must be > 0 requests per second"),
-            )),
-            _ => {}
-        }
-        if !positive(self.max_rate) || self.max_rate > 10_000_000.0 {
-            e.push((
-                "max_rate",
-                format!(
-                    "invalid max_rate {}: must be > 0 and at most 10000000 requests per second",
-                    self.max_rate
-                ),
-            ));
-        } else if positive(self.start_rate) && self.max_rate < self.start_rate {
-            e.push((
-                "max_rate",
-                format!(
-                    "max_rate {} is below start_rate {}",
-                    self.max_rate, self.start_rate
-                ),
-            ));
-        }
-        if !(self.precision.is_finite() && self.precision > 0.0 && self.precision < 1.0) {
-            e.push((
-                "precision",
-                format!(
-                    "invalid precision {}: a fraction between 0 and 1 such as 0.05 or 5%",
-                    self.precision
-                ),
-            ));
-        }
-        if self.max_levels == 0 {
-            e.push(("max_levels", "must be at least 1".into()));
-        }
-        e
-    }
-}
+// The parameters and their checks belong to the config (the CLI and capacity profiles share
+// them); the search only runs them.
+use crate::config::capacity::round_rate as round;
+pub use crate::config::capacity::{
+    Growth, Params, DEFAULT_FACTOR, DEFAULT_MAX_LEVELS, DEFAULT_PRECISION,
+};
 
 /// What one level showed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,11 +109,6 @@ pub struct Search {
     failing: Option<(f64, Vec<String>)>,
     levels: usize,
     next: Next,
-}
-
-/// Rates are run rounded to 0.1 request per second, so tables and metrics stay readable.
-fn round(rate: f64) -> f64 {
-    (rate * 10.0).round() / 10.0
 }
 
 impl Search {

@@ -12,12 +12,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, ConfigErrors};
 
+mod capacity;
 mod check;
 pub mod exit;
 mod healthcheck;
 mod merge;
 mod run;
 mod serve;
+mod target;
 
 pub use check::describe_config;
 pub use exit::{EXIT_RUNTIME, EXIT_THRESHOLDS, EXIT_USAGE};
@@ -69,7 +71,7 @@ pub enum Command {
     /// Exit codes: 0 found (or every SLO held at --max-rate), 1 the SLOs already fail at the
     /// start rate, 2 bad usage, 3 runtime failure or the generator (not the target) was the
     /// limit.
-    Capacity(Box<crate::capacity::cli::CapacityArgs>),
+    Capacity(Box<capacity::CapacityArgs>),
     /// Merge the JSON summaries of sharded runs into one, checking thresholds again.
     Merge(merge::MergeArgs),
     /// Probe a running daemon (container HEALTHCHECK): GET /-/healthy, exit 0 on 2xx, else 1.
@@ -155,7 +157,7 @@ async fn dispatch(command: Command) -> u8 {
         Command::Serve(args) => serve::serve(args).await,
         Command::Run(args) => run::command(*args).await,
         Command::Check { config, at } => check::check(&config, at),
-        Command::Capacity(args) => crate::capacity::cli::command(*args).await,
+        Command::Capacity(args) => capacity::command(*args).await,
         Command::Merge(args) => merge::merge_command(args),
         Command::Healthcheck(args) => healthcheck::healthcheck(args).await,
         Command::DemoTarget { listen } => serve::demo_target(&listen).await,

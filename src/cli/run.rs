@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
+use super::target::TargetArgs;
 use super::{parse_start_at, EXIT_THRESHOLDS};
 use crate::config::{self, ConfigErrors, RawConfig};
 use crate::engine::Shard;
@@ -20,27 +21,8 @@ use crate::report::render;
 #[derive(Args, Debug, Default)]
 #[command(allow_negative_numbers = true)]
 pub struct RunArgs {
-    /// Config file to take the profile from (with --profile).
-    #[arg(long, env = "LOADTIDE_CONFIG", requires = "profile")]
-    pub config: Option<PathBuf>,
-    /// The profile to run from --config.
-    #[arg(long, short, env = "LOADTIDE_PROFILE", requires = "config")]
-    pub profile: Option<String>,
-    /// Target URL for an ad hoc run.
-    #[arg(long, short, env = "LOADTIDE_URL", conflicts_with = "config")]
-    pub url: Option<String>,
-    /// HTTP method.
-    #[arg(long, short = 'm', env = "LOADTIDE_METHOD", default_value = "GET")]
-    pub method: String,
-    /// Request header "Name: value" (repeatable).
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
-    /// Request body.
-    #[arg(long, short = 'b', conflicts_with = "body_file")]
-    pub body: Option<String>,
-    /// Read the request body from this file.
-    #[arg(long)]
-    pub body_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Open model: arrivals per second, whatever the target's speed.
     #[arg(
         long,
@@ -175,7 +157,7 @@ pub(crate) fn build_profile(
 ) -> Result<(Arc<config::Profile>, Option<SocketAddr>, config::Safety), ConfigErrors> {
     let usage = |m: &str| ConfigErrors::one("command line", "", m);
     let mut sources_for_errors = None;
-    let (raw, file, dir) = match (&args.config, &args.url) {
+    let (raw, file, dir) = match (&args.target.config, &args.target.url) {
         (Some(path), _) => (
             {
                 let (raw, sources) = config::load_raw(path)?;
@@ -192,7 +174,11 @@ pub(crate) fn build_profile(
             ))
         }
     };
-    let name = args.profile.clone().unwrap_or_else(|| "adhoc".into());
+    let name = args
+        .target
+        .profile
+        .clone()
+        .unwrap_or_else(|| "adhoc".into());
     let mut raw = raw;
     let Some(p) = raw.profiles.get_mut(&name) else {
         let known: Vec<_> = raw.profiles.keys().cloned().collect();
@@ -226,7 +212,7 @@ pub(crate) fn build_profile(
         p.warmup = args.warmup.clone();
     }
     p.thresholds.extend(args.thresholds.iter().cloned());
-    if args.url.is_none() {
+    if args.target.url.is_none() {
         if let Some(t) = p.target.clone().and_then(|t| raw.targets.get_mut(&t)) {
             if args.timeout.is_some() {
                 t.timeout = args.timeout.clone();
@@ -262,7 +248,7 @@ pub(crate) fn build_profile(
         }
         Some(r) => profile.spawn_rate = Some(r),
         // Ad hoc runs are benchmarks: every connection at once, as wrk and oha do.
-        None if args.url.is_some() => profile.spawn_rate = None,
+        None if args.target.url.is_some() => profile.spawn_rate = None,
         None => {}
     }
     let ends = profile.duration.is_some()
@@ -311,7 +297,7 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
         .filter(|p| !p.is_empty())
         .unwrap_or("/".into());
     let mut headers = BTreeMap::new();
-    for h in &args.headers {
+    for h in &args.target.headers {
         let Some((k, v)) = h.split_once(':') else {
             return Err(ConfigErrors::one(
                 "command line",
@@ -324,11 +310,15 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
     }
     let endpoint = config::raw::RawEndpoint {
         name: Some("default".into()),
-        method: Some(args.method.clone()),
+        method: Some(args.target.method.clone()),
         path: Some(path),
         headers,
-        body: args.body.clone(),
-        body_file: args.body_file.as_ref().map(|p| p.display().to_string()),
+        body: args.target.body.clone(),
+        body_file: args
+            .target
+            .body_file
+            .as_ref()
+            .map(|p| p.display().to_string()),
         ..Default::default()
     };
     let target = config::raw::RawTarget {
@@ -531,9 +521,12 @@ mod tests {
     #[test]
     fn adhoc_errors_name_the_flag() {
         let args = RunArgs {
-            url: Some("http://127.0.0.1:1/".into()),
+            target: TargetArgs {
+                url: Some("http://127.0.0.1:1/".into()),
+                method: "GET".into(),
+                ..Default::default()
+            },
             rate: Some(-5.0),
-            method: "GET".into(),
             ..Default::default()
         };
         let err = build_profile(&args).expect_err("negative rate");

@@ -3,6 +3,7 @@
 //! collected and reported together, each naming the file, the key path and the bad value.
 
 pub mod capacity;
+mod checks;
 pub mod raw;
 pub mod safety;
 mod scenario;

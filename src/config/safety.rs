@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::checks::Collector;
 use super::raw::{RawBrake, RawSafety};
-use super::validate::Collector;
 use super::{Load, Profile, Target};
 
 /// The longest brake window: it is kept as one bucket per second.
@@ -327,8 +327,8 @@ pub(super) fn check_peak_rates(c: &mut Collector, safety: &Safety, profiles: &[A
         if let Some(start) = p.capacity.as_ref().map(|s| s.params.start_rate) {
             // Levels run at whole tenths of a request per second: a cap under the lowest
             // leaves no level to run.
-            let ceiling = crate::capacity::safety_ceiling(max, 1.0);
-            if ceiling < crate::capacity::MIN_LEVEL_RATE {
+            let ceiling = super::capacity::safety_ceiling(max, 1.0);
+            if ceiling < super::capacity::MIN_LEVEL_RATE {
                 c.err(
                     "safety.max_rate",
                     format!(
@@ -337,7 +337,7 @@ pub(super) fn check_peak_rates(c: &mut Collector, safety: &Safety, profiles: &[A
                         num(max),
                         p.name,
                         num(ceiling),
-                        num(crate::capacity::MIN_LEVEL_RATE)
+                        num(super::capacity::MIN_LEVEL_RATE)
                     ),
                 );
                 continue;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use http::{HeaderName, Method};
 
+use super::checks::{valid_name, Collector};
 use super::raw::{RawConfig, RawExtract, RawScenario, RawStep};
-use super::validate::{valid_name, Collector};
 use super::{Endpoint, Target};
 use crate::scenario::model::{
     Auth, OnFailure, RequestStep, Scenario, Step, AUTH_BEARER, AUTH_PASSWORD, AUTH_USER,
@@ -88,7 +88,7 @@ pub(super) fn scenario(
         .as_deref()
         .and_then(|t| config.targets.get(t))
         .and_then(|t| t.url.as_deref())
-        .and_then(|u| super::validate::parse_url(u).ok())
+        .and_then(|u| super::checks::parse_url(u).ok())
         .map(|(_, _, _, p)| p)
         .unwrap_or_default();
 

@@ -4,9 +4,9 @@
 
 use http::Uri;
 
+use super::super::checks::Collector;
 use super::super::raw::{RawConfig, RawPattern, RawProfile, RawTarget};
 use super::super::websocket::{MessageTemplate, WebSocket, DEFAULT_MESSAGE};
-use super::Collector;
 use crate::config::Load;
 use crate::schedule::Pattern;
 

@@ -1,4 +1,4 @@
-//! `loadtide capacity`: the command-line face of the search. Builds the profile the same way
+//! `loadtide capacity`: the command-line face of the search (`crate::capacity`). Builds the profile the same way
 //! `run` does (ad hoc from --url, or a profile of a config), runs the search, prints each level
 //! as it ends and the table at the end, writes --json and --report, picks the exit code.
 
@@ -10,12 +10,12 @@ use anyhow::Context as _;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::render;
-use super::search::{self, Growth, Params};
-use super::{LevelSettings, Settings};
-use crate::cli::{RunArgs, EXIT_RUNTIME, EXIT_USAGE};
+use super::target::TargetArgs;
+use super::{RunArgs, EXIT_RUNTIME, EXIT_USAGE};
+use crate::capacity::{render, LevelSettings, Settings, KNEE_FACTOR};
 use crate::config::capacity::{
-    unsupported_slo, CapacitySpec, DEFAULT_MAX_RATE, DEFAULT_START_RATE,
+    self as defaults, parse_fraction, safety_ceiling, unsupported_slo, CapacitySpec, Growth,
+    Params, MIN_LEVEL_RATE,
 };
 use crate::config::{ConfigErrors, Threshold};
 use crate::engine::Shard;
@@ -23,27 +23,8 @@ use crate::metrics::health::HealthLimits;
 
 #[derive(Args, Debug, Default)]
 pub struct CapacityArgs {
-    /// Config file to take the profile from (with --profile).
-    #[arg(long, env = "LOADTIDE_CONFIG", requires = "profile")]
-    pub config: Option<PathBuf>,
-    /// The profile of --config whose target and endpoints are searched.
-    #[arg(long, short, requires = "config")]
-    pub profile: Option<String>,
-    /// Target URL for an ad hoc search.
-    #[arg(long, short, conflicts_with = "config")]
-    pub url: Option<String>,
-    /// HTTP method.
-    #[arg(long, short = 'm', default_value = "GET")]
-    pub method: String,
-    /// Request header "Name: value" (repeatable).
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
-    /// Request body.
-    #[arg(long, short = 'b', conflicts_with = "body_file")]
-    pub body: Option<String>,
-    /// Read the request body from this file.
-    #[arg(long)]
-    pub body_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Per-request timeout (default 10s).
     #[arg(long)]
     pub timeout: Option<String>,
@@ -76,10 +57,10 @@ pub struct CapacityArgs {
     /// Add this many requests per second after each passing level instead.
     #[arg(long)]
     pub step: Option<f64>,
-    /// How long each level is measured (default 10s).
+    /// How long each level is measured (default 30s).
     #[arg(long)]
     pub hold: Option<String>,
-    /// Warm-up at each level's rate before its hold, left out of its figures (default 2s).
+    /// Warm-up at each level's rate before its hold, left out of its figures (default 5s).
     #[arg(long)]
     pub stabilize: Option<String>,
     /// Never offer more than this (requests per second; default 100000; never above the
@@ -98,7 +79,7 @@ pub struct CapacityArgs {
     #[arg(long)]
     pub max_lag: Option<String>,
     /// The knee is the first level whose p50 exceeds this many times the lowest level's.
-    #[arg(long, default_value_t = super::KNEE_FACTOR)]
+    #[arg(long, default_value_t = KNEE_FACTOR)]
     pub knee_factor: f64,
     /// Generate shard INDEX of COUNT of each level's load (run the same search on COUNT machines).
     #[arg(long, value_name = "INDEX/COUNT")]
@@ -121,15 +102,6 @@ fn parse_html_path(s: &str) -> Result<PathBuf, String> {
         _ => Err(format!(
             "the capacity report is HTML: give a .html file name, not {s:?}"
         )),
-    }
-}
-
-/// `"5%"` or `"0.05"`.
-pub fn parse_fraction(s: &str) -> Option<f64> {
-    let s = s.trim();
-    match s.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().ok().map(|v| v / 100.0),
-        None => s.parse().ok(),
     }
 }
 
@@ -186,51 +158,55 @@ fn settings(
     let table = spec.map(|s| s.params);
     let precision = match &args.precision {
         Some(p) => parse_fraction(p).unwrap_or(f64::NAN),
-        None => table.map_or(search::DEFAULT_PRECISION, |t| t.precision),
+        None => table.map_or(defaults::DEFAULT_PRECISION, |t| t.precision),
     };
     let params = Params {
         start_rate: args
             .start_rate
             .or(table.map(|t| t.start_rate))
-            .unwrap_or(DEFAULT_START_RATE),
+            .unwrap_or(defaults::DEFAULT_START_RATE),
         growth: match (args.factor, args.step) {
             (_, Some(s)) => Growth::Step(s),
             (Some(f), None) => Growth::Factor(f),
-            (None, None) => table.map_or(Growth::Factor(search::DEFAULT_FACTOR), |t| t.growth),
+            (None, None) => table.map_or(Growth::Factor(defaults::DEFAULT_FACTOR), |t| t.growth),
         },
         max_rate: args
             .max_rate
             .or(table.map(|t| t.max_rate))
-            .unwrap_or(DEFAULT_MAX_RATE),
+            .unwrap_or(defaults::DEFAULT_MAX_RATE),
         precision,
         max_levels: args
             .max_levels
             .or(table.map(|t| t.max_levels))
-            .unwrap_or(search::DEFAULT_MAX_LEVELS),
+            .unwrap_or(defaults::DEFAULT_MAX_LEVELS),
     };
     for (field, m) in params.check() {
         errors.push(usage(&format!("--{}", field.replace('_', "-")), m));
     }
     let flag_or =
-        |key: &str, flag: &Option<String>, table: Option<Duration>, default: u64, zero_ok| {
-            match flag {
-                Some(v) => duration(key, v, zero_ok),
-                None => Ok(table.unwrap_or(Duration::from_millis(default))),
-            }
+        |key: &str, flag: &Option<String>, table: Option<Duration>, default, zero_ok| match flag {
+            Some(v) => duration(key, v, zero_ok),
+            None => Ok(table.unwrap_or(default)),
         };
-    let hold = flag_or("--hold", &args.hold, spec.map(|s| s.hold), 10_000, false);
+    let hold = flag_or(
+        "--hold",
+        &args.hold,
+        spec.map(|s| s.hold),
+        defaults::DEFAULT_HOLD,
+        false,
+    );
     let stabilize = flag_or(
         "--stabilize",
         &args.stabilize,
         spec.map(|s| s.stabilize),
-        2_000,
+        defaults::DEFAULT_STABILIZE,
         true,
     );
     let max_lag = flag_or(
         "--max-lag",
         &args.max_lag,
         spec.map(|s| s.max_lag),
-        10,
+        defaults::DEFAULT_MAX_LAG,
         false,
     );
     if !(args.knee_factor.is_finite() && args.knee_factor > 1.0) {
@@ -268,7 +244,7 @@ fn settings(
 /// The `capacity` table of --profile when it is a capacity profile, validated as `serve`
 /// would (that profile alone, as `run --profile` does; `command` runs it as a plain profile).
 fn capacity_spec(args: &CapacityArgs) -> Result<Option<Arc<CapacitySpec>>, ConfigErrors> {
-    let (Some(path), Some(name)) = (&args.config, &args.profile) else {
+    let (Some(path), Some(name)) = (&args.target.config, &args.target.profile) else {
         return Ok(None);
     };
     let (raw, sources) = crate::config::load_raw(path)?;
@@ -292,13 +268,7 @@ fn capacity_spec(args: &CapacityArgs) -> Result<Option<Arc<CapacitySpec>>, Confi
 /// Runs the command; returns the exit code.
 pub async fn command(args: CapacityArgs) -> u8 {
     let run_args = RunArgs {
-        config: args.config.clone(),
-        profile: args.profile.clone(),
-        url: args.url.clone(),
-        method: args.method.clone(),
-        headers: args.headers.clone(),
-        body: args.body.clone(),
-        body_file: args.body_file.clone(),
+        target: args.target.clone(),
         // A placeholder making it an open-model profile (each level sets its own rate), low
         // enough for the load-time safety.max_rate check; the start rate is checked below.
         rate: Some(0.001),
@@ -316,11 +286,11 @@ pub async fn command(args: CapacityArgs) -> u8 {
     let spec = match capacity_spec(&args) {
         Ok(spec) => spec,
         Err(e) => {
-            crate::cli::print_config_errors(&e);
+            super::print_config_errors(&e);
             return EXIT_USAGE;
         }
     };
-    let built = crate::cli::build_profile(&run_args).and_then(|(p, demo, safety)| {
+    let built = super::build_profile(&run_args).and_then(|(p, demo, safety)| {
         let s = settings(&args, &p.thresholds, spec.as_deref())?;
         // The config's [safety] caps hold for every level, as in `run`; its max_rate is the
         // search's ceiling (see `capacity::run`), so the search must start below it.
@@ -335,12 +305,12 @@ pub async fn command(args: CapacityArgs) -> u8 {
                 ),
             )),
             // Levels run at multiples of 0.1 req/s, the ceiling rounded down to one.
-            Some(cap) if super::safety_ceiling(cap, share) < super::MIN_LEVEL_RATE => Err(usage(
+            Some(cap) if safety_ceiling(cap, share) < MIN_LEVEL_RATE => Err(usage(
                 "safety.max_rate",
                 format!(
                     "safety.max_rate {cap} leaves the search a ceiling of {:.1} req/s, below the lowest level rate {} req/s: the search could not run",
-                    super::safety_ceiling(cap, share),
-                    super::MIN_LEVEL_RATE
+                    safety_ceiling(cap, share),
+                    MIN_LEVEL_RATE
                 ),
             )),
             _ => Ok((p, demo, s)),
@@ -349,12 +319,12 @@ pub async fn command(args: CapacityArgs) -> u8 {
     let (profile, demo, settings) = match built {
         Ok(b) => b,
         Err(e) => {
-            crate::cli::print_config_errors(&e);
+            super::print_config_errors(&e);
             return EXIT_USAGE;
         }
     };
     if profile.scenario.is_some() || profile.target.websocket.is_some() {
-        crate::cli::print_config_errors(&usage(
+        super::print_config_errors(&usage(
             "--profile",
             "capacity searches request endpoints; scenario and WebSocket profiles are not supported",
         ));
@@ -394,7 +364,7 @@ async fn search_and_report(
         eprintln!("{}", render::table_header());
     }
     let metrics = crate::metrics::Metrics::new();
-    let report = super::run(profile, &settings, &metrics, cancel, |l| {
+    let report = crate::capacity::run(profile, &settings, &metrics, cancel, |l| {
         if !quiet {
             eprintln!("{}", render::table_row(l));
         }
@@ -481,8 +451,11 @@ mod tests {
         );
         // Without a table: the built-in defaults.
         let s = settings(&args, &spec.slos, None).expect("valid");
-        assert_eq!(s.params.start_rate, DEFAULT_START_RATE);
-        assert_eq!(s.params.growth, Growth::Factor(search::DEFAULT_FACTOR));
-        assert_eq!(s.level.hold, Duration::from_secs(10));
+        assert_eq!(s.params.start_rate, defaults::DEFAULT_START_RATE);
+        assert_eq!(s.params.growth, Growth::Factor(defaults::DEFAULT_FACTOR));
+        assert_eq!(
+            (s.level.hold, s.level.stabilize),
+            (defaults::DEFAULT_HOLD, defaults::DEFAULT_STABILIZE)
+        );
     }
 }

@@ -1,0 +1,135 @@
+//! The small checks every part of config validation shares: the error collector (every
+//! check runs even after an earlier one failed, so the user sees all problems in one go,
+//! each with its key path), names, durations, headers and base URLs.
+
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Uri};
+
+use super::{ConfigError, Scheme};
+
+pub(super) struct Collector<'a> {
+    pub(super) file: &'a str,
+    pub(super) errors: Vec<ConfigError>,
+}
+
+impl Collector<'_> {
+    pub(super) fn err(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.into(),
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    pub(super) fn duration(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Duration {
+        let Some(v) = value else { return default };
+        match humantime::parse_duration(v.trim()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                self.err(
+                    key,
+                    format!("invalid duration {v:?}: must be greater than zero"),
+                );
+                default
+            }
+            Err(_) => {
+                self.err(
+                    key,
+                    format!("invalid duration {v:?} (e.g. \"30s\", \"5m\", \"250ms\")"),
+                );
+                default
+            }
+        }
+    }
+
+    pub(super) fn headers(
+        &mut self,
+        key: &str,
+        raw: &std::collections::BTreeMap<String, String>,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = Vec::new();
+        for (name, value) in raw {
+            let k = format!("{key}.{name}");
+            match (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
+                (Ok(n), Ok(v)) => out.push((n, v)),
+                (Err(_), _) => self.err(k, format!("invalid header name {name:?}")),
+                // The key names the header; the value may be a credential, so it is not quoted.
+                (_, Err(_)) => self.err(
+                    k,
+                    "invalid header value (not shown, it may be a secret): it contains a \
+                     control character such as a newline",
+                ),
+            }
+        }
+        out
+    }
+}
+
+pub(super) fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Splits a base URL into scheme, host, port and path prefix (without a trailing '/').
+/// Errors quote the URL with credentials redacted; a URL with `user:pass@` is refused, since
+/// they would not be sent (headers and scenario auth are the places for credentials).
+pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
+    if !u.contains("://") {
+        // Redacted as if it had the scheme it lacks, so `user:pass@host` is caught too.
+        let shown = crate::redact::url(&format!("http://{u}"));
+        let bare = &shown["http://".len()..];
+        return Err(format!(
+            "invalid URL {bare:?}: no scheme (e.g. \"{shown}\")"
+        ));
+    }
+    let shown = crate::redact::url(u);
+    let uri: Uri = u.parse().map_err(|_| format!("invalid URL {shown:?}"))?;
+    let scheme = match uri.scheme_str() {
+        Some("http") => Scheme::Http,
+        Some("https") => Scheme::Https,
+        Some("ws") => Scheme::Ws,
+        Some("wss") => Scheme::Wss,
+        Some(s) => {
+            return Err(format!(
+                "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws or wss)"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "invalid URL {shown:?}: no scheme (e.g. \"http://{shown}\")"
+            ))
+        }
+    };
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "invalid URL {shown:?}: credentials in a URL are not sent; give them in a header \
+             (headers = {{ Authorization = \"Basic ...\" }}, or -H on the command line) or in \
+             a scenario's auth"
+        ));
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("invalid URL {shown:?}: no host"))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(match scheme {
+        Scheme::Http | Scheme::Ws => 80,
+        Scheme::Https | Scheme::Wss => 443,
+    });
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    Ok((scheme, host, port, path.trim_end_matches('/').to_string()))
+}

@@ -1,0 +1,213 @@
+//! A target and its endpoints: base URL, headers, timeout, connection limit, histogram
+//! buckets and each endpoint's request.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+
+use super::super::checks::{parse_url, valid_name, Collector};
+use super::super::raw::{RawEndpoint, RawTarget};
+use super::super::{Endpoint, Scheme, Target, DEFAULT_BUCKETS};
+use super::websocket;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_CONNECTIONS: u64 = 1_000;
+
+pub(super) fn target(
+    c: &mut Collector,
+    name: &str,
+    t: &RawTarget,
+    base_dir: Option<&Path>,
+) -> Option<Target> {
+    let key = format!("targets.{name}");
+    let before = c.errors.len();
+    if !valid_name(name) {
+        c.err(
+            &key,
+            format!("invalid target name {name:?}: use letters, digits, '_', '-', '.'"),
+        );
+    }
+    let (scheme, host, port, base_path) = match t.url.as_deref() {
+        None => {
+            c.err(
+                format!("{key}.url"),
+                "missing: the target's base URL (e.g. \"http://127.0.0.1:8080\")",
+            );
+            (Scheme::Http, String::new(), 0, String::new())
+        }
+        Some(u) => match parse_url(u) {
+            // An HTTP target's base path is put before every endpoint's path: a query there
+            // would end up in the middle of each request's path (`/v1?page=1/items`). A
+            // WebSocket URL is the endpoint itself, query included.
+            Ok((Scheme::Http | Scheme::Https, .., base)) if base.contains('?') => {
+                c.err(
+                    format!("{key}.url"),
+                    format!(
+                        "invalid URL {:?}: a query string in a target's base URL would land in the \
+                         middle of every endpoint's path; put it in the endpoints' `path`",
+                        crate::redact::url(u)
+                    ),
+                );
+                (Scheme::Http, String::new(), 0, String::new())
+            }
+            Ok(parts) => parts,
+            Err(e) => {
+                c.err(format!("{key}.url"), e);
+                (Scheme::Http, String::new(), 0, String::new())
+            }
+        },
+    };
+    let headers = c.headers(&format!("{key}.headers"), &t.headers);
+    let timeout = c.duration(
+        &format!("{key}.timeout"),
+        t.timeout.as_deref(),
+        DEFAULT_TIMEOUT,
+    );
+    let max_connections = t.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    if max_connections == 0 {
+        c.err(
+            format!("{key}.max_connections"),
+            "must be at least 1, got 0",
+        );
+    }
+    let buckets = match &t.buckets {
+        None => DEFAULT_BUCKETS.to_vec(),
+        Some(b) => {
+            let ok = !b.is_empty()
+                && b.iter().all(|v| v.is_finite() && *v > 0.0)
+                && b.windows(2).all(|w| w[0] < w[1]);
+            if !ok {
+                c.err(
+                    format!("{key}.buckets"),
+                    format!("invalid buckets {b:?}: need positive seconds in increasing order"),
+                );
+            }
+            b.clone()
+        }
+    };
+    let ws = websocket::target(c, &key, t);
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    for (i, e) in t.endpoints.iter().enumerate() {
+        let ekey = format!("{key}.endpoints[{i}]");
+        // Compared with every earlier raw name, valid or not, so no duplicate goes unreported.
+        if let Some(n) = e
+            .name
+            .as_ref()
+            .filter(|n| t.endpoints[..i].iter().any(|x| x.name.as_ref() == Some(*n)))
+        {
+            c.err(
+                format!("{ekey}.name"),
+                format!("duplicate endpoint name {n:?}"),
+            );
+        }
+        if let Some(ep) = endpoint(c, &ekey, e, &base_path, base_dir) {
+            endpoints.push(ep);
+        }
+    }
+    (c.errors.len() == before).then(|| Target {
+        name: name.to_string(),
+        scheme,
+        host,
+        port,
+        headers,
+        timeout,
+        http2: t.http2.unwrap_or(false),
+        insecure: t.insecure.unwrap_or(false),
+        max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+        buckets,
+        endpoints,
+        websocket: ws,
+        dns_allow: None,
+    })
+}
+
+fn endpoint(
+    c: &mut Collector,
+    key: &str,
+    e: &RawEndpoint,
+    base_path: &str,
+    base_dir: Option<&Path>,
+) -> Option<Endpoint> {
+    let before = c.errors.len();
+    let name = e.name.clone().unwrap_or_default();
+    if e.name.is_none() {
+        c.err(
+            format!("{key}.name"),
+            "missing: every endpoint needs a name (it is the metric label)",
+        );
+    } else if !valid_name(&name) {
+        c.err(
+            format!("{key}.name"),
+            format!("invalid endpoint name {name:?}: use letters, digits, '_', '-', '.'"),
+        );
+    }
+    let method_raw = e.method.as_deref().unwrap_or("GET");
+    let method =
+        Method::from_bytes(method_raw.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
+            c.err(
+                format!("{key}.method"),
+                format!("invalid method {method_raw:?}"),
+            );
+            Method::GET
+        });
+    let path = e.path.as_deref().unwrap_or("/");
+    if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
+        c.err(
+            format!("{key}.path"),
+            format!(
+                "invalid path {:?}: must start with '/'",
+                crate::redact::path(path)
+            ),
+        );
+    }
+    let headers = c.headers(&format!("{key}.headers"), &e.headers);
+    let body = match (&e.body, &e.body_file) {
+        (Some(_), Some(_)) => {
+            c.err(
+                format!("{key}.body_file"),
+                "set either body or body_file, not both",
+            );
+            Bytes::new()
+        }
+        (Some(b), None) => Bytes::from(b.clone()),
+        (None, Some(f)) => {
+            let p = base_dir.map(|d| d.join(f)).unwrap_or_else(|| f.into());
+            std::fs::read(&p).map(Bytes::from).unwrap_or_else(|err| {
+                c.err(
+                    format!("{key}.body_file"),
+                    format!("cannot read {}: {err}", p.display()),
+                );
+                Bytes::new()
+            })
+        }
+        (None, None) => Bytes::new(),
+    };
+    let weight = e.weight.unwrap_or(1);
+    if weight == 0 || weight > 1_000_000 {
+        c.err(
+            format!("{key}.weight"),
+            format!("invalid weight {weight}: must be 1..=1000000"),
+        );
+    }
+    let expect_status = e.expect_status.clone().unwrap_or_default();
+    for s in &expect_status {
+        if !(100..=599).contains(s) {
+            c.err(
+                format!("{key}.expect_status"),
+                format!("invalid status code {s}: must be 100..=599"),
+            );
+        }
+    }
+    (c.errors.len() == before).then(|| Endpoint {
+        name,
+        method,
+        path: format!("{base_path}{path}"),
+        headers,
+        body,
+        weight: u32::try_from(weight).unwrap_or(1),
+        expect_status,
+        body_contains: e.body_contains.clone(),
+    })
+}
