@@ -63,6 +63,41 @@ pub struct Health {
     pub reasons: Vec<String>,
 }
 
+/// What a level showed, as the JSON and the logs name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LevelVerdict {
+    Pass,
+    /// `broken` says which SLOs.
+    Fail,
+    GeneratorBound,
+    /// A `[safety]` cap held back more than `max_drop_ratio` of the arrivals: the target was
+    /// not tested at this rate.
+    SafetyCapped,
+}
+
+impl LevelVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LevelVerdict::Pass => "pass",
+            LevelVerdict::Fail => "fail",
+            LevelVerdict::GeneratorBound => "generator_bound",
+            LevelVerdict::SafetyCapped => "safety_capped",
+        }
+    }
+
+    /// Neither the generator nor a safety cap kept this level from testing the target.
+    pub fn judged_the_target(self) -> bool {
+        matches!(self, LevelVerdict::Pass | LevelVerdict::Fail)
+    }
+}
+
+impl std::fmt::Display for LevelVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One level's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Level {
@@ -76,9 +111,7 @@ pub struct Level {
     pub latency: Latency,
     pub status_codes: std::collections::BTreeMap<String, u64>,
     pub error_kinds: std::collections::BTreeMap<String, u64>,
-    /// `pass`, `fail`, `generator_bound` or `safety_capped` (a `[safety]` cap held back more
-    /// than `max_drop_ratio` of the arrivals: the target was not tested at this rate).
-    pub verdict: String,
+    pub verdict: LevelVerdict,
     /// The SLOs that broke, in the order given.
     pub broken: Vec<String>,
     pub slos: Vec<ThresholdResult>,
@@ -306,10 +339,10 @@ pub async fn run_level(
     };
     let verdict = judge(&mut health, &summary.thresholds, slos, &settings.limits);
     let (verdict, broken) = match verdict {
-        Verdict::Pass => ("pass", Vec::new()),
-        Verdict::Fail(b) => ("fail", b),
-        Verdict::GeneratorBound => ("generator_bound", Vec::new()),
-        Verdict::SafetyCapped => ("safety_capped", Vec::new()),
+        Verdict::Pass => (LevelVerdict::Pass, Vec::new()),
+        Verdict::Fail(b) => (LevelVerdict::Fail, b),
+        Verdict::GeneratorBound => (LevelVerdict::GeneratorBound, Vec::new()),
+        Verdict::SafetyCapped => (LevelVerdict::SafetyCapped, Vec::new()),
     };
     Level {
         rate,
@@ -320,7 +353,7 @@ pub async fn run_level(
         latency: summary.latency.clone(),
         status_codes: summary.status_codes.clone(),
         error_kinds: summary.error_kinds.clone(),
-        verdict: verdict.into(),
+        verdict,
         broken,
         slos: std::mem::take(&mut summary.thresholds),
         health,
@@ -331,11 +364,11 @@ pub async fn run_level(
 impl Level {
     /// The verdict as the search wants it.
     pub fn verdict(&self) -> Verdict {
-        match self.verdict.as_str() {
-            "pass" => Verdict::Pass,
-            "fail" => Verdict::Fail(self.broken.clone()),
-            "safety_capped" => Verdict::SafetyCapped,
-            _ => Verdict::GeneratorBound,
+        match self.verdict {
+            LevelVerdict::Pass => Verdict::Pass,
+            LevelVerdict::Fail => Verdict::Fail(self.broken.clone()),
+            LevelVerdict::SafetyCapped => Verdict::SafetyCapped,
+            LevelVerdict::GeneratorBound => Verdict::GeneratorBound,
         }
     }
 }

@@ -19,8 +19,8 @@ use crate::config::{Profile, Threshold};
 use crate::metrics::Metrics;
 use crate::report::findings::{self, levels::LevelPoint, Finding};
 
-pub use level::{Level, LevelSettings};
-pub use search::{Growth, Next, Outcome, Params, Search, Verdict};
+pub use level::{Level, LevelSettings, LevelVerdict};
+pub use search::{Growth, Next, OutcomeKind, Params, Search, SearchOutcome, Verdict};
 
 /// Default knee: the median latency at least doubled over the lowest level's…
 pub const KNEE_FACTOR: f64 = 2.0;
@@ -68,9 +68,7 @@ pub struct GeneratorLimit {
 pub struct CapacityReport {
     pub profile: String,
     pub started_at: Option<f64>,
-    /// `found`, `above_max_rate`, `safety_limit`, `fails_at_start`, `generator_bound`,
-    /// `level_limit`, `cancelled`.
-    pub outcome: String,
+    pub outcome: OutcomeKind,
     /// The highest rate that met every SLO (requests per second; 0 when none did).
     pub capacity_rps: f64,
     /// The lowest rate at which an SLO broke, if any did.
@@ -115,10 +113,10 @@ impl CapacityReport {
     /// fail at the start rate, the search was cancelled, or stopped (level limit, safety cap)
     /// before any level passed, 3 the generator was the limit before any answer.
     pub fn exit_code(&self) -> u8 {
-        match self.outcome.as_str() {
-            "fails_at_start" | "cancelled" => 1,
-            "generator_bound" => 3,
-            "level_limit" | "safety_limit" if self.capacity_rps == 0.0 => 1,
+        match self.outcome {
+            OutcomeKind::FailsAtStart | OutcomeKind::Cancelled => 1,
+            OutcomeKind::GeneratorBound => 3,
+            OutcomeKind::LevelLimit | OutcomeKind::SafetyLimit if self.capacity_rps == 0.0 => 1,
             _ => 0,
         }
     }
@@ -181,7 +179,7 @@ pub async fn run(
         search.record(level.verdict());
         levels.push(level);
     }
-    let best = |verdict: &str, pick: fn(f64, f64) -> f64| {
+    let best = |verdict: LevelVerdict, pick: fn(f64, f64) -> f64| {
         levels
             .iter()
             .filter(|l| l.verdict == verdict)
@@ -189,18 +187,20 @@ pub async fn run(
             .reduce(pick)
     };
     let outcome = match search.next() {
-        _ if nothing_to_run => Outcome::SafetyLimit {
+        _ if nothing_to_run => SearchOutcome::SafetyLimit {
             rate: 0.0,
             at: None,
         },
-        Next::Done(Outcome::AboveMax { rate }) if capped.is_some() => Outcome::SafetyLimit {
-            rate: *rate,
-            at: None,
-        },
+        Next::Done(SearchOutcome::AboveMax { rate }) if capped.is_some() => {
+            SearchOutcome::SafetyLimit {
+                rate: *rate,
+                at: None,
+            }
+        }
         Next::Done(o) => o.clone(),
-        Next::Run(_) => Outcome::Cancelled {
-            passing: best("pass", f64::max),
-            failing: best("fail", f64::min),
+        Next::Run(_) => SearchOutcome::Cancelled {
+            passing: best(LevelVerdict::Pass, f64::max),
+            failing: best(LevelVerdict::Fail, f64::min),
         },
     };
     let mut report = report(&profile.name, started_at, settings, levels, &outcome);
@@ -220,34 +220,16 @@ pub fn report(
     started_at: Option<f64>,
     settings: &Settings,
     levels: Vec<Level>,
-    outcome: &Outcome,
+    outcome: &SearchOutcome,
 ) -> CapacityReport {
-    let judged: Vec<(f64, f64)> = levels
-        .iter()
-        .filter(|l| {
-            l.verdict != "generator_bound" && l.verdict != "safety_capped" && l.requests > 0
-        })
-        .map(|l| (l.rate, l.latency.p50))
-        .collect();
-    let knee = search::knee(&judged, settings.knee_factor, KNEE_MIN_RISE).map(|i| {
-        let base = judged
-            .iter()
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .map_or(0.0, |l| l.1);
-        Knee {
-            rate: judged[i].0,
-            p50: judged[i].1,
-            base_p50: base,
-            factor: settings.knee_factor,
-        }
-    });
+    let knee = knee(&levels, settings.knee_factor);
     let first_fail = levels
         .iter()
-        .filter(|l| l.verdict == "fail")
+        .filter(|l| l.verdict == LevelVerdict::Fail)
         .min_by(|a, b| a.rate.total_cmp(&b.rate));
     let generator_limit = levels
         .iter()
-        .find(|l| l.verdict == "generator_bound")
+        .find(|l| l.verdict == LevelVerdict::GeneratorBound)
         .map(|l| GeneratorLimit {
             rate: l.rate,
             reasons: l.health.reasons.clone(),
@@ -257,41 +239,86 @@ pub fn report(
     // The distribution and error rules look at the busiest level the generator produced.
     let busiest = levels
         .iter()
-        .filter(|l| l.verdict != "generator_bound" && l.verdict != "safety_capped")
+        .filter(|l| l.verdict.judged_the_target())
         .max_by(|a, b| a.rate.total_cmp(&b.rate))
         .and_then(|l| l.summary.as_deref());
     let found = findings::levels::for_levels(&points, busiest);
     let capacity = outcome.capacity();
-    let message = match outcome {
-        Outcome::Found { rate, failing, broken } => format!(
+    let message = message(outcome, &levels, generator_limit.as_ref());
+    CapacityReport {
+        profile: profile.to_string(),
+        started_at,
+        outcome: outcome.kind(),
+        capacity_rps: capacity,
+        first_failing_rps: first_fail.map(|l| l.rate),
+        broken_slo: first_fail.and_then(|l| l.broken.first().cloned()),
+        broken_slos: first_fail.map(|l| l.broken.clone()).unwrap_or_default(),
+        knee,
+        generator_limit,
+        slos: settings.slos.iter().map(|t| t.expr.clone()).collect(),
+        settings: SettingsSummary::of(settings),
+        levels,
+        findings: found,
+        message,
+    }
+}
+
+/// The knee among the levels that tested the target (see `search::knee`).
+fn knee(levels: &[Level], factor: f64) -> Option<Knee> {
+    let judged: Vec<(f64, f64)> = levels
+        .iter()
+        .filter(|l| l.verdict.judged_the_target() && l.requests > 0)
+        .map(|l| (l.rate, l.latency.p50))
+        .collect();
+    search::knee(&judged, factor, KNEE_MIN_RISE).map(|i| {
+        let base = judged
+            .iter()
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map_or(0.0, |l| l.1);
+        Knee {
+            rate: judged[i].0,
+            p50: judged[i].1,
+            base_p50: base,
+            factor,
+        }
+    })
+}
+
+/// The one line saying what the search found.
+fn message(
+    outcome: &SearchOutcome,
+    levels: &[Level],
+    generator_limit: Option<&GeneratorLimit>,
+) -> String {
+    match outcome {
+        SearchOutcome::Found { rate, failing, broken } => format!(
             "capacity {rate:.1} req/s: every SLO held there; at {failing:.1} req/s {} broke",
             broken.join(", ")
         ),
-        Outcome::AboveMax { rate } => format!(
+        SearchOutcome::AboveMax { rate } => format!(
             "capacity at least {rate:.1} req/s: every SLO held at --max-rate; raise it to search further"
         ),
-        Outcome::FailsAtStart { rate, broken } => format!(
+        SearchOutcome::FailsAtStart { rate, broken } => format!(
             "the SLOs already fail at the start rate {rate:.1} req/s ({} broke): lower --start-rate",
             broken.join(", ")
         ),
-        Outcome::GeneratorBound { at, passing } => format!(
+        SearchOutcome::GeneratorBound { at, passing } => format!(
             "the generator, not the target, was the limit at {at:.1} req/s ({}); the target met the SLOs up to {} — {}",
             generator_limit
-                .as_ref()
                 .map(|g| g.reasons.join("; "))
                 .unwrap_or_default(),
             passing.map_or("no level".into(), |p| format!("{p:.1} req/s")),
             findings::SCALE_OUT
         ),
-        Outcome::LevelLimit { passing, failing } => format!(
+        SearchOutcome::LevelLimit { passing, failing } => format!(
             "stopped after the level limit: SLOs held up to {}, broke at {}",
             passing.map_or("no level".into(), |p| format!("{p:.1} req/s")),
             failing.map_or("no level".into(), |f| format!("{f:.1} req/s"))
         ),
-        Outcome::SafetyLimit { rate, at: None } => format!(
+        SearchOutcome::SafetyLimit { rate, at: None } => format!(
             "capacity is at least {rate:.1} req/s: every SLO held there; safety.max_rate stopped the search"
         ),
-        Outcome::SafetyLimit { rate, at: Some(at) } => {
+        SearchOutcome::SafetyLimit { rate, at: Some(at) } => {
             let held = levels.iter().find(|l| l.rate == *at).map(|l| &l.health);
             let cap = held
                 .and_then(|h| h.safety_cap.clone())
@@ -306,25 +333,18 @@ pub fn report(
                 "{cap} held back {share:.0}% of arrivals at {at:.1} req/s, so the target never saw that rate: {known}; raise {cap} to search further"
             )
         }
-        Outcome::Cancelled { passing, failing } => format!(
+        SearchOutcome::Cancelled { passing, failing } => format!(
             "search cancelled before an answer (the level in progress was dropped): SLOs held up to {}, broke at {}",
             passing.map_or("no level".into(), |p| format!("{p:.1} req/s")),
             failing.map_or("no level".into(), |f| format!("{f:.1} req/s"))
         ),
-    };
-    let p = &settings.params;
-    CapacityReport {
-        profile: profile.to_string(),
-        started_at,
-        outcome: outcome.kind().into(),
-        capacity_rps: capacity,
-        first_failing_rps: first_fail.map(|l| l.rate),
-        broken_slo: first_fail.and_then(|l| l.broken.first().cloned()),
-        broken_slos: first_fail.map(|l| l.broken.clone()).unwrap_or_default(),
-        knee,
-        generator_limit,
-        slos: settings.slos.iter().map(|t| t.expr.clone()).collect(),
-        settings: SettingsSummary {
+    }
+}
+
+impl SettingsSummary {
+    fn of(settings: &Settings) -> SettingsSummary {
+        let p = &settings.params;
+        SettingsSummary {
             start_rate: p.start_rate,
             factor: match p.growth {
                 Growth::Factor(f) => Some(f),
@@ -341,10 +361,7 @@ pub fn report(
             stabilize_s: settings.level.stabilize.as_secs_f64(),
             max_lag_s: settings.level.limits.max_lag.as_secs_f64(),
             knee_factor: settings.knee_factor,
-        },
-        levels,
-        findings: found,
-        message,
+        }
     }
 }
 
@@ -410,7 +427,7 @@ mod tests {
         }
     }
 
-    fn level(rate: f64, verdict: &str, safety_drop_ratio: f64) -> Level {
+    fn level(rate: f64, verdict: LevelVerdict, safety_drop_ratio: f64) -> Level {
         Level {
             rate,
             achieved_rps: rate.min(500.0),
@@ -420,7 +437,7 @@ mod tests {
             latency: Default::default(),
             status_codes: Default::default(),
             error_kinds: Default::default(),
-            verdict: verdict.into(),
+            verdict,
             broken: Vec::new(),
             slos: Vec::new(),
             health: level::Health {
@@ -456,12 +473,12 @@ mod tests {
         // max_in_flight lets ~500/s through: 1000/s loses 50% of its arrivals to the cap.
         let r = search(|rate| {
             if rate <= 500.0 {
-                level(rate, "pass", 0.0)
+                level(rate, LevelVerdict::Pass, 0.0)
             } else {
-                level(rate, "safety_capped", 1.0 - 500.0 / rate)
+                level(rate, LevelVerdict::SafetyCapped, 1.0 - 500.0 / rate)
             }
         });
-        assert_eq!(r.outcome, "safety_limit");
+        assert_eq!(r.outcome, OutcomeKind::SafetyLimit);
         assert_eq!(r.capacity_rps, 500.0);
         assert_eq!(r.levels.len(), 3, "250, 500, then 1000 capped: no more");
         assert!(!r.generator_bound());
@@ -475,8 +492,8 @@ mod tests {
             .iter()
             .any(|f| f.kind == findings::FindingKind::GeneratorBound));
         // Held back from the start: no answer.
-        let r = search(|rate| level(rate, "safety_capped", 0.3));
-        assert_eq!((r.outcome.as_str(), r.capacity_rps), ("safety_limit", 0.0));
+        let r = search(|rate| level(rate, LevelVerdict::SafetyCapped, 0.3));
+        assert_eq!((r.outcome, r.capacity_rps), (OutcomeKind::SafetyLimit, 0.0));
         assert_eq!(r.exit_code(), 1);
         assert!(
             r.message.contains("no level tested the target at its rate"),

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{CapacityReport, Level};
+use super::{CapacityReport, Level, LevelVerdict};
 use crate::html::escape;
 use crate::report::findings;
 use crate::report::render::seconds;
@@ -19,11 +19,13 @@ pub fn table_header() -> String {
 
 /// One level as a table row.
 pub fn table_row(l: &Level) -> String {
-    let verdict = match l.verdict.as_str() {
-        "pass" => "PASS".to_string(),
-        "fail" => format!("FAIL ({})", l.broken.join(", ")),
-        "safety_capped" => format!("SAFETY-CAPPED ({})", safety_held(l)),
-        _ => format!("GENERATOR-BOUND ({})", l.health.reasons.join("; ")),
+    let verdict = match l.verdict {
+        LevelVerdict::Pass => "PASS".to_string(),
+        LevelVerdict::Fail => format!("FAIL ({})", l.broken.join(", ")),
+        LevelVerdict::SafetyCapped => format!("SAFETY-CAPPED ({})", safety_held(l)),
+        LevelVerdict::GeneratorBound => {
+            format!("GENERATOR-BOUND ({})", l.health.reasons.join("; "))
+        }
     };
     format!(
         "  {:>8.1}/s {:>8.1}/s {:>10} {:>10} {:>10} {:>7.2}% {:>8}  {verdict}",
@@ -144,11 +146,11 @@ pub fn html(r: &CapacityReport, command: &str) -> String {
     let mut by_rate: Vec<&Level> = r.levels.iter().collect();
     by_rate.sort_by(|a, b| a.rate.total_cmp(&b.rate));
     for l in &by_rate {
-        let (class, verdict) = match l.verdict.as_str() {
-            "pass" => ("pass", "PASS".to_string()),
-            "fail" => ("fail", format!("FAIL: {}", l.broken.join(", "))),
-            "safety_capped" => ("gen", format!("SAFETY-CAPPED: {}", safety_held(l))),
-            _ => (
+        let (class, verdict) = match l.verdict {
+            LevelVerdict::Pass => ("pass", "PASS".to_string()),
+            LevelVerdict::Fail => ("fail", format!("FAIL: {}", l.broken.join(", "))),
+            LevelVerdict::SafetyCapped => ("gen", format!("SAFETY-CAPPED: {}", safety_held(l))),
+            LevelVerdict::GeneratorBound => (
                 "gen",
                 format!("GENERATOR-BOUND: {}", l.health.reasons.join("; ")),
             ),

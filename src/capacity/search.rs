@@ -8,7 +8,7 @@
 //! at once: nothing above it can be measured from this machine. So does a safety-capped level
 //! (a `[safety]` cap held back its arrivals): nothing above it can be measured under the caps.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 // The parameters and their checks belong to the config (the CLI and capacity profiles share
 // them); the search only runs them.
@@ -34,7 +34,7 @@ pub enum Verdict {
 
 /// How the search ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum SearchOutcome {
     /// The highest rate that met the SLOs, within the precision of `failing`, the lowest
     /// failing rate, where `broken` SLOs broke.
     Found {
@@ -65,30 +65,64 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl SearchOutcome {
     /// The highest rate known to meet the SLOs (0 when none did).
     pub fn capacity(&self) -> f64 {
         match self {
-            Outcome::Found { rate, .. }
-            | Outcome::AboveMax { rate }
-            | Outcome::SafetyLimit { rate, .. } => *rate,
-            Outcome::FailsAtStart { .. } => 0.0,
-            Outcome::GeneratorBound { passing, .. }
-            | Outcome::LevelLimit { passing, .. }
-            | Outcome::Cancelled { passing, .. } => passing.unwrap_or(0.0),
+            SearchOutcome::Found { rate, .. }
+            | SearchOutcome::AboveMax { rate }
+            | SearchOutcome::SafetyLimit { rate, .. } => *rate,
+            SearchOutcome::FailsAtStart { .. } => 0.0,
+            SearchOutcome::GeneratorBound { passing, .. }
+            | SearchOutcome::LevelLimit { passing, .. }
+            | SearchOutcome::Cancelled { passing, .. } => passing.unwrap_or(0.0),
         }
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> OutcomeKind {
         match self {
-            Outcome::Found { .. } => "found",
-            Outcome::AboveMax { .. } => "above_max_rate",
-            Outcome::FailsAtStart { .. } => "fails_at_start",
-            Outcome::GeneratorBound { .. } => "generator_bound",
-            Outcome::LevelLimit { .. } => "level_limit",
-            Outcome::SafetyLimit { .. } => "safety_limit",
-            Outcome::Cancelled { .. } => "cancelled",
+            SearchOutcome::Found { .. } => OutcomeKind::Found,
+            SearchOutcome::AboveMax { .. } => OutcomeKind::AboveMaxRate,
+            SearchOutcome::FailsAtStart { .. } => OutcomeKind::FailsAtStart,
+            SearchOutcome::GeneratorBound { .. } => OutcomeKind::GeneratorBound,
+            SearchOutcome::LevelLimit { .. } => OutcomeKind::LevelLimit,
+            SearchOutcome::SafetyLimit { .. } => OutcomeKind::SafetyLimit,
+            SearchOutcome::Cancelled { .. } => OutcomeKind::Cancelled,
         }
+    }
+}
+
+/// How the search ended, without its figures: the report's `outcome` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    Found,
+    AboveMaxRate,
+    FailsAtStart,
+    GeneratorBound,
+    LevelLimit,
+    SafetyLimit,
+    Cancelled,
+}
+
+impl OutcomeKind {
+    /// The name in the JSON, the metrics and the logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Found => "found",
+            OutcomeKind::AboveMaxRate => "above_max_rate",
+            OutcomeKind::FailsAtStart => "fails_at_start",
+            OutcomeKind::GeneratorBound => "generator_bound",
+            OutcomeKind::LevelLimit => "level_limit",
+            OutcomeKind::SafetyLimit => "safety_limit",
+            OutcomeKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -96,7 +130,7 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
     Run(f64),
-    Done(Outcome),
+    Done(SearchOutcome),
 }
 
 /// The search in progress.
@@ -136,14 +170,14 @@ impl Search {
         self.levels += 1;
         match verdict {
             Verdict::GeneratorBound => {
-                self.next = Next::Done(Outcome::GeneratorBound {
+                self.next = Next::Done(SearchOutcome::GeneratorBound {
                     at: rate,
                     passing: self.passing,
                 });
                 return &self.next;
             }
             Verdict::SafetyCapped => {
-                self.next = Next::Done(Outcome::SafetyLimit {
+                self.next = Next::Done(SearchOutcome::SafetyLimit {
                     rate: self.passing.unwrap_or(0.0),
                     at: Some(rate),
                 });
@@ -166,7 +200,7 @@ impl Search {
         let p = &self.params;
         let next = match (self.passing, &self.failing) {
             (None, Some((rate, broken))) => {
-                return Next::Done(Outcome::FailsAtStart {
+                return Next::Done(SearchOutcome::FailsAtStart {
                     rate: *rate,
                     broken: broken.clone(),
                 })
@@ -175,7 +209,7 @@ impl Search {
             // Ramp: still passing.
             (Some(pass), None) => {
                 if pass >= p.max_rate {
-                    return Next::Done(Outcome::AboveMax { rate: pass });
+                    return Next::Done(SearchOutcome::AboveMax { rate: pass });
                 }
                 let up = match p.growth {
                     Growth::Factor(f) => pass * f,
@@ -186,7 +220,7 @@ impl Search {
             // Bisect.
             (Some(pass), Some((fail, broken))) => {
                 if *fail - pass <= p.precision * pass || round((pass + fail) / 2.0) <= pass {
-                    return Next::Done(Outcome::Found {
+                    return Next::Done(SearchOutcome::Found {
                         rate: pass,
                         failing: *fail,
                         broken: broken.clone(),
@@ -196,7 +230,7 @@ impl Search {
             }
         };
         if self.levels >= p.max_levels {
-            return Next::Done(Outcome::LevelLimit {
+            return Next::Done(SearchOutcome::LevelLimit {
                 passing: self.passing,
                 failing: self.failing.as_ref().map(|(f, _)| *f),
             });
@@ -234,7 +268,7 @@ mod tests {
     }
 
     /// Runs the search against a target whose SLO holds up to `capacity` exactly.
-    fn simulate(p: Params, capacity: f64) -> (Vec<f64>, Outcome) {
+    fn simulate(p: Params, capacity: f64) -> (Vec<f64>, SearchOutcome) {
         let mut s = Search::new(p);
         let mut rates = Vec::new();
         loop {
@@ -257,7 +291,7 @@ mod tests {
         let (rates, outcome) = simulate(params(), 450.0);
         assert_eq!(&rates[..4], &[100.0, 200.0, 400.0, 800.0]);
         assert_eq!(&rates[4..], &[600.0, 500.0, 450.0, 475.0, 462.5]);
-        let Outcome::Found {
+        let SearchOutcome::Found {
             rate,
             failing,
             broken,
@@ -274,7 +308,7 @@ mod tests {
     fn finds_any_capacity_within_the_precision() {
         for cap in [101.0, 137.0, 999.0, 1234.5, 7777.0] {
             let (rates, outcome) = simulate(params(), cap);
-            let Outcome::Found { rate, failing, .. } = outcome else {
+            let SearchOutcome::Found { rate, failing, .. } = outcome else {
                 panic!("{cap}: {outcome:?}")
             };
             assert!(rate <= cap && cap < failing, "{cap}: {rate}..{failing}");
@@ -296,7 +330,7 @@ mod tests {
         assert_eq!(&rates[..5], &[100.0, 150.0, 200.0, 250.0, 300.0]);
         assert_eq!(&rates[5..], &[275.0, 262.5]);
         assert!(
-            matches!(outcome, Outcome::Found { rate, failing, .. } if rate == 250.0 && failing == 262.5)
+            matches!(outcome, SearchOutcome::Found { rate, failing, .. } if rate == 250.0 && failing == 262.5)
         );
     }
 
@@ -308,7 +342,7 @@ mod tests {
         };
         let (rates, outcome) = simulate(p, 1e9);
         assert_eq!(rates, vec![100.0, 200.0, 300.0]);
-        assert_eq!(outcome, Outcome::AboveMax { rate: 300.0 });
+        assert_eq!(outcome, SearchOutcome::AboveMax { rate: 300.0 });
         assert_eq!(outcome.capacity(), 300.0);
     }
 
@@ -318,7 +352,7 @@ mod tests {
         assert_eq!(rates, vec![100.0]);
         assert_eq!(
             outcome,
-            Outcome::FailsAtStart {
+            SearchOutcome::FailsAtStart {
                 rate: 100.0,
                 broken: vec!["p99<500ms".into()]
             }
@@ -334,7 +368,7 @@ mod tests {
         s.record(Verdict::GeneratorBound);
         assert_eq!(
             s.next(),
-            &Next::Done(Outcome::GeneratorBound {
+            &Next::Done(SearchOutcome::GeneratorBound {
                 at: 200.0,
                 passing: Some(100.0)
             })
@@ -343,7 +377,7 @@ mod tests {
         s.record(Verdict::Pass);
         assert!(matches!(
             s.next(),
-            Next::Done(Outcome::GeneratorBound { .. })
+            Next::Done(SearchOutcome::GeneratorBound { .. })
         ));
     }
 
@@ -354,7 +388,7 @@ mod tests {
         s.record(Verdict::Pass);
         assert_eq!(s.next(), &Next::Run(400.0));
         s.record(Verdict::SafetyCapped);
-        let done = Next::Done(Outcome::SafetyLimit {
+        let done = Next::Done(SearchOutcome::SafetyLimit {
             rate: 200.0,
             at: Some(400.0),
         });
@@ -362,7 +396,7 @@ mod tests {
         let Next::Done(o) = s.next() else {
             unreachable!()
         };
-        assert_eq!((o.kind(), o.capacity()), ("safety_limit", 200.0));
+        assert_eq!((o.kind(), o.capacity()), (OutcomeKind::SafetyLimit, 200.0));
         s.record(Verdict::Pass);
         assert_eq!(s.next(), &done, "nothing more happens once done");
         // Capped at the start rate: no level passed.
@@ -370,7 +404,7 @@ mod tests {
         s.record(Verdict::SafetyCapped);
         assert_eq!(
             s.next(),
-            &Next::Done(Outcome::SafetyLimit {
+            &Next::Done(SearchOutcome::SafetyLimit {
                 rate: 0.0,
                 at: Some(100.0)
             })
@@ -387,7 +421,7 @@ mod tests {
         assert_eq!(rates.len(), 3);
         assert_eq!(
             outcome,
-            Outcome::LevelLimit {
+            SearchOutcome::LevelLimit {
                 passing: Some(400.0),
                 failing: None
             }
