@@ -210,7 +210,6 @@ fn src_dir() -> PathBuf {
 }
 
 #[test]
-#[ignore = "issue 14: the redesign in progress; --include-ignored runs it"]
 fn no_module_imports_from_a_higher_floor() {
     let mods = modules(&src_dir());
     let mut bad = Vec::new();
@@ -225,7 +224,6 @@ fn no_module_imports_from_a_higher_floor() {
 }
 
 #[test]
-#[ignore = "issue 14: the redesign in progress; --include-ignored runs it"]
 fn no_import_cycle_spans_folders() {
     let mods = modules(&src_dir());
     let edges = graph(&mods);
@@ -305,7 +303,6 @@ fn no_import_cycle_spans_folders() {
 }
 
 #[test]
-#[ignore = "issue 14: the redesign in progress; --include-ignored runs it"]
 fn no_source_file_is_over_700_lines() {
     let bad: Vec<String> = modules(&src_dir())
         .values()
@@ -356,7 +353,6 @@ fn long_functions(file: &Path) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "issue 14: the redesign in progress; --include-ignored runs it"]
 fn no_function_is_over_120_lines() {
     let bad: Vec<String> = modules(&src_dir())
         .values()

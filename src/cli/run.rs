@@ -189,36 +189,10 @@ pub(crate) fn build_profile(
         ));
     };
     // Flags win over the file.
-    if let Some(r) = args.rate {
-        p.rate = Some(config::raw::RawPattern::Value(r));
-        p.users = None;
-        // A capacity profile run at a fixed rate is a plain load profile.
-        p.kind = None;
-        p.capacity = None;
-    }
-    if let Some(c) = args.concurrency {
-        p.users = Some(config::raw::RawPattern::Value(c as f64));
-        p.rate = None;
-        p.max_in_flight = None;
-    }
-    if args.duration.is_some() || args.requests.is_some() {
-        p.duration = args.duration.clone();
-        p.requests = args.requests;
-    }
-    if args.max_in_flight.is_some() {
-        p.max_in_flight = args.max_in_flight;
-    }
-    if args.warmup.is_some() {
-        p.warmup = args.warmup.clone();
-    }
-    p.thresholds.extend(args.thresholds.iter().cloned());
+    override_from_flags(args, p);
     if args.target.url.is_none() {
         if let Some(t) = p.target.clone().and_then(|t| raw.targets.get_mut(&t)) {
-            if args.timeout.is_some() {
-                t.timeout = args.timeout.clone();
-            }
-            t.http2 = t.http2.or(args.http2.then_some(true));
-            t.insecure = t.insecure.or(args.insecure.then_some(true));
+            override_target_from_flags(args, t);
         }
     }
     let raw = RawConfig {
@@ -274,6 +248,43 @@ pub(crate) fn build_profile(
         ));
     }
     Ok((Arc::new(profile), config.demo_target, config.safety))
+}
+
+/// `--rate`, `--concurrency`, `--duration`/`--requests`, `--max-in-flight`, `--warmup` and
+/// `--threshold` over the profile of the file.
+fn override_from_flags(args: &RunArgs, p: &mut config::raw::RawProfile) {
+    if let Some(r) = args.rate {
+        p.rate = Some(config::raw::RawPattern::Value(r));
+        p.users = None;
+        // A capacity profile run at a fixed rate is a plain load profile.
+        p.kind = None;
+        p.capacity = None;
+    }
+    if let Some(c) = args.concurrency {
+        p.users = Some(config::raw::RawPattern::Value(c as f64));
+        p.rate = None;
+        p.max_in_flight = None;
+    }
+    if args.duration.is_some() || args.requests.is_some() {
+        p.duration = args.duration.clone();
+        p.requests = args.requests;
+    }
+    if args.max_in_flight.is_some() {
+        p.max_in_flight = args.max_in_flight;
+    }
+    if args.warmup.is_some() {
+        p.warmup = args.warmup.clone();
+    }
+    p.thresholds.extend(args.thresholds.iter().cloned());
+}
+
+/// `--timeout`, `--http2` and `--insecure` over the profile's target in the file.
+fn override_target_from_flags(args: &RunArgs, t: &mut config::raw::RawTarget) {
+    if args.timeout.is_some() {
+        t.timeout = args.timeout.clone();
+    }
+    t.http2 = t.http2.or(args.http2.then_some(true));
+    t.insecure = t.insecure.or(args.insecure.then_some(true));
 }
 
 fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {

@@ -44,45 +44,7 @@ pub(super) fn scenario(
     let mut fingerprint = std::collections::hash_map::DefaultHasher::new();
     format!("{raw:?}").hash(&mut fingerprint);
 
-    let known_targets = || {
-        config
-            .targets
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let target = match raw.target.as_deref() {
-        None => {
-            c.err(
-                format!("{key}.target"),
-                format!(
-                    "missing: which target the steps call (known: {})",
-                    known_targets()
-                ),
-            );
-            None
-        }
-        Some(t) => {
-            let found = targets.iter().find(|x| x.name == t).cloned();
-            if found.is_none() && !config.targets.contains_key(t) {
-                c.err(
-                    format!("{key}.target"),
-                    format!("unknown target {t:?} (known: {})", known_targets()),
-                );
-            }
-            if found
-                .as_ref()
-                .is_some_and(|x| matches!(x.scheme, super::Scheme::Ws | super::Scheme::Wss))
-            {
-                c.err(
-                    format!("{key}.target"),
-                    format!("target {t:?} is a WebSocket target; scenario steps are HTTP requests"),
-                );
-            }
-            found
-        }
-    };
+    let target = target(c, &key, raw, config, targets);
     let base_path = raw
         .target
         .as_deref()
@@ -114,73 +76,12 @@ pub(super) fn scenario(
         initial.set(k, v.clone());
         known.insert(k.clone());
     }
-    let mut secrets = BTreeMap::new();
-    for (k, s) in &raw.secrets {
-        let skey = format!("{key}.secrets.{k}");
-        let value = match (&s.env, &s.file) {
-            (Some(var), None) => std::env::var(var)
-                .map_err(|_| format!("environment variable {var} is not set (or not valid UTF-8)")),
-            (None, Some(f)) => {
-                let p = base_dir.map(|d| d.join(f)).unwrap_or_else(|| f.into());
-                std::fs::read_to_string(&p)
-                    .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
-                    .map_err(|e| format!("cannot read secret file {}: {e}", p.display()))
-            }
-            _ => Err("set exactly one of env (a variable name) or file (a path)".into()),
-        };
-        match value {
-            Ok(v) => {
-                v.hash(&mut fingerprint);
-                secrets.insert(k.clone(), v);
-            }
-            Err(e) => c.err(skey, e),
-        }
-    }
+    let secrets = secrets(c, &key, raw, base_dir, &mut fingerprint);
     if !raw.secrets.is_empty() {
         initial.set("secrets", minijinja::Value::from(secrets));
         known.insert("secrets".into());
     }
-    let mut feeders = Vec::new();
-    for (k, f) in &raw.feeders {
-        let fkey = format!("{key}.feeders.{k}");
-        if !valid_var(k) {
-            c.err(&fkey, bad_var(k));
-        }
-        let order = match f.order.as_deref() {
-            None | Some("round_robin") => Order::RoundRobin,
-            Some("random") => Order::Random,
-            Some(other) => {
-                c.err(
-                    format!("{fkey}.order"),
-                    format!("unknown order {other:?} (known: round_robin, random)"),
-                );
-                Order::RoundRobin
-            }
-        };
-        let feeder = match (&f.csv, &f.list) {
-            (Some(path), None) => {
-                let p = base_dir
-                    .map(|d| d.join(path))
-                    .unwrap_or_else(|| path.into());
-                if let Ok(bytes) = std::fs::read(&p) {
-                    bytes.hash(&mut fingerprint);
-                }
-                Feeder::from_csv(k, &p, order).map_err(|e| (format!("{fkey}.csv"), e))
-            }
-            (None, Some(rows)) => {
-                Feeder::from_list(k, rows.clone(), order).map_err(|e| (format!("{fkey}.list"), e))
-            }
-            _ => Err((
-                fkey.clone(),
-                "set exactly one of csv (a file with a header row) or list (inline rows)".into(),
-            )),
-        };
-        match feeder {
-            Ok(f) => feeders.push(f),
-            Err((k, e)) => c.err(k, e),
-        }
-        known.insert(k.clone());
-    }
+    let feeders = feeders(c, &key, raw, base_dir, &mut fingerprint, &mut known);
 
     let mut b = Builder {
         c,
@@ -239,6 +140,142 @@ pub(super) fn scenario(
         fingerprint: fingerprint.finish(),
     };
     Some((Arc::new(scenario), scenario_target))
+}
+
+/// The scenario's target: it must exist and speak HTTP.
+fn target(
+    c: &mut Collector,
+    key: &str,
+    raw: &RawScenario,
+    config: &RawConfig,
+    targets: &[Arc<Target>],
+) -> Option<Arc<Target>> {
+    let known_targets = || {
+        config
+            .targets
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match raw.target.as_deref() {
+        None => {
+            c.err(
+                format!("{key}.target"),
+                format!(
+                    "missing: which target the steps call (known: {})",
+                    known_targets()
+                ),
+            );
+            None
+        }
+        Some(t) => {
+            let found = targets.iter().find(|x| x.name == t).cloned();
+            if found.is_none() && !config.targets.contains_key(t) {
+                c.err(
+                    format!("{key}.target"),
+                    format!("unknown target {t:?} (known: {})", known_targets()),
+                );
+            }
+            if found
+                .as_ref()
+                .is_some_and(|x| matches!(x.scheme, super::Scheme::Ws | super::Scheme::Wss))
+            {
+                c.err(
+                    format!("{key}.target"),
+                    format!("target {t:?} is a WebSocket target; scenario steps are HTTP requests"),
+                );
+            }
+            found
+        }
+    }
+}
+
+/// The feeders: CSV files or inline rows, each a variable of the users' vars.
+fn feeders(
+    c: &mut Collector,
+    key: &str,
+    raw: &RawScenario,
+    base_dir: Option<&Path>,
+    fingerprint: &mut impl Hasher,
+    known: &mut BTreeSet<String>,
+) -> Vec<Feeder> {
+    let mut feeders = Vec::new();
+    for (k, f) in &raw.feeders {
+        let fkey = format!("{key}.feeders.{k}");
+        if !valid_var(k) {
+            c.err(&fkey, bad_var(k));
+        }
+        let order = match f.order.as_deref() {
+            None | Some("round_robin") => Order::RoundRobin,
+            Some("random") => Order::Random,
+            Some(other) => {
+                c.err(
+                    format!("{fkey}.order"),
+                    format!("unknown order {other:?} (known: round_robin, random)"),
+                );
+                Order::RoundRobin
+            }
+        };
+        let feeder = match (&f.csv, &f.list) {
+            (Some(path), None) => {
+                let p = base_dir
+                    .map(|d| d.join(path))
+                    .unwrap_or_else(|| path.into());
+                if let Ok(bytes) = std::fs::read(&p) {
+                    bytes.hash(fingerprint);
+                }
+                Feeder::from_csv(k, &p, order).map_err(|e| (format!("{fkey}.csv"), e))
+            }
+            (None, Some(rows)) => {
+                Feeder::from_list(k, rows.clone(), order).map_err(|e| (format!("{fkey}.list"), e))
+            }
+            _ => Err((
+                fkey.clone(),
+                "set exactly one of csv (a file with a header row) or list (inline rows)".into(),
+            )),
+        };
+        match feeder {
+            Ok(f) => feeders.push(f),
+            Err((k, e)) => c.err(k, e),
+        }
+        known.insert(k.clone());
+    }
+    feeders
+}
+
+/// Each secret's value, from its environment variable or file; the values go into the
+/// fingerprint (a changed secret restarts the users) and nowhere else.
+fn secrets(
+    c: &mut Collector,
+    key: &str,
+    raw: &RawScenario,
+    base_dir: Option<&Path>,
+    fingerprint: &mut impl Hasher,
+) -> BTreeMap<String, String> {
+    let mut secrets = BTreeMap::new();
+    for (k, s) in &raw.secrets {
+        let skey = format!("{key}.secrets.{k}");
+        let value = match (&s.env, &s.file) {
+            (Some(var), None) => std::env::var(var)
+                .map_err(|_| format!("environment variable {var} is not set (or not valid UTF-8)")),
+            (None, Some(f)) => {
+                let p = base_dir.map(|d| d.join(f)).unwrap_or_else(|| f.into());
+                std::fs::read_to_string(&p)
+                    .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
+                    .map_err(|e| format!("cannot read secret file {}: {e}", p.display()))
+            }
+            _ => Err("set exactly one of env (a variable name) or file (a path)".into()),
+        };
+        match value {
+            Ok(v) => {
+                v.hash(fingerprint);
+                secrets.insert(k.clone(), v);
+            }
+            Err(e) => c.err(skey, e),
+        }
+    }
+    secrets
 }
 
 fn valid_var(name: &str) -> bool {
@@ -412,30 +449,7 @@ impl Builder<'_, '_> {
 
     fn request(&mut self, s: &RawStep, key: &str) -> Option<RequestStep> {
         let before = self.c.errors.len();
-        let name = match &s.name {
-            None => {
-                self.c.err(
-                    format!("{key}.name"),
-                    "missing: every request step needs a name (it is the endpoint label)",
-                );
-                String::new()
-            }
-            Some(n) if !valid_name(n) => {
-                self.c.err(
-                    format!("{key}.name"),
-                    format!("invalid step name {n:?}: use letters, digits, '_', '-', '.'"),
-                );
-                n.clone()
-            }
-            Some(n) if self.endpoints.iter().any(|e| &e.name == n) => {
-                self.c.err(
-                    format!("{key}.name"),
-                    format!("duplicate step name {n:?}: each request step is its own series"),
-                );
-                n.clone()
-            }
-            Some(n) => n.clone(),
-        };
+        let name = self.step_name(s, key);
         if s.steps.is_some() {
             self.c.err(
                 format!("{key}.steps"),
@@ -480,33 +494,7 @@ impl Builder<'_, '_> {
                 Err(_) => self.c.err(hkey, format!("invalid header name {h:?}")),
             }
         }
-        let body = match (&s.body, &s.body_file) {
-            (Some(_), Some(_)) => {
-                self.c.err(
-                    format!("{key}.body_file"),
-                    "set either body or body_file, not both",
-                );
-                None
-            }
-            (Some(b), None) => Some(b.clone()),
-            (None, Some(f)) => {
-                let p = self.base_dir.map(|d| d.join(f)).unwrap_or_else(|| f.into());
-                match std::fs::read_to_string(&p) {
-                    Ok(b) => {
-                        b.hash(self.fingerprint);
-                        Some(b)
-                    }
-                    Err(e) => {
-                        self.c.err(
-                            format!("{key}.body_file"),
-                            format!("cannot read {}: {e}", p.display()),
-                        );
-                        None
-                    }
-                }
-            }
-            (None, None) => None,
-        };
+        let body = self.body(s, key);
         if let Some(b) = &body {
             self.template(&format!("{key}.body"), &format!("{endpoint}.body"), b);
         }
@@ -519,45 +507,8 @@ impl Builder<'_, '_> {
                 );
             }
         }
-        let mut checks = Vec::new();
-        if let Some(text) = &s.body_contains {
-            checks.push(Check::BodyContains(text.clone()));
-        }
-        if let Some(path) = &s.json_exists {
-            match Check::json_exists(path) {
-                Ok(ch) => checks.push(ch),
-                Err(e) => self.c.err(format!("{key}.json_exists"), e),
-            }
-        }
-        if let Some(eq) = &s.json_equals {
-            match (&eq.path, &eq.value) {
-                (Some(path), Some(value)) => match Check::json_equals(path, value.clone()) {
-                    Ok(ch) => checks.push(ch),
-                    Err(e) => self.c.err(format!("{key}.json_equals.path"), e),
-                },
-                _ => self.c.err(
-                    format!("{key}.json_equals"),
-                    "needs path and value (e.g. { path = \"$.ok\", value = true })",
-                ),
-            }
-        }
-        if let Some(d) = &s.max_latency {
-            let d = self
-                .c
-                .duration(&format!("{key}.max_latency"), Some(d), Duration::ZERO);
-            checks.push(Check::MaxLatency(d));
-        }
-        let mut extract = Vec::new();
-        for (var, e) in &s.extract {
-            let xkey = format!("{key}.extract.{var}");
-            if !valid_var(var) {
-                self.c.err(&xkey, bad_var(var));
-            }
-            match extractor(e) {
-                Ok(x) => extract.push((var.clone(), x)),
-                Err(msg) => self.c.err(xkey, msg),
-            }
-        }
+        let checks = self.checks(s, key);
+        let extract = self.extractors(s, key);
         // Later steps may use what this one extracts.
         self.known.extend(s.extract.keys().cloned());
         let needs_body = !extract.is_empty()
@@ -587,6 +538,115 @@ impl Builder<'_, '_> {
             checks,
             capture: if needs_body { CAPTURE_LIMIT } else { 0 },
         })
+    }
+
+    /// A request step's name: present, valid and unique (it is the endpoint label).
+    fn step_name(&mut self, s: &RawStep, key: &str) -> String {
+        match &s.name {
+            None => {
+                self.c.err(
+                    format!("{key}.name"),
+                    "missing: every request step needs a name (it is the endpoint label)",
+                );
+                String::new()
+            }
+            Some(n) if !valid_name(n) => {
+                self.c.err(
+                    format!("{key}.name"),
+                    format!("invalid step name {n:?}: use letters, digits, '_', '-', '.'"),
+                );
+                n.clone()
+            }
+            Some(n) if self.endpoints.iter().any(|e| &e.name == n) => {
+                self.c.err(
+                    format!("{key}.name"),
+                    format!("duplicate step name {n:?}: each request step is its own series"),
+                );
+                n.clone()
+            }
+            Some(n) => n.clone(),
+        }
+    }
+
+    /// The body template's source, inline or from `body_file` (whose content goes into the
+    /// fingerprint).
+    fn body(&mut self, s: &RawStep, key: &str) -> Option<String> {
+        match (&s.body, &s.body_file) {
+            (Some(_), Some(_)) => {
+                self.c.err(
+                    format!("{key}.body_file"),
+                    "set either body or body_file, not both",
+                );
+                None
+            }
+            (Some(b), None) => Some(b.clone()),
+            (None, Some(f)) => {
+                let p = self.base_dir.map(|d| d.join(f)).unwrap_or_else(|| f.into());
+                match std::fs::read_to_string(&p) {
+                    Ok(b) => {
+                        b.hash(self.fingerprint);
+                        Some(b)
+                    }
+                    Err(e) => {
+                        self.c.err(
+                            format!("{key}.body_file"),
+                            format!("cannot read {}: {e}", p.display()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// The response checks beyond the status: body text, JSON paths, latency.
+    fn checks(&mut self, s: &RawStep, key: &str) -> Vec<Check> {
+        let mut checks = Vec::new();
+        if let Some(text) = &s.body_contains {
+            checks.push(Check::BodyContains(text.clone()));
+        }
+        if let Some(path) = &s.json_exists {
+            match Check::json_exists(path) {
+                Ok(ch) => checks.push(ch),
+                Err(e) => self.c.err(format!("{key}.json_exists"), e),
+            }
+        }
+        if let Some(eq) = &s.json_equals {
+            match (&eq.path, &eq.value) {
+                (Some(path), Some(value)) => match Check::json_equals(path, value.clone()) {
+                    Ok(ch) => checks.push(ch),
+                    Err(e) => self.c.err(format!("{key}.json_equals.path"), e),
+                },
+                _ => self.c.err(
+                    format!("{key}.json_equals"),
+                    "needs path and value (e.g. { path = \"$.ok\", value = true })",
+                ),
+            }
+        }
+        if let Some(d) = &s.max_latency {
+            let d = self
+                .c
+                .duration(&format!("{key}.max_latency"), Some(d), Duration::ZERO);
+            checks.push(Check::MaxLatency(d));
+        }
+        checks
+    }
+
+    /// What the step extracts from its response, by variable name.
+    fn extractors(&mut self, s: &RawStep, key: &str) -> Vec<(String, Extractor)> {
+        let mut extract = Vec::new();
+        for (var, e) in &s.extract {
+            let xkey = format!("{key}.extract.{var}");
+            if !valid_var(var) {
+                self.c.err(&xkey, bad_var(var));
+            }
+            match extractor(e) {
+                Ok(x) => extract.push((var.clone(), x)),
+                Err(msg) => self.c.err(xkey, msg),
+            }
+        }
+        extract
     }
 }
 

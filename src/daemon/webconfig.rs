@@ -178,70 +178,10 @@ fn tls_config(
     warnings: &mut Vec<String>,
 ) -> Option<Arc<ServerConfig>> {
     let key = |k: &str| format!("tls_server_config.{k}");
-    for (name, set) in [
-        ("cipher_suites", t.cipher_suites.is_some()),
-        ("curve_preferences", t.curve_preferences.is_some()),
-        (
-            "prefer_server_cipher_suites",
-            t.prefer_server_cipher_suites.is_some(),
-        ),
-    ] {
-        if set {
-            warnings.push(format!(
-                "{}: `{}` is ignored (rustls offers only its own modern suites and groups)",
-                p.file,
-                key(name)
-            ));
-        }
-    }
-    if t.client_allowed_sans.is_some() {
-        p.add(
-            &key("client_allowed_sans"),
-            "not supported by loadtide: remove it, or put a proxy that checks client certificate SANs in front",
-        );
-    }
+    unsupported_keys(t, p, warnings);
     let versions = protocol_versions(t, p);
     let client_auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
-    let verify_clients = match client_auth {
-        "NoClientCert" | "" => false,
-        "VerifyClientCertIfGiven" | "RequireAndVerifyClientCert" => true,
-        "RequestClientCert" | "RequireAnyClientCert" | "RequireClientCert" => {
-            p.add(
-                &key("client_auth_type"),
-                format!(
-                    "{client_auth:?} accepts unverified client certificates and is not supported \
-                     (use one of: {})",
-                    CLIENT_AUTH.join(", ")
-                ),
-            );
-            false
-        }
-        other => {
-            p.add(
-                &key("client_auth_type"),
-                format!("unknown {other:?} (known: {})", CLIENT_AUTH.join(", ")),
-            );
-            false
-        }
-    };
-    let roots = match (&t.client_ca_file, verify_clients) {
-        (Some(_), false) if client_auth == "NoClientCert" || client_auth.is_empty() => {
-            p.add(
-                &key("client_ca_file"),
-                "set, but client_auth_type is NoClientCert: set client_auth_type to VerifyClientCertIfGiven or RequireAndVerifyClientCert",
-            );
-            None
-        }
-        (None, true) => {
-            p.add(
-                &key("client_ca_file"),
-                format!("required by client_auth_type {client_auth:?}"),
-            );
-            None
-        }
-        (Some(ca), true) => client_roots(&dir.join(ca), &key("client_ca_file"), p),
-        _ => None,
-    };
+    let (verify_clients, roots) = client_verification(t, client_auth, dir, p);
     let (cert_file, key_file) = match (&t.cert_file, &t.key_file) {
         (Some(c), Some(k)) if !c.is_empty() && !k.is_empty() => (dir.join(c), dir.join(k)),
         (c, k) => {
@@ -323,6 +263,85 @@ fn tls_config(
             None
         }
     }
+}
+
+/// Keys of exporter-toolkit's web config that rustls cannot honour: a warning where
+/// ignoring them is safe, an error where it would weaken what the user asked for.
+fn unsupported_keys(t: &RawTls, p: &mut Problems, warnings: &mut Vec<String>) {
+    let key = |k: &str| format!("tls_server_config.{k}");
+    for (name, set) in [
+        ("cipher_suites", t.cipher_suites.is_some()),
+        ("curve_preferences", t.curve_preferences.is_some()),
+        (
+            "prefer_server_cipher_suites",
+            t.prefer_server_cipher_suites.is_some(),
+        ),
+    ] {
+        if set {
+            warnings.push(format!(
+                "{}: `{}` is ignored (rustls offers only its own modern suites and groups)",
+                p.file,
+                key(name)
+            ));
+        }
+    }
+    if t.client_allowed_sans.is_some() {
+        p.add(
+            &key("client_allowed_sans"),
+            "not supported by loadtide: remove it, or put a proxy that checks client certificate SANs in front",
+        );
+    }
+}
+
+/// Whether client certificates are verified (`client_auth_type`), and against which CAs.
+fn client_verification(
+    t: &RawTls,
+    client_auth: &str,
+    dir: &Path,
+    p: &mut Problems,
+) -> (bool, Option<RootCertStore>) {
+    let key = |k: &str| format!("tls_server_config.{k}");
+    let verify_clients = match client_auth {
+        "NoClientCert" | "" => false,
+        "VerifyClientCertIfGiven" | "RequireAndVerifyClientCert" => true,
+        "RequestClientCert" | "RequireAnyClientCert" | "RequireClientCert" => {
+            p.add(
+                &key("client_auth_type"),
+                format!(
+                    "{client_auth:?} accepts unverified client certificates and is not supported \
+                     (use one of: {})",
+                    CLIENT_AUTH.join(", ")
+                ),
+            );
+            false
+        }
+        other => {
+            p.add(
+                &key("client_auth_type"),
+                format!("unknown {other:?} (known: {})", CLIENT_AUTH.join(", ")),
+            );
+            false
+        }
+    };
+    let roots = match (&t.client_ca_file, verify_clients) {
+        (Some(_), false) if client_auth == "NoClientCert" || client_auth.is_empty() => {
+            p.add(
+                &key("client_ca_file"),
+                "set, but client_auth_type is NoClientCert: set client_auth_type to VerifyClientCertIfGiven or RequireAndVerifyClientCert",
+            );
+            None
+        }
+        (None, true) => {
+            p.add(
+                &key("client_ca_file"),
+                format!("required by client_auth_type {client_auth:?}"),
+            );
+            None
+        }
+        (Some(ca), true) => client_roots(&dir.join(ca), &key("client_ca_file"), p),
+        _ => None,
+    };
+    (verify_clients, roots)
 }
 
 fn protocol_versions(

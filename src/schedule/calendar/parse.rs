@@ -53,26 +53,7 @@ pub fn parse(
             errors.add("end", format!("{e:?} is not after start {s:?}"));
         }
     }
-    let for_ = raw
-        .for_
-        .as_deref()
-        .and_then(|v| match humantime::parse_duration(v.trim()) {
-            Ok(d) if !d.is_zero() => Some(d),
-            Ok(_) => {
-                errors.add(
-                    "for",
-                    format!("invalid duration {v:?}: must be greater than zero"),
-                );
-                None
-            }
-            Err(_) => {
-                errors.add(
-                    "for",
-                    format!("invalid duration {v:?} (e.g. \"30m\", \"8h\")"),
-                );
-                None
-            }
-        });
+    let for_ = parse_for(raw.for_.as_deref(), &mut errors);
 
     let when = match (&raw.cron, raw.windows.is_empty()) {
         (Some(expr), false) => {
@@ -136,6 +117,27 @@ pub fn parse(
         }),
         _ => Err(errors.list),
     }
+}
+
+/// `for`: how long each cron activation lasts.
+fn parse_for(value: Option<&str>, errors: &mut Errors) -> Option<Duration> {
+    value.and_then(|v| match humantime::parse_duration(v.trim()) {
+        Ok(d) if !d.is_zero() => Some(d),
+        Ok(_) => {
+            errors.add(
+                "for",
+                format!("invalid duration {v:?}: must be greater than zero"),
+            );
+            None
+        }
+        Err(_) => {
+            errors.add(
+                "for",
+                format!("invalid duration {v:?} (e.g. \"30m\", \"8h\")"),
+            );
+            None
+        }
+    })
 }
 
 struct Errors<'a> {

@@ -120,26 +120,7 @@ impl Pattern {
                 hold,
                 ramp,
                 every,
-            } => {
-                if elapsed < *at {
-                    *base
-                } else {
-                    let mut t = elapsed - *at;
-                    if let Some(every) = every {
-                        t = modulo(t, *every);
-                    }
-                    let top = ramp.saturating_add(*hold);
-                    if t < *ramp {
-                        lerp(*base, *peak, fraction(t, *ramp))
-                    } else if t < top {
-                        *peak
-                    } else if t < top.saturating_add(*ramp) {
-                        lerp(*peak, *base, fraction(t - top, *ramp))
-                    } else {
-                        *base
-                    }
-                }
-            }
+            } => spike_at(elapsed, (*base, *peak), *at, *hold, *ramp, *every),
             Pattern::Random {
                 min,
                 max,
@@ -155,46 +136,9 @@ impl Pattern {
                 period,
                 peak_at,
                 trough_at,
-            } => {
-                let p = period.as_nanos();
-                if p == 0 {
-                    *min
-                } else {
-                    let (t, peak, trough) = (
-                        elapsed.as_nanos() % p,
-                        peak_at.as_nanos(),
-                        trough_at.as_nanos(),
-                    );
-                    // Everything measured from the trough, forwards, modulo the period.
-                    let d = (t + p - trough % p) % p;
-                    let rise = (peak % p + p - trough % p) % p;
-                    if d < rise {
-                        let x = d as f64 / rise as f64;
-                        lerp(*min, *max, (1.0 - (PI * x).cos()) / 2.0)
-                    } else {
-                        let x = (d - rise) as f64 / (p - rise) as f64;
-                        lerp(*max, *min, (1.0 - (PI * x).cos()) / 2.0)
-                    }
-                }
-            }
+            } => sine_at(elapsed, (*min, *max), *period, *peak_at, *trough_at),
             Pattern::Points(points) => points_at(points, elapsed),
-            Pattern::Stages(stages) => {
-                let mut start = Duration::ZERO;
-                let mut found = None;
-                for s in stages {
-                    let end = start.saturating_add(s.duration);
-                    if elapsed < end {
-                        found = Some(s.pattern.rate_at(elapsed - start));
-                        break;
-                    }
-                    start = end;
-                }
-                match (found, stages.last()) {
-                    (Some(v), _) => v,
-                    (None, Some(last)) => last.pattern.rate_at(last.duration),
-                    (None, None) => 0.0,
-                }
-            }
+            Pattern::Stages(stages) => stages_at(stages, elapsed),
         };
         // Also maps NaN (a hand-built exponential ramp from 0, say) to 0.
         if v > 0.0 {
@@ -304,22 +248,7 @@ impl Pattern {
                 hold,
                 ramp,
                 every,
-            } => {
-                let mut s = format!(
-                    "spike {} → {} at {} for {}",
-                    num(*base),
-                    num(*peak),
-                    dur(*at),
-                    dur(*hold)
-                );
-                if !ramp.is_zero() {
-                    s += &format!(", ramp {}", dur(*ramp));
-                }
-                if let Some(every) = every {
-                    s += &format!(", every {}", dur(*every));
-                }
-                s
-            }
+            } => describe_spike((*base, *peak), *at, *hold, *ramp, *every),
             Pattern::Random {
                 min,
                 max,
@@ -345,48 +274,159 @@ impl Pattern {
                 dur(*peak_at),
                 dur(*trough_at)
             ),
-            Pattern::Points(points) => {
-                let shown = if points.len() > 4 { 3 } else { points.len() };
-                let mut parts: Vec<String> = points[..shown]
-                    .iter()
-                    .map(|(at, v)| format!("{} at {}", num(*v), dur(*at)))
-                    .collect();
-                if shown < points.len() {
-                    parts.push(format!(
-                        "… ({} points over {})",
-                        points.len(),
-                        dur(self.length().unwrap_or_default())
-                    ));
-                }
-                format!("points {}", parts.join(", "))
-            }
-            Pattern::Stages(stages) => {
-                let shown = if stages.len() > 4 { 3 } else { stages.len() };
-                let mut parts: Vec<String> = stages[..shown]
-                    .iter()
-                    .map(|s| {
-                        let inner = match &s.pattern {
-                            Pattern::Stages(_) => format!("({})", s.pattern.describe()),
-                            p => p.describe(),
-                        };
-                        if s.pattern.length() == Some(s.duration) {
-                            inner
-                        } else {
-                            format!("{inner} for {}", dur(s.duration))
-                        }
-                    })
-                    .collect();
-                if shown < stages.len() {
-                    parts.push(format!(
-                        "… ({} stages, {})",
-                        stages.len(),
-                        dur(self.length().unwrap_or_default())
-                    ));
-                }
-                format!("stages: {}", parts.join(", "))
-            }
+            Pattern::Points(points) => describe_points(points),
+            Pattern::Stages(stages) => describe_stages(stages),
         }
     }
+}
+
+/// A spike from `base` to `peak` at `at`: up over `ramp`, held `hold`, down over `ramp`;
+/// again every `every`.
+fn spike_at(
+    elapsed: Duration,
+    (base, peak): (f64, f64),
+    at: Duration,
+    hold: Duration,
+    ramp: Duration,
+    every: Option<Duration>,
+) -> f64 {
+    if elapsed < at {
+        base
+    } else {
+        let mut t = elapsed - at;
+        if let Some(every) = every {
+            t = modulo(t, every);
+        }
+        let top = ramp.saturating_add(hold);
+        if t < ramp {
+            lerp(base, peak, fraction(t, ramp))
+        } else if t < top {
+            peak
+        } else if t < top.saturating_add(ramp) {
+            lerp(peak, base, fraction(t - top, ramp))
+        } else {
+            base
+        }
+    }
+}
+
+/// A smooth wave between `min` and `max`: half-cosines from trough to peak and back, which
+/// need not be half a period apart.
+fn sine_at(
+    elapsed: Duration,
+    (min, max): (f64, f64),
+    period: Duration,
+    peak_at: Duration,
+    trough_at: Duration,
+) -> f64 {
+    let p = period.as_nanos();
+    if p == 0 {
+        min
+    } else {
+        let (t, peak, trough) = (
+            elapsed.as_nanos() % p,
+            peak_at.as_nanos(),
+            trough_at.as_nanos(),
+        );
+        // Everything measured from the trough, forwards, modulo the period.
+        let d = (t + p - trough % p) % p;
+        let rise = (peak % p + p - trough % p) % p;
+        if d < rise {
+            let x = d as f64 / rise as f64;
+            lerp(min, max, (1.0 - (PI * x).cos()) / 2.0)
+        } else {
+            let x = (d - rise) as f64 / (p - rise) as f64;
+            lerp(max, min, (1.0 - (PI * x).cos()) / 2.0)
+        }
+    }
+}
+
+/// The stage `elapsed` falls in, at its own elapsed time; after the last, its end value.
+fn stages_at(stages: &[Stage], elapsed: Duration) -> f64 {
+    let mut start = Duration::ZERO;
+    let mut found = None;
+    for s in stages {
+        let end = start.saturating_add(s.duration);
+        if elapsed < end {
+            found = Some(s.pattern.rate_at(elapsed - start));
+            break;
+        }
+        start = end;
+    }
+    match (found, stages.last()) {
+        (Some(v), _) => v,
+        (None, Some(last)) => last.pattern.rate_at(last.duration),
+        (None, None) => 0.0,
+    }
+}
+
+fn describe_spike(
+    (base, peak): (f64, f64),
+    at: Duration,
+    hold: Duration,
+    ramp: Duration,
+    every: Option<Duration>,
+) -> String {
+    let mut s = format!(
+        "spike {} → {} at {} for {}",
+        num(base),
+        num(peak),
+        dur(at),
+        dur(hold)
+    );
+    if !ramp.is_zero() {
+        s += &format!(", ramp {}", dur(ramp));
+    }
+    if let Some(every) = every {
+        s += &format!(", every {}", dur(every));
+    }
+    s
+}
+
+/// The first points (three of more than four), then how many over how long.
+fn describe_points(points: &[(Duration, f64)]) -> String {
+    let shown = if points.len() > 4 { 3 } else { points.len() };
+    let mut parts: Vec<String> = points[..shown]
+        .iter()
+        .map(|(at, v)| format!("{} at {}", num(*v), dur(*at)))
+        .collect();
+    if shown < points.len() {
+        parts.push(format!(
+            "… ({} points over {})",
+            points.len(),
+            dur(points.last().map_or(Duration::ZERO, |p| p.0))
+        ));
+    }
+    format!("points {}", parts.join(", "))
+}
+
+/// The first stages (three of more than four), then how many over how long.
+fn describe_stages(stages: &[Stage]) -> String {
+    let shown = if stages.len() > 4 { 3 } else { stages.len() };
+    let mut parts: Vec<String> = stages[..shown]
+        .iter()
+        .map(|s| {
+            let inner = match &s.pattern {
+                Pattern::Stages(_) => format!("({})", s.pattern.describe()),
+                p => p.describe(),
+            };
+            if s.pattern.length() == Some(s.duration) {
+                inner
+            } else {
+                format!("{inner} for {}", dur(s.duration))
+            }
+        })
+        .collect();
+    if shown < stages.len() {
+        parts.push(format!(
+            "… ({} stages, {})",
+            stages.len(),
+            dur(stages
+                .iter()
+                .fold(Duration::ZERO, |a, s| a.saturating_add(s.duration)))
+        ));
+    }
+    format!("stages: {}", parts.join(", "))
 }
 
 /// How many whole `every`s fit in `t`; integer math so that exactly `every` is interval 1.
