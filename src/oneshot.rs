@@ -101,10 +101,7 @@ pub async fn run_once_until(
     summary.abandoned = end.abandoned as u64;
     summary.started_at = started_at;
     if !shard.is_whole() {
-        summary.shard = Some(crate::report::summary::Shard {
-            index: shard.index,
-            count: shard.count,
-        });
+        summary.shard = Some(shard);
     }
     summary.seed = seed_used(&profile);
     if let Some(sc) = &profile.scenario {

@@ -7,10 +7,11 @@ use clap::Args;
 
 use super::exit::{EXIT_RUNTIME, EXIT_THRESHOLDS, EXIT_USAGE};
 use crate::config::Threshold;
+use crate::engine::Shard;
 use crate::report::merge::inputs::missing_shards;
 use crate::report::merge::merge_named;
 use crate::report::render;
-use crate::report::summary::{Shard, Summary};
+use crate::report::summary::Summary;
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {

@@ -12,8 +12,9 @@ use crate::pause::Pause;
 use crate::schedule::Pattern;
 
 /// This instance's part of a scaled-out deployment: shard `index` of `count` (0-based, like
-/// a StatefulSet ordinal). Every instance generates 1/count of each profile's load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// a StatefulSet ordinal). Every instance generates 1/count of each profile's load. In a
+/// JSON summary it says which slice the summary covers (`{"index": 1, "count": 3}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
     pub index: u32,
     pub count: u32,

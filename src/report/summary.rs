@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::threshold::{LatencyStat, Metric};
 use crate::config::Threshold;
+use crate::engine::Shard;
 use crate::metrics::stats::{EndpointStats, RunStats, TimelineRow};
 use crate::metrics::window::WindowSeries;
 use crate::outcome::ErrorKind;
@@ -69,13 +70,6 @@ impl ThresholdResult {
     pub fn failing_windows(&self) -> impl Iterator<Item = &WindowResult> {
         self.windows.iter().flatten().filter(|w| !w.passed)
     }
-}
-
-/// Which slice of a sharded run a summary covers: `index` of `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::MergeError;
-use crate::report::summary::{Shard, Summary};
+use crate::engine::Shard;
+use crate::report::summary::Summary;
 
 /// Profiles agree, shards are distinct slices of one split; every input has a start time.
 pub(super) fn check_inputs(inputs: &[(String, Summary)]) -> Result<(), MergeError> {

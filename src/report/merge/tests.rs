@@ -5,11 +5,12 @@ use std::time::Duration;
 use super::inputs::missing_shards;
 use super::*;
 use crate::config::Threshold;
+use crate::engine::Shard;
 use crate::metrics::stats::TimelineRow;
 use crate::metrics::RunStats;
 use crate::outcome::{ErrorKind, Outcome};
 use crate::report::render;
-use crate::report::summary::{Shard, ThresholdResult, WindowResult};
+use crate::report::summary::{ThresholdResult, WindowResult};
 
 /// One request: endpoint index, latency in µs, status code (5xx counts as an error).
 type Sample = (usize, u64, u16);
