@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use common::cli::{f, read_json, KillOnDrop, Out};
+use common::scrape::Scrape;
 
 /// A target on its own runtime (two worker threads) until dropped.
 struct Target {
@@ -418,14 +419,14 @@ fn scrape(port: u16) -> Option<String> {
         .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
-    Some(text)
+    // The body, after the response head.
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
 }
 
-fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
-    let prefix = format!("{name}{{{labels}}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
+/// The value of the series `name{profile="PROFILE"}` in a scrape, if it is there.
+fn sample(text: &str, name: &str, profile: &str) -> Option<f64> {
+    Scrape::parse(text).get(name, &[("profile", profile)])
 }
 
 #[test]
@@ -502,7 +503,7 @@ max_levels = 10
         );
         std::thread::sleep(Duration::from_millis(500));
     };
-    let p = r#"profile="nightly""#;
+    let p = "nightly";
     let rps = sample(&text, "loadtide_capacity_rps", p).unwrap();
     assert!(
         (rps - n).abs() <= 0.2 * n,
@@ -833,7 +834,7 @@ max_levels = 6
         );
         std::thread::sleep(Duration::from_millis(500));
     };
-    let p = r#"profile="nightly""#;
+    let p = "nightly";
     // 10, 20, 40: the cap, where every SLO still held.
     assert_eq!(sample(&text, "loadtide_capacity_rps", p), Some(40.0));
     assert_eq!(

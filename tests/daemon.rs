@@ -7,127 +7,37 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
+mod common;
+
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use common::scrape::Scrape;
+use common::{Behavior, Script, TestServer};
 
 // ---------------------------------------------------------------------------------------
 // The target: 200 on /ok, 500 on /fail, 200 after 20 ms on /slow, never an answer on /hang.
 // ---------------------------------------------------------------------------------------
 
-/// Per path: requests seen and their size as serialised on the wire (HTTP/1.1).
-type Seen = Arc<Mutex<BTreeMap<String, (u64, u64)>>>;
-
-struct Target {
-    addr: SocketAddr,
-    seen: Seen,
-    runtime: Option<tokio::runtime::Runtime>,
-}
+/// The scripted target every daemon test loads (`common::TestServer`).
+struct Target;
 
 impl Target {
-    fn start() -> Target {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Seen::default();
-        let s = seen.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let s = s.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| answer(s.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Target {
-            addr,
-            seen,
-            runtime: Some(runtime),
-        }
+    fn start() -> TestServer {
+        Script::new(Behavior::Status(404))
+            .route("/ok", Behavior::Ok)
+            .route("/fail", Behavior::Status(500))
+            .route("/slow", Behavior::Delay(Duration::from_millis(20)))
+            .route("/hang", Behavior::Hang)
+            .start()
     }
-
-    /// Mean size on the wire of the requests seen on `path`.
-    fn mean_request_size(&self, path: &str) -> f64 {
-        let (n, bytes) = self.seen.lock().unwrap()[path];
-        bytes as f64 / n as f64
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-/// The request's size as HTTP/1.1 serialises it: request line, headers, blank line, body.
-fn wire_size(req: &Request<Incoming>) -> u64 {
-    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let line = req.method().as_str().len() + 1 + target.len() + " HTTP/1.1\r\n".len();
-    let headers: usize = req
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
-        .sum();
-    let body: usize = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .unwrap_or(0);
-    (line + headers + 2 + body) as u64
-}
-
-async fn answer(seen: Seen, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_string();
-    {
-        let mut seen = seen.lock().unwrap();
-        let e = seen.entry(path.clone()).or_default();
-        e.0 += 1;
-        e.1 += wire_size(&req);
-    }
-    let (status, body) = match path.as_str() {
-        "/ok" => (200, "ok\n"),
-        "/fail" => (500, "fail\n"),
-        "/slow" => {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            (200, "slow\n")
-        }
-        "/hang" => std::future::pending().await,
-        _ => (404, "not found\n"),
-    };
-    Ok(Response::builder()
-        .status(status)
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .unwrap())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -380,152 +290,6 @@ fn assert_consistent(d: &Daemon, what: &str, f: impl Fn(&Scrape) -> (f64, f64)) 
     panic!("{what}: {} != {} in 10 scrapes", last.0, last.1);
 }
 
-// ---------------------------------------------------------------------------------------
-// Prometheus text format
-// ---------------------------------------------------------------------------------------
-
-#[derive(Debug)]
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
-}
-
-struct Scrape {
-    text: String,
-    samples: Vec<Sample>,
-    /// Family name -> type, from `# TYPE`.
-    types: BTreeMap<String, String>,
-    /// Families with a `# HELP` line.
-    helps: BTreeSet<String>,
-}
-
-fn parse_sample(line: &str) -> Sample {
-    let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-    let name = line[..name_end].to_string();
-    let mut labels = BTreeMap::new();
-    let mut rest = &line[name_end..];
-    if let Some(inner) = rest.strip_prefix('{') {
-        let mut chars = inner.char_indices().peekable();
-        loop {
-            let (start, c) = chars.next().unwrap();
-            if c == '}' {
-                rest = &inner[start + 1..];
-                break;
-            }
-            if c == ',' {
-                continue;
-            }
-            let eq = inner[start..].find('=').unwrap() + start;
-            let key = inner[start..eq].to_string();
-            while chars.peek().unwrap().0 <= eq {
-                chars.next();
-            }
-            assert_eq!(chars.next().unwrap().1, '"', "label value unquoted: {line}");
-            let mut value = String::new();
-            loop {
-                match chars.next().unwrap().1 {
-                    '"' => break,
-                    '\\' => match chars.next().unwrap().1 {
-                        'n' => value.push('\n'),
-                        other => value.push(other),
-                    },
-                    other => value.push(other),
-                }
-            }
-            labels.insert(key, value);
-        }
-    }
-    let value = rest.split_whitespace().next().unwrap();
-    let value = value
-        .parse()
-        .unwrap_or_else(|_| panic!("bad value in {line:?}"));
-    Sample {
-        name,
-        labels,
-        value,
-    }
-}
-
-impl Scrape {
-    fn parse(text: &str) -> Scrape {
-        let mut samples = Vec::new();
-        let mut types = BTreeMap::new();
-        let mut helps = BTreeSet::new();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let mut words = line.split_whitespace();
-            match (words.next(), words.next(), words.next()) {
-                (Some("#"), Some("TYPE"), Some(name)) => {
-                    types.insert(name.to_string(), words.next().unwrap().to_string());
-                }
-                (Some("#"), Some("HELP"), Some(name)) => {
-                    helps.insert(name.to_string());
-                }
-                (Some("#"), _, _) => {}
-                _ => samples.push(parse_sample(line)),
-            }
-        }
-        Scrape {
-            text: text.to_string(),
-            samples,
-            types,
-            helps,
-        }
-    }
-
-    fn series<'a>(
-        &'a self,
-        name: &'a str,
-        filter: &'a [(&'a str, &'a str)],
-    ) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.samples.iter().filter(move |s| {
-            s.name == name
-                && filter
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-        })
-    }
-
-    /// The value of the one series of `name` matching `filter`.
-    fn value(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
-        let found: Vec<_> = self.series(name, filter).collect();
-        assert_eq!(
-            found.len(),
-            1,
-            "expected one series {name}{filter:?}, found {found:?}"
-        );
-        found[0].value
-    }
-
-    /// The sum over every series of `name` matching `filter` (0 if there is none).
-    fn sum(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
-        self.series(name, filter).map(|s| s.value).sum()
-    }
-
-    /// Requests completed by `profile` (every endpoint), from the duration histogram.
-    fn requests(&self, profile: &str) -> f64 {
-        self.sum(
-            "loadtide_request_duration_seconds_count",
-            &[("profile", profile)],
-        )
-    }
-
-    /// Label names used by family `family` (histogram `le` excluded).
-    fn label_names(&self, family: &str) -> BTreeSet<String> {
-        let names: BTreeSet<String> =
-            if self.types.get(family).map(String::as_str) == Some("histogram") {
-                [format!("{family}_count")].into()
-            } else {
-                [family.to_string()].into()
-            };
-        self.samples
-            .iter()
-            .filter(|s| names.contains(&s.name))
-            .flat_map(|s| s.labels.keys().cloned())
-            .collect()
-    }
-}
-
 /// Runs `promtool ARGS` with `stdin`; None (with a note) when promtool is not installed,
 /// which fails the test when `CI` is set.
 fn promtool(args: &[&std::ffi::OsStr], stdin: &str) -> Option<std::process::Output> {
@@ -584,7 +348,7 @@ fn scrape_has_every_design_metric_with_the_right_values() {
     // A brake that never trips (the slow endpoint never fails), so its families are listed.
     let config = format!(
         "{}brake = {{ max_error_ratio = 0.99 }}\n",
-        both_models(target.addr)
+        both_models(target.addr())
     );
     let d = Daemon::start(&config, &[]);
     let ready = Instant::now();
@@ -595,7 +359,7 @@ fn scrape_has_every_design_metric_with_the_right_values() {
     let s = d.scrape();
     let after = Instant::now();
 
-    assert_types_help_and_labels(&s, target.addr);
+    assert_types_help_and_labels(&s, target.addr());
     check_golden_names(&s);
 
     // The open profile ran at ~50/s for the time elapsed; the closed one as fast as 2 users
@@ -617,12 +381,12 @@ fn scrape_has_every_design_metric_with_the_right_values() {
     assert_engine_gauges(&s, open);
     assert_config_build_and_process(&s);
 
-    // Bytes: response bodies as the target sent them ("slow\n"); request bytes grow below.
+    // Bytes: response bodies as the target sent them ("ok"); request bytes grow below.
     let closed_pt = [("profile", "closed"), ("target", "local")];
-    assert_consistent(&d, "closed bytes received vs 5 × requests", |s| {
+    assert_consistent(&d, "closed bytes received vs 2 × requests", |s| {
         (
             s.value("loadtide_bytes_received_total", &closed_pt),
-            5.0 * s.requests("closed"),
+            2.0 * s.requests("closed"),
         )
     });
 
@@ -884,7 +648,7 @@ fn check_golden_names(s: &Scrape) {
 #[test]
 fn scrape_passes_promtool_check_metrics() {
     let target = Target::start();
-    let d = Daemon::start(&both_models(target.addr), &[]);
+    let d = Daemon::start(&both_models(target.addr()), &[]);
     // Every family with at least one sample, including 500s and status errors.
     let s = eventually("traffic on every endpoint", Duration::from_secs(10), || {
         let s = d.scrape();
@@ -902,7 +666,7 @@ fn request_bytes_match_what_the_target_received() {
     let target = Target::start();
     let config = format!(
         "{}{}",
-        target_toml(target.addr, "5s"),
+        target_toml(target.addr(), "5s"),
         closed_profile("closed", &["slow"], 1)
     );
     let d = Daemon::start(&config, &[]);
@@ -924,7 +688,7 @@ fn sighup_keeps_unchanged_profiles_adds_new_ones_and_rejects_a_bad_config() {
     let target = Target::start();
     let head = format!(
         "[server]\ndrain_timeout = \"2s\"\n{}",
-        target_toml(target.addr, "5s")
+        target_toml(target.addr(), "5s")
     );
     let v1 = format!(
         "{head}{}{}",
@@ -1040,7 +804,7 @@ fn sighup_keeps_unchanged_profiles_adds_new_ones_and_rejects_a_bad_config() {
 #[test]
 fn sighup_restarts_a_changed_profile_with_its_new_settings() {
     let target = Target::start();
-    let head = target_toml(target.addr, "5s");
+    let head = target_toml(target.addr(), "5s");
     let config = |users: u32, rate: &str| {
         format!(
             "{head}{}{}",
@@ -1090,7 +854,7 @@ fn reload_endpoint_needs_the_lifecycle_flag() {
     let target = Target::start();
     let good = format!(
         "{}{}",
-        target_toml(target.addr, "5s"),
+        target_toml(target.addr(), "5s"),
         open_profile("p", &["ok"], "5")
     );
     let bad = good.replace("rate = 5", "rate = -1");
@@ -1130,7 +894,7 @@ fn reload_endpoint_needs_the_lifecycle_flag() {
 #[test]
 fn sigterm_exits_zero_after_draining() {
     let target = Target::start();
-    let mut d = Daemon::start(&both_models(target.addr), &[]);
+    let mut d = Daemon::start(&both_models(target.addr()), &[]);
     eventually("traffic", Duration::from_secs(10), || {
         let s = d.scrape();
         (s.requests("open") > 0.0 && s.requests("closed") > 0.0).then_some(())
@@ -1156,7 +920,7 @@ fn sigterm_with_a_hanging_target_is_bounded_by_the_drain_timeout() {
     let target = Target::start();
     let config = format!(
         "[server]\ndrain_timeout = \"1s\"\n{}{}{}",
-        target_toml(target.addr, "30s"),
+        target_toml(target.addr(), "30s"),
         open_profile("open", &["hang"], "20"),
         closed_profile("closed", &["hang"], 2)
     );
@@ -1241,7 +1005,7 @@ fn landing_page_lists_profiles_and_health_endpoints_answer() {
     let target = Target::start();
     let config = format!(
         "{}{}{}",
-        target_toml(target.addr, "5s"),
+        target_toml(target.addr(), "5s"),
         open_profile("alpha-arrivals", &["ok"], "5"),
         closed_profile("bravo-browsers", &["slow"], 1)
     );
@@ -1273,7 +1037,7 @@ fn systemd_notify_protocol_ready_reloading_stopping() {
         String::from_utf8_lossy(&buf[..n]).to_string()
     };
     let mut d = Daemon::start_with_env(
-        &both_models(target.addr),
+        &both_models(target.addr()),
         &[],
         &[("NOTIFY_SOCKET", &socket_path)],
     );
@@ -1307,7 +1071,7 @@ fn scheduled_profiles_follow_their_timetable() {
     let target = Target::start();
     let config = format!(
         "{}{}schedule = {{ start = \"2099-01-01\" }}\n{}schedule = {{ cron = \"*/2 * * * * *\", for = \"1s\" }}\n",
-        target_toml(target.addr, "5s"),
+        target_toml(target.addr(), "5s"),
         open_profile("later", &["ok"], "50"),
         open_profile("blink", &["ok"], "100"),
     );
@@ -1364,7 +1128,7 @@ fn scenario_profiles_export_step_check_and_iteration_metrics() {
          [[scenarios.flow.steps]]\nname = \"second\"\npath = \"/{{{{ word }}}}\"\n\
          [[scenarios.flow.steps]]\nname = \"broken\"\npath = \"/fail\"\n\
          [profiles.journeys]\nscenario = \"flow\"\nrate = 20\n",
-        target_toml(target.addr, "5s"),
+        target_toml(target.addr(), "5s"),
     );
     let mut d = Daemon::start(&config, &[]);
     let s = eventually("iterations", Duration::from_secs(10), || {
@@ -1533,7 +1297,7 @@ fn web_config_puts_every_endpoint_behind_tls_and_basic_auth() {
     promtool_check_web_config(&web);
     let config = format!(
         "{}{}",
-        target_toml(target.addr, "5s"),
+        target_toml(target.addr(), "5s"),
         open_profile("p", &["ok"], "20")
     );
     let web_arg = web.to_str().unwrap();
@@ -1661,7 +1425,7 @@ fn a_bad_web_config_exits_2_naming_the_file_and_each_key() {
     .unwrap();
     let config = format!(
         "{}{}",
-        target_toml(target.addr, "5s"),
+        target_toml(target.addr(), "5s"),
         open_profile("p", &["ok"], "5")
     );
     let mut d = Daemon::spawn(&config, &["--web.config.file", web.to_str().unwrap()], &[]);
@@ -1684,7 +1448,7 @@ fn a_bad_web_config_exits_2_naming_the_file_and_each_key() {
         log.contains("3 configuration errors; nothing was started"),
         "{log}"
     );
-    assert_eq!(target.seen.lock().unwrap().len(), 0, "no traffic was sent");
+    assert_eq!(target.requests(), 0, "no traffic was sent");
 
     std::fs::remove_file(&web).unwrap();
     let mut d = Daemon::spawn(&config, &["--web.config.file", web.to_str().unwrap()], &[]);
@@ -1742,7 +1506,7 @@ fn assert_sending(d: &Daemon, profiles: &[&str], since: &Scrape) {
 #[test]
 fn pause_and_resume_stop_and_restart_both_models_and_hold_across_reload() {
     let target = Target::start();
-    let d = Daemon::start(&both_models(target.addr), &["--web.enable-lifecycle"]);
+    let d = Daemon::start(&both_models(target.addr()), &["--web.enable-lifecycle"]);
     let both = ["open", "closed"];
     eventually("traffic", Duration::from_secs(10), || {
         let s = d.scrape();
@@ -1770,7 +1534,7 @@ fn pause_and_resume_stop_and_restart_both_models_and_hold_across_reload() {
     assert_eq!(d.post("/-/pause").0, 200, "pausing twice is fine");
 
     // A reload restarts the changed profile paused, and keeps the unchanged one paused.
-    d.write_config(&both_models(target.addr).replace("users = 2", "users = 3"));
+    d.write_config(&both_models(target.addr()).replace("users = 2", "users = 3"));
     d.signal("HUP");
     eventually("a successful reload", Duration::from_secs(10), || {
         let s = d.scrape();
@@ -1800,7 +1564,7 @@ fn pause_endpoints_need_the_lifecycle_flag_and_a_post() {
     let target = Target::start();
     let config = format!(
         "{}{}",
-        target_toml(target.addr, "5s"),
+        target_toml(target.addr(), "5s"),
         open_profile("p", &["ok"], "20")
     );
     let plain = Daemon::start(&config, &[]);
@@ -1824,7 +1588,7 @@ fn the_pause_file_pauses_new_and_reloaded_profiles_until_it_is_removed() {
     let target = Target::start();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("loadtide.pause");
-    let v1 = both_models(target.addr);
+    let v1 = both_models(target.addr());
     let v2 = format!("{v1}{}", open_profile("fresh", &["ok"], "20"));
     let d = Daemon::start(
         &v1,
@@ -1881,18 +1645,14 @@ fn a_pause_file_present_at_start_sends_nothing() {
     let file = dir.path().join("paused");
     File::create(&file).unwrap();
     let d = Daemon::start(
-        &both_models(target.addr),
+        &both_models(target.addr()),
         &["--pause-file", file.to_str().unwrap()],
     );
     sleep(Duration::from_millis(500));
     let s = assert_quiet(&d, &["open", "closed"]);
     assert_eq!(s.value("loadtide_paused", &[]), 1.0);
     assert_eq!(s.requests("open") + s.requests("closed"), 0.0);
-    assert_eq!(
-        target.seen.lock().unwrap().len(),
-        0,
-        "the target saw requests"
-    );
+    assert_eq!(target.requests(), 0, "the target saw requests");
 }
 
 /// Every broken config of the fixture corpus: `check` exits 2 on it, and a reload to it is
@@ -1902,7 +1662,7 @@ fn no_bad_fixture_replaces_a_running_config() {
     let target = Target::start();
     let good = format!(
         "{}{}",
-        target_toml(target.addr, "5s"),
+        target_toml(target.addr(), "5s"),
         open_profile("p", &["ok"], "20")
     );
     let d = Daemon::start(&good, &["--web.enable-lifecycle"]);

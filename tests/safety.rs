@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::cli::KillOnDrop;
+use common::scrape::Scrape;
 use common::{Behavior, TestServer};
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -46,21 +47,9 @@ fn config(toml: &str) -> Config {
         .unwrap_or_else(|e| panic!("invalid test config:\n{e}\n---\n{toml}"))
 }
 
-/// The value of the sample `name{labels…}` in a scrape (0 when absent).
+/// The sum of the samples of `name` whose labels include `labels` (0 when absent).
 fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
+    Scrape::parse(text).sum(name, labels)
 }
 
 /// Runs every profile of `config` at once for `length`, sharing the config's caps, like the
@@ -541,6 +530,7 @@ fn post(addr: SocketAddr, path: &str) -> (u16, String) {
     (code, raw)
 }
 
+/// GET `path` over a fresh connection; the response body.
 fn get(addr: SocketAddr, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -551,7 +541,7 @@ fn get(addr: SocketAddr, path: &str) -> Option<String> {
     .ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
-    Some(raw)
+    raw.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
 }
 
 #[test]

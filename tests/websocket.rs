@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+use common::scrape::Scrape;
+
 use loadtide::config::{Load, Profile, Scheme};
 use loadtide::engine::{run_profile, RunSpec};
 use loadtide::metrics::{Metrics, ProfileRecorder};
@@ -202,7 +204,7 @@ async fn bounded<T>(f: impl Future<Output = T>) -> T {
 }
 
 /// Runs `profile` for `length` (then its drain) and returns the metrics exposition.
-async fn run(profile: Arc<Profile>, length: Duration) -> Scrape {
+async fn run(profile: Arc<Profile>, length: Duration) -> WsScrape {
     let metrics = Metrics::new();
     let recorder = ProfileRecorder::new(&metrics, &profile, None);
     let end = bounded(run_profile(
@@ -215,27 +217,16 @@ async fn run(profile: Arc<Profile>, length: Duration) -> Scrape {
     .await;
     assert_eq!(end.abandoned, 0, "every connection ended within the drain");
     let text = String::from_utf8(metrics.render()).unwrap();
-    Scrape(text)
+    WsScrape(Scrape::parse(&text))
 }
 
 /// A `/metrics` text, read by metric name and label values.
-struct Scrape(String);
+struct WsScrape(Scrape);
 
-impl Scrape {
+impl WsScrape {
     /// The sum of the samples of `name` whose labels include all of `labels`.
     fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.0
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let (series, value) = l.rsplit_once(' ')?;
-                let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-                let all = labels
-                    .iter()
-                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-                (n == name && all).then(|| value.parse::<f64>().unwrap())
-            })
-            .sum()
+        self.0.sum(name, labels)
     }
 
     fn count(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
@@ -264,6 +255,7 @@ impl Scrape {
 
     fn summary(&self) -> String {
         self.0
+            .text
             .lines()
             .filter(|l| l.starts_with("loadtide_ws_") && !l.contains("_bucket"))
             .collect::<Vec<_>>()
@@ -444,7 +436,7 @@ async fn paused_connections_stay_open_and_send_nothing_until_resumed() {
     let before = server.received();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(server.received(), before, "sent while paused");
-    let m = Scrape(String::from_utf8(metrics.render()).unwrap());
+    let m = WsScrape(Scrape::parse(&String::from_utf8(metrics.render()).unwrap()));
     assert_eq!(m.get("loadtide_ws_connections", &[("state", "open")]), 2.0);
     assert_eq!(m.sent(), before, "paused messages are not counted as sent");
     pause.set(PauseSource::Api, false);

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod scrape;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -120,7 +121,8 @@ struct State {
     /// When each request arrived (tests send bounded loads, so this stays small).
     arrivals: std::sync::Mutex<Vec<Instant>>,
     default: Behavior,
-    routes: HashMap<String, (Behavior, AtomicU64)>,
+    /// Per scripted path: its behaviour, requests received and their bytes on the wire.
+    routes: HashMap<String, (Behavior, AtomicU64, AtomicU64)>,
     stall: Option<Stall>,
     watch: Option<String>,
     watched: AtomicU64,
@@ -158,7 +160,7 @@ impl TestServer {
             routes: script
                 .routes
                 .into_iter()
-                .map(|(p, b)| (p, (b, AtomicU64::new(0))))
+                .map(|(p, b)| (p, (b, AtomicU64::new(0), AtomicU64::new(0))))
                 .collect(),
             stall: script.stall,
             watch: script.watch,
@@ -219,8 +221,19 @@ impl TestServer {
         self.state
             .routes
             .get(path)
-            .map(|(_, n)| n.load(Ordering::SeqCst))
+            .map(|(_, n, _)| n.load(Ordering::SeqCst))
             .unwrap_or_else(|| panic!("{path} is not a scripted route"))
+    }
+
+    /// Mean size on the wire (HTTP/1.1: request line, headers, blank line, body) of the
+    /// requests received on the scripted route `path`.
+    pub fn mean_request_size(&self, path: &str) -> f64 {
+        let (_, n, bytes) = self
+            .state
+            .routes
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is not a scripted route"));
+        bytes.load(Ordering::SeqCst) as f64 / n.load(Ordering::SeqCst) as f64
     }
 
     /// Requests received in each whole second since `from`.
@@ -307,6 +320,23 @@ fn response(status: u16, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     r
 }
 
+/// The request's size as HTTP/1.1 serialises it: request line, headers, blank line, body.
+fn wire_size(req: &Request<Incoming>) -> u64 {
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let line = req.method().as_str().len() + 1 + target.len() + " HTTP/1.1\r\n".len();
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
+        .sum();
+    let body: usize = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    (line + headers + 2 + body) as u64
+}
+
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> io::Result<Response<Full<Bytes>>> {
     state.requests.fetch_add(1, Ordering::SeqCst);
     if let Some(needle) = &state.watch {
@@ -325,8 +355,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> io::Result<Respons
         .expect("arrivals lock")
         .push(Instant::now());
     let behavior = match state.routes.get(req.uri().path()) {
-        Some((b, n)) => {
+        Some((b, n, bytes)) => {
             n.fetch_add(1, Ordering::SeqCst);
+            bytes.fetch_add(wire_size(&req), Ordering::SeqCst);
             b
         }
         None => &state.default,
