@@ -21,6 +21,7 @@ use tokio_rustls::TlsConnector;
 
 use super::resolve::{resolve, ResolveError};
 use super::tls;
+use super::transport::Transport;
 use crate::config::{Scheme, Target};
 use crate::outcome::{ErrorKind, Outcome};
 
@@ -113,35 +114,6 @@ impl HttpClient {
             shared_h2: Mutex::new(None),
             refused,
         })
-    }
-
-    /// A pooled idle connection, if any.
-    pub fn take_idle(&self) -> Option<Conn> {
-        self.idle.lock().expect("pool lock poisoned").pop()
-    }
-
-    /// Returns a connection to the pool (dropped if the pool is full).
-    pub fn put_idle(&self, conn: Conn) {
-        if conn.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().expect("pool lock poisoned");
-        if idle.len() < self.target.max_connections {
-            idle.push(conn);
-        }
-    }
-
-    /// Sends one request to endpoint `idx`, reusing the connection in `slot` and leaving a
-    /// reusable one there afterwards. Bounded by the target's timeout.
-    pub async fn call(&self, idx: usize, slot: &mut Option<Conn>) -> Outcome {
-        match tokio::time::timeout(self.target.timeout, self.exchange(idx, slot)).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(kind)) => Outcome::failed(kind),
-            Err(_) => {
-                *slot = None; // the connection may still carry the late response: never reuse it
-                Outcome::failed(ErrorKind::Timeout)
-            }
-        }
     }
 
     async fn exchange(&self, idx: usize, slot: &mut Option<Conn>) -> Result<Outcome, ErrorKind> {
@@ -339,6 +311,45 @@ impl HttpClient {
                     .await
                     .map_err(|e| classify_io(&e, ErrorKind::Tls))?;
                 handshake(stream, t.http2).await
+            }
+        }
+    }
+}
+
+impl Transport for HttpClient {
+    type Conn = Conn;
+
+    /// Without pipelining an HTTP/1.1 request needs a connection of its own; HTTP/2
+    /// multiplexes them on one.
+    fn max_outstanding(&self) -> Option<usize> {
+        (!self.target.http2).then_some(self.target.max_connections)
+    }
+
+    /// A pooled idle connection, if any.
+    fn take_idle(&self) -> Option<Conn> {
+        self.idle.lock().expect("pool lock poisoned").pop()
+    }
+
+    /// Returns a connection to the pool (dropped if the pool is full).
+    fn put_idle(&self, conn: Conn) {
+        if conn.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("pool lock poisoned");
+        if idle.len() < self.target.max_connections {
+            idle.push(conn);
+        }
+    }
+
+    /// Sends one request to endpoint `idx`, reusing the connection in `slot` and leaving a
+    /// reusable one there afterwards. Bounded by the target's timeout.
+    async fn call(&self, idx: usize, slot: &mut Option<Conn>) -> Outcome {
+        match tokio::time::timeout(self.target.timeout, self.exchange(idx, slot)).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(kind)) => Outcome::failed(kind),
+            Err(_) => {
+                *slot = None; // the connection may still carry the late response: never reuse it
+                Outcome::failed(ErrorKind::Timeout)
             }
         }
     }

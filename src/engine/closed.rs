@@ -10,10 +10,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::budget::Budget;
-use super::client::HttpClient;
 use super::executor::{drop_reason, Picker};
 use super::limits::SafetyLimits;
 use super::session::Session;
+use super::transport::Transport;
 use crate::metrics::ProfileRecorder;
 use crate::outcome::ErrorKind;
 use crate::pause::Pause;
@@ -84,10 +84,9 @@ impl Crowd {
 }
 
 /// One closed-model virtual user: sends its next request when the last one ends.
-#[derive(Clone)]
-pub(super) struct User {
+pub(super) struct User<T: Transport> {
     pub(super) session: Option<Arc<Session>>,
-    pub(super) client: Arc<HttpClient>,
+    pub(super) client: Arc<T>,
     pub(super) recorder: Arc<ProfileRecorder>,
     pub(super) picker: Arc<Picker>,
     pub(super) budget: Arc<Budget>,
@@ -97,7 +96,24 @@ pub(super) struct User {
     pub(super) limits: SafetyLimits,
 }
 
-impl User {
+// By hand: a derive would ask for `T: Clone`, and only the `Arc` is cloned.
+impl<T: Transport> Clone for User<T> {
+    fn clone(&self) -> Self {
+        User {
+            session: self.session.clone(),
+            client: self.client.clone(),
+            recorder: self.recorder.clone(),
+            picker: self.picker.clone(),
+            budget: self.budget.clone(),
+            cancel: self.cancel.clone(),
+            deadline: self.deadline,
+            pause: self.pause.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+}
+
+impl<T: Transport> User<T> {
     pub(super) async fn run(self, retired: Arc<AtomicBool>) {
         if let Some(session) = &self.session {
             return self.run_scenario(session, &retired).await;
@@ -146,7 +162,7 @@ impl User {
     }
 }
 
-impl User {
+impl<T: Transport> User<T> {
     /// The closed model with a scenario: this user loops the scenario, keeping its variables
     /// (a token from a `once` login step), cookies and connection between iterations. The
     /// request budget counts iterations.

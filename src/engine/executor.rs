@@ -21,6 +21,7 @@ use super::limits::Refusal;
 use super::pacer::{Due, Pacer};
 use super::plan::RunSpec;
 use super::session::Session;
+use super::transport::Transport;
 use super::websocket::Connection;
 use crate::config::{Load, Profile};
 use crate::metrics::{DropReason, ProfileRecorder};
@@ -192,12 +193,12 @@ async fn steer_brake(
 }
 
 /// One run of a profile: what both load models share while it lasts.
-struct Run {
+struct Run<T: Transport> {
     profile: Arc<Profile>,
     spec: RunSpec,
     recorder: Arc<ProfileRecorder>,
     cancel: CancellationToken,
-    client: Arc<HttpClient>,
+    client: Arc<T>,
     session: Option<Arc<Session>>,
     picker: Arc<Picker>,
     budget: Arc<Budget>,
@@ -226,53 +227,70 @@ pub async fn run_profile(
             cancel.clone(),
         ))
     });
-    let start = Instant::now();
-    let run = Run {
-        picker: Arc::new(Picker::new(&profile)),
-        budget: Arc::new(Budget::new(profile.requests)),
-        tracker: TaskTracker::new(),
-        start,
-        // A length too long for an Instant (e.g. --duration 18446744073709551615s) is no
-        // deadline.
-        deadline: spec.length.and_then(|d| start.checked_add(d)),
-        brake: BrakeFactor::new(),
-        profile,
-        spec,
-        recorder,
-        cancel,
-        client,
-        session,
-    };
-    run.recorder.set_active(true);
-    let brake_stop = run.cancel.child_token();
-    let brake_task = run.profile.brake.is_some().then(|| {
-        tokio::spawn(steer_brake(
-            run.profile.clone(),
-            run.recorder.clone(),
-            run.brake.clone(),
-            brake_stop.clone(),
-        ))
-    });
-    match &run.profile.load {
-        Load::Open {
-            rate,
-            max_in_flight,
-        } => run.open(rate, *max_in_flight).await,
-        // A WebSocket profile's connections are a crowd too, steered like users.
-        Load::Closed { users: pattern }
-        | Load::WebSocket {
-            connections: pattern,
-            ..
-        } => run.closed(pattern).await,
-    }
-    brake_stop.cancel();
-    if let Some(task) = brake_task {
-        let _ = task.await;
-    }
-    run.finish(drain).await
+    let run = Run::new(profile, spec, recorder, cancel, client, session);
+    run.drive(drain).await
 }
 
-impl Run {
+impl<T: Transport> Run<T> {
+    fn new(
+        profile: Arc<Profile>,
+        spec: RunSpec,
+        recorder: Arc<ProfileRecorder>,
+        cancel: CancellationToken,
+        client: Arc<T>,
+        session: Option<Arc<Session>>,
+    ) -> Self {
+        let start = Instant::now();
+        Run {
+            picker: Arc::new(Picker::new(&profile)),
+            budget: Arc::new(Budget::new(profile.requests)),
+            tracker: TaskTracker::new(),
+            start,
+            // A length too long for an Instant (e.g. --duration 18446744073709551615s) is no
+            // deadline.
+            deadline: spec.length.and_then(|d| start.checked_add(d)),
+            brake: BrakeFactor::new(),
+            profile,
+            spec,
+            recorder,
+            cancel,
+            client,
+            session,
+        }
+    }
+
+    /// Both models' loop, with the brake beside it, then the drain.
+    async fn drive(self, drain: Duration) -> RunEnd {
+        let run = self;
+        run.recorder.set_active(true);
+        let brake_stop = run.cancel.child_token();
+        let brake_task = run.profile.brake.is_some().then(|| {
+            tokio::spawn(steer_brake(
+                run.profile.clone(),
+                run.recorder.clone(),
+                run.brake.clone(),
+                brake_stop.clone(),
+            ))
+        });
+        match &run.profile.load {
+            Load::Open {
+                rate,
+                max_in_flight,
+            } => run.open(rate, *max_in_flight).await,
+            // A WebSocket profile's connections are a crowd too, steered like users.
+            Load::Closed { users: pattern }
+            | Load::WebSocket {
+                connections: pattern,
+                ..
+            } => run.closed(pattern).await,
+        }
+        brake_stop.cancel();
+        if let Some(task) = brake_task {
+            let _ = task.await;
+        }
+        run.finish(drain).await
+    }
+
     /// The open model: arrivals at the pattern's rate, each request in a task of its own, up
     /// to `max_in_flight`; beyond it arrivals are dropped and counted.
     async fn open(&self, rate: &Pattern, max_in_flight: usize) {
@@ -291,12 +309,9 @@ impl Run {
             ..
         } = self;
         let start = *start;
-        // Without pipelining an HTTP/1.1 request needs a connection of its own.
-        let cap = if profile.target.http2 {
-            max_in_flight
-        } else {
-            max_in_flight.min(profile.target.max_connections)
-        };
+        let cap = client
+            .max_outstanding()
+            .map_or(max_in_flight, |n| max_in_flight.min(n));
         let permits = Arc::new(Semaphore::new(cap));
         let mut pacer = Pacer::new(
             spec.plan(rate, true),

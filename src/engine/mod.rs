@@ -16,6 +16,7 @@ pub mod resolve;
 pub mod scheduled;
 pub mod session;
 pub(crate) mod tls;
+pub mod transport;
 mod websocket;
 
 pub use executor::{run_profile, RunEnd};

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Conn, HttpClient};
+use super::transport::Transport;
 use crate::config::Target;
 use crate::metrics::ProfileRecorder;
 use crate::outcome::ErrorKind;
