@@ -56,11 +56,121 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// The result of one request. `status` is set whenever a response arrived, also when the
+/// The codes a response of a protocol other than HTTP can carry, as the `code` label and the
+/// summary's `status_codes` show them: `ok`, a Redis error prefix, a SQLSTATE class (two
+/// characters). A closed list, so the label's values stay bounded whatever a server replies;
+/// anything else is `other`.
+const NAMED_CODES: [&str; 57] = [
+    "ok",
+    "other",
+    // Redis error replies, by their first word.
+    "ERR",
+    "WRONGTYPE",
+    "NOSCRIPT",
+    "BUSY",
+    "LOADING",
+    "READONLY",
+    "NOAUTH",
+    "WRONGPASS",
+    "NOPERM",
+    "OOM",
+    "EXECABORT",
+    "MOVED",
+    "ASK",
+    "CLUSTERDOWN",
+    // SQLSTATE classes (PostgreSQL appendix A).
+    "00",
+    "01",
+    "02",
+    "03",
+    "08",
+    "09",
+    "0A",
+    "0B",
+    "0F",
+    "0L",
+    "0P",
+    "0Z",
+    "20",
+    "21",
+    "22",
+    "23",
+    "24",
+    "25",
+    "26",
+    "27",
+    "28",
+    "2B",
+    "2D",
+    "2F",
+    "34",
+    "38",
+    "39",
+    "3B",
+    "3D",
+    "3F",
+    "40",
+    "42",
+    "44",
+    "53",
+    "54",
+    "55",
+    "57",
+    "58",
+    "72",
+    "F0",
+    "XX",
+];
+
+/// One of [`NAMED_CODES`], by index: copied around the hot path for free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NamedCode(u8);
+
+impl NamedCode {
+    pub const OK: NamedCode = NamedCode(0);
+    pub const OTHER: NamedCode = NamedCode(1);
+    /// How many there are: the size of a per-code table.
+    pub const COUNT: usize = NAMED_CODES.len();
+
+    /// The code named `name`, or `other` when it is not on the list.
+    pub fn of(name: &str) -> NamedCode {
+        NAMED_CODES
+            .iter()
+            .position(|c| *c == name)
+            .map_or(NamedCode::OTHER, |i| NamedCode(i as u8))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        NAMED_CODES[usize::from(self.0)]
+    }
+
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// What a response said: an HTTP status, or a named code of another protocol. HTTP statuses
+/// sort first, by number, as they always did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    Http(u16),
+    Named(NamedCode),
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Code::Http(status) => write!(f, "{status}"),
+            Code::Named(name) => f.write_str(name.as_str()),
+        }
+    }
+}
+
+/// The result of one request. `code` is set whenever a response arrived, also when the
 /// request counts as failed (`Status`/`Check`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
-    pub status: Option<u16>,
+    pub code: Option<Code>,
     pub error: Option<ErrorKind>,
     pub bytes_received: u64,
 }
@@ -68,9 +178,34 @@ pub struct Outcome {
 impl Outcome {
     pub fn failed(kind: ErrorKind) -> Self {
         Outcome {
-            status: None,
+            code: None,
             error: Some(kind),
             bytes_received: 0,
         }
+    }
+
+    /// A response with `code`, failed with `error` if set.
+    pub fn replied(code: Code, error: Option<ErrorKind>, bytes_received: u64) -> Self {
+        Outcome {
+            code: Some(code),
+            error,
+            bytes_received,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_codes_round_trip_and_unknown_ones_are_other() {
+        for name in NAMED_CODES {
+            assert_eq!(NamedCode::of(name).as_str(), name);
+        }
+        assert_eq!(NamedCode::of("SOMETHINGNEW"), NamedCode::OTHER);
+        assert_eq!(Code::Named(NamedCode::of("23")).to_string(), "23");
+        assert_eq!(Code::Http(503).to_string(), "503");
+        assert!(Code::Http(599) < Code::Named(NamedCode::OK));
     }
 }

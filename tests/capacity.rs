@@ -516,7 +516,7 @@ max_levels = 10
     let at = sample(&text, "loadtide_capacity_last_run_timestamp_seconds", p).unwrap();
     assert!(at > started && at < started + 60.0, "{at} vs {started}");
     // The levels' traffic is in the usual request metrics under the profile's name.
-    assert!(text.contains(r#"loadtide_request_duration_seconds_count{endpoint="home",method="GET",profile="nightly",target="api"}"#));
+    assert!(text.contains(r#"loadtide_request_duration_seconds_count{endpoint="home",method="GET",profile="nightly",protocol="http",target="api"}"#));
 }
 
 /// Writes `body` as a config in `dir` and returns its path.

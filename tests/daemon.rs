@@ -404,18 +404,18 @@ fn scrape_has_every_design_metric_with_the_right_values() {
 /// Every DESIGN family with its type, help text and label names; label values never hold
 /// the target's URL.
 fn assert_types_help_and_labels(s: &Scrape, target: SocketAddr) {
-    const ENDPOINT: &str = "endpoint,method,profile,target";
+    const ENDPOINT: &str = "endpoint,method,profile,protocol,target";
     let families = [
         ("loadtide_request_duration_seconds", "histogram", ENDPOINT),
         (
             "loadtide_responses_total",
             "counter",
-            "code,endpoint,method,profile,target",
+            "code,endpoint,method,profile,protocol,target",
         ),
         (
             "loadtide_request_errors_total",
             "counter",
-            "endpoint,kind,method,profile,target",
+            "endpoint,kind,method,profile,protocol,target",
         ),
         ("loadtide_requests_in_flight", "gauge", "profile,target"),
         ("loadtide_intended_requests_per_second", "gauge", "profile"),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use loadtide::config::Threshold;
 use loadtide::metrics::RunStats;
-use loadtide::outcome::{ErrorKind, Outcome};
+use loadtide::outcome::{Code, ErrorKind, Outcome};
 use loadtide::report::findings::GeneratorHealth;
 use loadtide::report::html::ReportMeta;
 use loadtide::report::{csv, findings, html, markdown, merge, render, Summary};
@@ -62,13 +62,13 @@ async fn seeded_run(seed: u64, index: u32) -> Summary {
             let outcome = if rng.f64() < if slow { 0.25 } else { 0.01 } {
                 let kind = KINDS[rng.usize(0..KINDS.len())];
                 Outcome {
-                    status: (kind == ErrorKind::Status).then_some(503),
+                    code: (kind == ErrorKind::Status).then_some(Code::Http(503)),
                     error: Some(kind),
                     bytes_received: 0,
                 }
             } else {
                 Outcome {
-                    status: Some(if rng.bool() { 200 } else { 201 }),
+                    code: Some(Code::Http(if rng.bool() { 200 } else { 201 })),
                     error: None,
                     bytes_received: rng.u64(100..2_000),
                 }

@@ -100,9 +100,12 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         Some("https") => Scheme::Https,
         Some("ws") => Scheme::Ws,
         Some("wss") => Scheme::Wss,
+        Some("tcp") => Scheme::Tcp,
+        Some("udp") => Scheme::Udp,
         Some(s) => {
             return Err(format!(
-                "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws or wss)"
+                "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws, wss, tcp \
+                 or udp)"
             ))
         }
         None => {
@@ -126,10 +129,24 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    let port = uri.port_u16().unwrap_or(match scheme {
-        Scheme::Http | Scheme::Ws => 80,
-        Scheme::Https | Scheme::Wss => 443,
-    });
+    let port = match (uri.port_u16(), scheme) {
+        (Some(port), _) => port,
+        (None, Scheme::Http | Scheme::Ws) => 80,
+        (None, Scheme::Https | Scheme::Wss) => 443,
+        (None, Scheme::Tcp | Scheme::Udp) => {
+            return Err(format!(
+                "invalid URL {shown:?}: a {} target needs a port (e.g. \"{}://127.0.0.1:9000\")",
+                scheme.as_str(),
+                scheme.as_str()
+            ))
+        }
+    };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    if scheme.is_socket() && !path.trim_end_matches('/').is_empty() {
+        return Err(format!(
+            "invalid URL {shown:?}: a {} URL is host and port only",
+            scheme.as_str()
+        ));
+    }
     Ok((scheme, host, port, path.trim_end_matches('/').to_string()))
 }

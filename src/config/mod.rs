@@ -69,6 +69,11 @@ pub enum Scheme {
     Ws,
     /// WebSocket over TLS (`wss://`).
     Wss,
+    /// Raw TCP (`tcp://host:port`): each request sends the endpoint's body and reads a reply
+    /// as its `read_*` settings say.
+    Tcp,
+    /// UDP (`udp://host:port`): each request is one datagram, its reply one datagram.
+    Udp,
 }
 
 impl Scheme {
@@ -78,7 +83,24 @@ impl Scheme {
             Scheme::Https => "https",
             Scheme::Ws => "ws",
             Scheme::Wss => "wss",
+            Scheme::Tcp => "tcp",
+            Scheme::Udp => "udp",
         }
+    }
+
+    /// The `protocol` label of the request families: the schemes that share a client share it.
+    pub fn protocol(self) -> &'static str {
+        match self {
+            Scheme::Http | Scheme::Https => "http",
+            Scheme::Ws | Scheme::Wss => "websocket",
+            Scheme::Tcp => "tcp",
+            Scheme::Udp => "udp",
+        }
+    }
+
+    /// Raw socket schemes: an endpoint is bytes to send and a rule to read the reply by.
+    pub fn is_socket(self) -> bool {
+        matches!(self, Scheme::Tcp | Scheme::Udp)
     }
 }
 
@@ -128,8 +150,12 @@ impl Target {
         headers
     }
 
-    /// The size of a request to `e` as HTTP/1.1 puts it on the wire.
+    /// The size of a request to `e` as HTTP/1.1 puts it on the wire (a socket target's: the
+    /// body, as written in the config when it is a template).
     pub fn request_size(&self, e: &Endpoint) -> u64 {
+        if self.scheme.is_socket() {
+            return e.body.len() as u64;
+        }
         let line = e.method.as_str().len() + 1 + e.path.len() + " HTTP/1.1\r\n".len();
         let headers: usize = self
             .request_headers(e)
@@ -171,6 +197,29 @@ pub struct Endpoint {
     /// Accepted status codes; empty means any 2xx or 3xx.
     pub expect_status: Vec<u16>,
     pub body_contains: Option<String>,
+    /// tcp:// and udp:// targets: how a reply ends (HTTP endpoints ignore it).
+    pub reply: Reply,
+}
+
+/// A socket reply larger than this is not a reply but a stream: the request fails as
+/// `protocol` rather than buffering without end.
+pub const MAX_REPLY: usize = 16 << 20;
+
+/// How a raw socket endpoint's reply ends. UDP replies are one datagram whatever it says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// At this delimiter (a line by default).
+    Until(Vec<u8>),
+    /// After this many bytes.
+    Bytes(usize),
+    /// When nothing more arrives for this long (or the server closes).
+    Idle(Duration),
+}
+
+impl Default for Reply {
+    fn default() -> Self {
+        Reply::Until(b"\n".to_vec())
+    }
 }
 
 impl Endpoint {

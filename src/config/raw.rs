@@ -97,6 +97,12 @@ pub struct RawEndpoint {
     pub weight: Option<u64>,
     pub expect_status: Option<Vec<u16>>,
     pub body_contains: Option<String>,
+    /// tcp:// targets: the reply ends with this delimiter (default "\n").
+    pub read_until: Option<String>,
+    /// tcp:// targets: the reply is this many bytes.
+    pub read_bytes: Option<u64>,
+    /// tcp:// targets: the reply is what arrives until the connection is quiet this long.
+    pub read_idle: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -179,11 +179,14 @@ fn target(
             }
             if found
                 .as_ref()
-                .is_some_and(|x| matches!(x.scheme, super::Scheme::Ws | super::Scheme::Wss))
+                .is_some_and(|x| !matches!(x.scheme, super::Scheme::Http | super::Scheme::Https))
             {
+                let scheme = found.as_ref().map_or("", |x| x.scheme.as_str());
                 c.err(
                     format!("{key}.target"),
-                    format!("target {t:?} is a WebSocket target; scenario steps are HTTP requests"),
+                    format!(
+                        "target {t:?} is a {scheme}:// target; scenario steps are HTTP requests"
+                    ),
                 );
             }
             found
@@ -524,6 +527,7 @@ impl Builder<'_, '_> {
             weight: 1,
             expect_status: expect_status.clone(),
             body_contains: None,
+            reply: Default::default(),
         });
         (self.c.errors.len() == before).then(|| RequestStep {
             endpoint,

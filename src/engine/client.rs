@@ -19,11 +19,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::resolve::{resolve, ResolveError};
+use super::resolve::resolve_counted;
 use super::tls;
-use super::transport::Transport;
+use super::transport::{settle, Transport};
 use crate::config::{Scheme, Target};
-use crate::outcome::{ErrorKind, Outcome};
+use crate::outcome::{Code, ErrorKind, Outcome};
 
 type Body = Full<Bytes>;
 
@@ -157,7 +157,7 @@ impl HttpClient {
             None
         };
         Ok(Outcome {
-            status: Some(status),
+            code: Some(Code::Http(status)),
             error,
             bytes_received: received,
         })
@@ -190,7 +190,7 @@ impl HttpClient {
         match tokio::time::timeout(self.target.timeout, exchange).await {
             Ok(Ok((head, body, received))) => (
                 Outcome {
-                    status: Some(head.status.as_u16()),
+                    code: Some(Code::Http(head.status.as_u16())),
                     error: None,
                     bytes_received: received,
                 },
@@ -289,13 +289,7 @@ impl HttpClient {
     async fn connect(&self) -> Result<Conn, ErrorKind> {
         let t = &self.target;
         // A name resolving outside safety.allowed_hosts is refused before connecting.
-        let addrs = resolve(t).await.map_err(|e| {
-            if let ResolveError::Refused(ip) = e {
-                self.refused.inc();
-                tracing::debug!(target = %t.name, host = %t.host, %ip, "refused: resolves outside safety.allowed_hosts");
-            }
-            ErrorKind::Dns
-        })?;
+        let addrs = resolve_counted(t, &self.refused).await?;
         let tcp = TcpStream::connect(&addrs[..]).await.map_err(|e| {
             if crate::fdlimit::is_exhaustion(&e) {
                 crate::fdlimit::exhausted("connect", &e);
@@ -344,14 +338,8 @@ impl Transport for HttpClient {
     /// Sends one request to endpoint `idx`, reusing the connection in `slot` and leaving a
     /// reusable one there afterwards. Bounded by the target's timeout.
     async fn call(&self, idx: usize, slot: &mut Option<Conn>) -> Outcome {
-        match tokio::time::timeout(self.target.timeout, self.exchange(idx, slot)).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(kind)) => Outcome::failed(kind),
-            Err(_) => {
-                *slot = None; // the connection may still carry the late response: never reuse it
-                Outcome::failed(ErrorKind::Timeout)
-            }
-        }
+        let result = tokio::time::timeout(self.target.timeout, self.exchange(idx, slot)).await;
+        settle(result, slot)
     }
 }
 
@@ -411,7 +399,7 @@ impl<'a> Search<'a> {
     }
 }
 
-fn classify_io(e: &io::Error, default: ErrorKind) -> ErrorKind {
+pub(super) fn classify_io(e: &io::Error, default: ErrorKind) -> ErrorKind {
     use io::ErrorKind as K;
     match e.kind() {
         K::TimedOut => ErrorKind::Timeout,

@@ -21,6 +21,7 @@ use super::limits::Refusal;
 use super::pacer::{Due, Pacer};
 use super::plan::RunSpec;
 use super::session::Session;
+use super::socket::SocketClient;
 use super::transport::Transport;
 use super::websocket::Connection;
 use crate::config::{Load, Profile};
@@ -217,7 +218,13 @@ pub async fn run_profile(
     cancel: CancellationToken,
     drain: Duration,
 ) -> RunEnd {
+    if profile.target.scheme.is_socket() {
+        let client = SocketClient::new(profile.target.clone(), recorder.refused_counter());
+        let run = Run::new(profile, spec, recorder, cancel, client, None);
+        return run.drive(drain).await;
+    }
     let client = HttpClient::new(profile.target.clone(), recorder.refused_counter());
+    // Scenario steps are HTTP requests (config validation sees to it).
     let session = profile.scenario.as_ref().map(|s| {
         Arc::new(Session::new(
             s.clone(),

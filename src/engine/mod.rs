@@ -15,6 +15,7 @@ pub mod plan;
 pub mod resolve;
 pub mod scheduled;
 pub mod session;
+pub mod socket;
 pub(crate) mod tls;
 pub mod transport;
 mod websocket;

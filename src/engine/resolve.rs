@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::config::safety::addr_allowed;
 use crate::config::Target;
+use crate::outcome::ErrorKind;
 
 /// Why a target's host gave no address to connect to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,21 @@ pub async fn resolve(target: &Target) -> Result<Vec<SocketAddr>, ResolveError> {
         .map_err(|_| ResolveError::NotFound)?
         .collect();
     check(target, &addrs)
+}
+
+/// `resolve` as a request sees it: any failure is a `dns` error, and an address the
+/// allowlist refuses is also counted in `refused` (`loadtide_safety_refused_total`).
+pub async fn resolve_counted(
+    target: &Target,
+    refused: &prometheus::IntCounter,
+) -> Result<Vec<SocketAddr>, ErrorKind> {
+    resolve(target).await.map_err(|e| {
+        if let ResolveError::Refused(ip) = e {
+            refused.inc();
+            tracing::debug!(target = %target.name, host = %target.host, %ip, "refused: resolves outside safety.allowed_hosts");
+        }
+        ErrorKind::Dns
+    })
 }
 
 /// `addrs` if all are allowed for `target`.

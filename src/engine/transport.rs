@@ -6,7 +6,9 @@
 
 use std::future::Future;
 
-use crate::outcome::Outcome;
+use tokio::time::error::Elapsed;
+
+use crate::outcome::{ErrorKind, Outcome};
 
 pub trait Transport: Send + Sync + 'static {
     /// What a closed-model user keeps between its requests (a keep-alive connection, a
@@ -31,4 +33,20 @@ pub trait Transport: Send + Sync + 'static {
         idx: usize,
         slot: &mut Option<Self::Conn>,
     ) -> impl Future<Output = Outcome> + Send;
+}
+
+/// What an exchange bounded by the target's timeout came to. A timed-out connection is
+/// dropped from `slot`: it may still carry the late reply, which the next request would read.
+pub(super) fn settle<C>(
+    result: Result<Result<Outcome, ErrorKind>, Elapsed>,
+    slot: &mut Option<C>,
+) -> Outcome {
+    match result {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(kind)) => Outcome::failed(kind),
+        Err(_) => {
+            *slot = None;
+            Outcome::failed(ErrorKind::Timeout)
+        }
+    }
 }

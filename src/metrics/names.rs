@@ -4,7 +4,7 @@
 pub const REQUEST_DURATION: &str = "loadtide_request_duration_seconds";
 pub const REQUEST_DURATION_HELP: &str =
     "Request latency from the intended start (open model) or the send (closed model), including failed requests.";
-pub const ENDPOINT_LABELS: &[&str] = &["profile", "target", "endpoint", "method"];
+pub const ENDPOINT_LABELS: &[&str] = &["profile", "target", "endpoint", "method", "protocol"];
 
 pub const RESPONSES: &str = "loadtide_responses_total";
 pub const RESPONSES_HELP: &str = "Responses received, by HTTP status code.";

@@ -12,30 +12,35 @@ use super::names::{DROP_MAX_IN_FLIGHT, DROP_SAFETY_MAX_IN_FLIGHT, DROP_SAFETY_MA
 use super::websocket::WsRecorder;
 use super::{Metrics, SharedStats};
 use crate::config::Profile;
-use crate::outcome::{ErrorKind, Outcome};
+use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 
 const FIRST_CODE: u16 = 100;
 const CODES: usize = 500;
 
 pub struct EndpointRecorder {
     duration: Histogram,
-    /// `loadtide_responses_total` by status code, resolved on the first response with that code.
+    /// `loadtide_responses_total` by HTTP status, resolved on the first response with it.
     responses: Box<[OnceLock<IntCounter>]>,
+    /// The same for the other protocols' named codes.
+    named: Box<[OnceLock<IntCounter>]>,
     responses_vec: IntCounterVec,
-    labels: [String; 4],
+    labels: [String; 5],
     errors: Vec<IntCounter>,
     request_bytes: u64,
 }
 
 impl EndpointRecorder {
-    fn response(&self, code: u16) -> Option<&IntCounter> {
-        let slot = self
-            .responses
-            .get(usize::from(code.checked_sub(FIRST_CODE)?))?;
+    fn response(&self, code: Code) -> Option<&IntCounter> {
+        let slot = match code {
+            Code::Http(status) => self
+                .responses
+                .get(usize::from(status.checked_sub(FIRST_CODE)?))?,
+            Code::Named(name) => self.named.get(name.index())?,
+        };
         Some(slot.get_or_init(|| {
-            let [p, t, e, m] = &self.labels;
+            let [p, t, e, m, proto] = &self.labels;
             self.responses_vec
-                .with_label_values(&[p.as_str(), t, e, m, &code.to_string()])
+                .with_label_values(&[p.as_str(), t, e, m, proto, &code.to_string()])
         }))
     }
 }
@@ -123,6 +128,7 @@ impl ProfileRecorder {
     pub fn new(metrics: &Metrics, profile: &Profile, stats: Option<SharedStats>) -> Arc<Self> {
         let p = profile.name.as_str();
         let t = profile.target.name.as_str();
+        let proto = profile.target.scheme.protocol();
         let endpoints = (0..profile.target.endpoints.len())
             .map(|idx| {
                 if !profile.endpoints.contains(&idx) {
@@ -130,7 +136,7 @@ impl ProfileRecorder {
                 }
                 let e = &profile.target.endpoints[idx];
                 let m = e.method.as_str();
-                let values = [p, t, e.name.as_str(), m];
+                let values = [p, t, e.name.as_str(), m, proto];
                 Some(EndpointRecorder {
                     duration: metrics.duration.series(
                         super::names::ENDPOINT_LABELS,
@@ -138,6 +144,7 @@ impl ProfileRecorder {
                         &profile.target.buckets,
                     ),
                     responses: (0..CODES).map(|_| OnceLock::new()).collect(),
+                    named: (0..NamedCode::COUNT).map(|_| OnceLock::new()).collect(),
                     responses_vec: metrics.responses.clone(),
                     labels: values.map(str::to_string),
                     errors: ErrorKind::ALL
@@ -148,6 +155,7 @@ impl ProfileRecorder {
                                 t,
                                 e.name.as_str(),
                                 m,
+                                proto,
                                 k.as_str(),
                             ])
                         })
@@ -238,7 +246,7 @@ impl ProfileRecorder {
             .as_ref()
             .expect("the executor picks only the profile's endpoints");
         ep.duration.observe(latency.as_secs_f64());
-        if let Some(c) = outcome.status.and_then(|s| ep.response(s)) {
+        if let Some(c) = outcome.code.and_then(|s| ep.response(s)) {
             c.inc();
         }
         if let Some(k) = outcome.error {

@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use super::window::{WindowSeries, WindowTrack};
 use crate::config::threshold::{LatencyStat, Metric};
 use crate::config::Threshold;
-use crate::outcome::{ErrorKind, Outcome};
+use crate::outcome::{Code, ErrorKind, Outcome};
 
 /// Latencies are recorded in microseconds, from 1 µs to one hour, at 3 significant digits.
 const MAX_MICROS: u64 = 3_600_000_000;
@@ -26,7 +26,7 @@ pub struct EndpointStats {
     pub latency: Histogram<u64>,
     pub requests: u64,
     pub errors: u64,
-    pub status_codes: BTreeMap<u16, u64>,
+    pub status_codes: BTreeMap<Code, u64>,
     pub error_kinds: [u64; ErrorKind::ALL.len()],
     pub bytes_received: u64,
 }
@@ -194,7 +194,7 @@ impl RunStats {
         e.latency.saturating_record(us);
         e.requests += 1;
         e.bytes_received += outcome.bytes_received;
-        if let Some(s) = outcome.status {
+        if let Some(s) = outcome.code {
             *e.status_codes.entry(s).or_default() += 1;
         }
         if let Some(k) = outcome.error {
@@ -338,7 +338,7 @@ mod tests {
 
     fn ok(status: u16) -> Outcome {
         Outcome {
-            status: Some(status),
+            code: Some(Code::Http(status)),
             error: None,
             bytes_received: 10,
         }
@@ -372,7 +372,10 @@ mod tests {
         );
         assert!((s.timeline[0].p99 - 0.030).abs() < 0.001);
         let e = &s.endpoints[0];
-        assert_eq!((e.requests, e.errors, e.status_codes[&200]), (3, 1, 2));
+        assert_eq!(
+            (e.requests, e.errors, e.status_codes[&Code::Http(200)]),
+            (3, 1, 2)
+        );
         assert_eq!(e.error_kinds[ErrorKind::Timeout.index()], 1);
     }
 

@@ -207,7 +207,7 @@ impl WsRecorder {
         self.rtt.observe(rtt.as_secs_f64());
         if let Some(s) = &self.stats {
             let ok = Outcome {
-                status: None,
+                code: None,
                 error: None,
                 bytes_received: bytes as u64,
             };

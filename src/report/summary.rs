@@ -15,7 +15,7 @@ use crate::config::Threshold;
 use crate::engine::Shard;
 use crate::metrics::stats::{EndpointStats, RunStats, TimelineRow};
 use crate::metrics::window::WindowSeries;
-use crate::outcome::ErrorKind;
+use crate::outcome::{Code, ErrorKind};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
@@ -231,7 +231,7 @@ fn kinds(counts: &[u64]) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn codes(map: &BTreeMap<u16, u64>) -> BTreeMap<String, u64> {
+fn codes(map: &BTreeMap<Code, u64>) -> BTreeMap<String, u64> {
     map.iter().map(|(c, n)| (c.to_string(), *n)).collect()
 }
 
@@ -262,7 +262,7 @@ impl Summary {
         // Rates are over the measured part, after the warmup.
         let secs = elapsed.as_secs_f64() - warmup;
         let mut merged = Histogram::<u64>::new_from(&stats.endpoints[0].latency);
-        let mut status = BTreeMap::<u16, u64>::new();
+        let mut status = BTreeMap::<Code, u64>::new();
         let mut kind_counts = [0u64; ErrorKind::ALL.len()];
         let (mut requests, mut errors, mut bytes) = (0, 0, 0);
         for e in &stats.endpoints {
@@ -423,7 +423,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Outcome;
+    use crate::outcome::{Code, Outcome};
 
     #[tokio::test(start_paused = true)]
     async fn summary_merges_endpoints_and_checks_thresholds() {
@@ -434,7 +434,7 @@ mod tests {
                 0,
                 Duration::from_millis(10 + i % 5),
                 &Outcome {
-                    status: Some(200),
+                    code: Some(Code::Http(200)),
                     error: None,
                     bytes_received: 1,
                 },
@@ -445,7 +445,7 @@ mod tests {
                 1,
                 Duration::from_millis(500),
                 &Outcome {
-                    status: Some(503),
+                    code: Some(Code::Http(503)),
                     error: Some(ErrorKind::Status),
                     bytes_received: 1,
                 },
@@ -492,7 +492,7 @@ mod tests {
                 0,
                 Duration::from_millis(ms),
                 &Outcome {
-                    status: Some(if failed { 500 } else { 200 }),
+                    code: Some(Code::Http(if failed { 500 } else { 200 })),
                     error: failed.then_some(ErrorKind::Status),
                     bytes_received: 1,
                 },

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod echo;
 pub mod scrape;
 
 use std::collections::HashMap;

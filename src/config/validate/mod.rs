@@ -3,6 +3,7 @@
 //! limits in their own modules of `config`. Every problem goes to one `Collector`.
 
 mod profile;
+mod socket;
 mod target;
 mod websocket;
 

@@ -10,7 +10,7 @@ use http::Method;
 use super::super::checks::{parse_url, valid_name, Collector};
 use super::super::raw::{RawEndpoint, RawTarget};
 use super::super::{Endpoint, Scheme, Target, DEFAULT_BUCKETS};
-use super::websocket;
+use super::{socket, websocket};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_CONNECTIONS: u64 = 1_000;
@@ -102,7 +102,7 @@ pub(super) fn target(
                 format!("duplicate endpoint name {n:?}"),
             );
         }
-        if let Some(ep) = endpoint(c, &ekey, e, &base_path, base_dir) {
+        if let Some(ep) = endpoint(c, &ekey, e, (scheme, &base_path), base_dir) {
             endpoints.push(ep);
         }
     }
@@ -127,7 +127,7 @@ fn endpoint(
     c: &mut Collector,
     key: &str,
     e: &RawEndpoint,
-    base_path: &str,
+    (scheme, base_path): (Scheme, &str),
     base_dir: Option<&Path>,
 ) -> Option<Endpoint> {
     let before = c.errors.len();
@@ -143,7 +143,15 @@ fn endpoint(
             format!("invalid endpoint name {name:?}: use letters, digits, '_', '-', '.'"),
         );
     }
-    let method_raw = e.method.as_deref().unwrap_or("GET");
+    if scheme.is_socket() {
+        socket::endpoint(c, key, e, scheme);
+    }
+    let reply = socket::reply(c, key, e, scheme);
+    // A socket endpoint's `method` label says what it does to the socket.
+    let method_raw = e
+        .method
+        .as_deref()
+        .unwrap_or(if scheme.is_socket() { "SEND" } else { "GET" });
     let method =
         Method::from_bytes(method_raw.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
             c.err(
@@ -209,5 +217,6 @@ fn endpoint(
         weight: u32::try_from(weight).unwrap_or(1),
         expect_status,
         body_contains: e.body_contains.clone(),
+        reply,
     })
 }

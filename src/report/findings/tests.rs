@@ -6,13 +6,13 @@ use super::run::{for_run, saturation_in_timeline};
 use super::*;
 use crate::metrics::stats::TimelineRow;
 use crate::metrics::RunStats;
-use crate::outcome::{ErrorKind, Outcome};
+use crate::outcome::{Code, ErrorKind, Outcome};
 use crate::report::summary::Summary;
 use std::time::Duration;
 
 fn ok() -> Outcome {
     Outcome {
-        status: Some(200),
+        code: Some(Code::Http(200)),
         error: None,
         bytes_received: 1,
     }
@@ -20,7 +20,7 @@ fn ok() -> Outcome {
 
 fn status(code: u16) -> Outcome {
     Outcome {
-        status: Some(code),
+        code: Some(Code::Http(code)),
         error: Some(ErrorKind::Status),
         bytes_received: 1,
     }

@@ -8,7 +8,7 @@ use crate::config::Threshold;
 use crate::engine::Shard;
 use crate::metrics::stats::TimelineRow;
 use crate::metrics::RunStats;
-use crate::outcome::{ErrorKind, Outcome};
+use crate::outcome::{Code, ErrorKind, Outcome};
 use crate::report::render;
 use crate::report::summary::{ThresholdResult, WindowResult};
 
@@ -39,7 +39,7 @@ fn summary(samples: &[Sample], started_at: f64, secs: f64) -> Summary {
     let mut s = stats.lock().expect("lock");
     for &(idx, us, status) in samples {
         let outcome = Outcome {
-            status: Some(status),
+            code: Some(Code::Http(status)),
             error: (status >= 500).then_some(ErrorKind::Status),
             bytes_received: 3,
         };

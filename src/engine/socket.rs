@@ -1,0 +1,285 @@
+//! Raw TCP and UDP: an endpoint's body (a template when it has `{{ }}`, rendered per request)
+//! is written to the socket and its reply read by the endpoint's rule — up to a delimiter, a
+//! length, or until the connection is quiet; over UDP one datagram each way. TCP connections
+//! are pooled and kept like HTTP keep-alive ones; every failure is an `ErrorKind`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use memchr::memmem;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::client::classify_io;
+use super::resolve::resolve_counted;
+use super::transport::{settle, Transport};
+use crate::config::{Reply, Scheme, Target, MAX_REPLY};
+use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
+use crate::scenario::template::{Templates, Vars};
+
+/// The largest datagram a UDP reply can be.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// What an endpoint sends: fixed bytes, or a template rendered for each request.
+enum Payload {
+    Fixed(Bytes),
+    Template(String),
+}
+
+struct Prepared {
+    payload: Payload,
+    reply: Reply,
+    contains: Option<Vec<u8>>,
+}
+
+/// One socket with the buffer its replies are read into (kept, so reading allocates once).
+pub struct SocketConn {
+    io: Io,
+    buf: Vec<u8>,
+}
+
+enum Io {
+    Tcp(TcpStream),
+    Udp(UdpSocket),
+}
+
+pub struct SocketClient {
+    target: Arc<Target>,
+    prepared: Vec<Prepared>,
+    templates: Templates,
+    idle: Mutex<Vec<SocketConn>>,
+    refused: prometheus::IntCounter,
+}
+
+impl SocketClient {
+    pub fn new(target: Arc<Target>, refused: prometheus::IntCounter) -> Arc<Self> {
+        let mut templates = Templates::new();
+        let prepared = target
+            .endpoints
+            .iter()
+            .map(|e| {
+                let source = String::from_utf8_lossy(&e.body).into_owned();
+                // Compiled at `check` time already; a body without `{{` is sent as it is.
+                let payload = if source.contains("{{") && templates.add(&e.name, &source).is_ok() {
+                    Payload::Template(e.name.clone())
+                } else {
+                    Payload::Fixed(e.body.clone())
+                };
+                Prepared {
+                    payload,
+                    reply: e.reply.clone(),
+                    contains: e.body_contains.as_ref().map(|s| s.as_bytes().to_vec()),
+                }
+            })
+            .collect();
+        Arc::new(SocketClient {
+            target,
+            prepared,
+            templates,
+            idle: Mutex::new(Vec::new()),
+            refused,
+        })
+    }
+
+    fn payload(&self, p: &Prepared) -> Result<Bytes, ErrorKind> {
+        match &p.payload {
+            Payload::Fixed(b) => Ok(b.clone()),
+            Payload::Template(name) => self
+                .templates
+                .render(name, &Vars::new())
+                .map(Bytes::from)
+                .map_err(|_| ErrorKind::Other),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        idx: usize,
+        slot: &mut Option<SocketConn>,
+    ) -> Result<Outcome, ErrorKind> {
+        let p = &self.prepared[idx];
+        let payload = self.payload(p)?;
+        let (mut conn, reused) = match slot.take() {
+            Some(c) => (c, true),
+            None => (self.connect().await?, false),
+        };
+        if let Err(e) = conn.send(&payload).await {
+            // The server closed a kept connection while it sat idle: one new one, once.
+            if !reused {
+                return Err(classify_io(&e, ErrorKind::Reset));
+            }
+            conn = self.connect().await?;
+            conn.send(&payload)
+                .await
+                .map_err(|e| classify_io(&e, ErrorKind::Reset))?;
+        }
+        let open = conn.receive(&p.reply).await?;
+        let found = p
+            .contains
+            .as_deref()
+            .is_none_or(|n| memmem::find(&conn.buf, n).is_some());
+        let received = conn.buf.len() as u64;
+        if open {
+            *slot = Some(conn);
+        }
+        Ok(Outcome::replied(
+            Code::Named(NamedCode::OK),
+            (!found).then_some(ErrorKind::Check),
+            received,
+        ))
+    }
+
+    async fn connect(&self) -> Result<SocketConn, ErrorKind> {
+        let t = &self.target;
+        let addrs = resolve_counted(t, &self.refused).await?;
+        let io = if t.scheme == Scheme::Udp {
+            Io::Udp(udp_socket(addrs[0]).await.map_err(|e| connect_error(&e))?)
+        } else {
+            let tcp = TcpStream::connect(&addrs[..])
+                .await
+                .map_err(|e| connect_error(&e))?;
+            let _ = tcp.set_nodelay(true);
+            Io::Tcp(tcp)
+        };
+        Ok(SocketConn {
+            io,
+            buf: Vec::new(),
+        })
+    }
+}
+
+fn connect_error(e: &io::Error) -> ErrorKind {
+    if crate::fdlimit::is_exhaustion(e) {
+        crate::fdlimit::exhausted("connect", e);
+    }
+    classify_io(e, ErrorKind::Connect)
+}
+
+async fn udp_socket(to: SocketAddr) -> io::Result<UdpSocket> {
+    let any: SocketAddr = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+        .parse()
+        .expect("static address");
+    let socket = UdpSocket::bind(any).await?;
+    // Connected: replies from anyone else are dropped by the kernel, and a closed port shows
+    // as ConnectionRefused on the next receive.
+    socket.connect(to).await?;
+    Ok(socket)
+}
+
+impl SocketConn {
+    async fn send(&mut self, payload: &[u8]) -> io::Result<()> {
+        match &mut self.io {
+            Io::Tcp(s) => s.write_all(payload).await,
+            Io::Udp(s) => s.send(payload).await.map(drop),
+        }
+    }
+
+    /// Reads one reply into `buf`; true when the connection can carry another request.
+    async fn receive(&mut self, reply: &Reply) -> Result<bool, ErrorKind> {
+        self.buf.clear();
+        let stream = match &mut self.io {
+            Io::Udp(s) => {
+                self.buf.resize(MAX_DATAGRAM, 0);
+                let n = s
+                    .recv(&mut self.buf)
+                    .await
+                    .map_err(|e| classify_io(&e, ErrorKind::Connect))?;
+                self.buf.truncate(n);
+                return Ok(true);
+            }
+            Io::Tcp(s) => s,
+        };
+        match reply {
+            Reply::Bytes(n) => {
+                self.buf.resize(*n, 0);
+                stream
+                    .read_exact(&mut self.buf)
+                    .await
+                    .map_err(|e| classify_io(&e, ErrorKind::Reset))?;
+                Ok(true)
+            }
+            Reply::Until(delimiter) => read_until(stream, &mut self.buf, delimiter).await,
+            Reply::Idle(quiet) => read_idle(stream, &mut self.buf, *quiet).await,
+        }
+    }
+}
+
+/// Reads until `buf` holds `delimiter`. Bytes past it (a pipelining server) stay unread by
+/// design: the next request's reply would start with them, so the connection is not reused.
+async fn read_until(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    delimiter: &[u8],
+) -> Result<bool, ErrorKind> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| classify_io(&e, ErrorKind::Reset))?;
+        if n == 0 {
+            // Closed before the delimiter: the reply is cut short.
+            return Err(ErrorKind::Reset);
+        }
+        // Only the new bytes and the delimiter's length before them can hold a new match.
+        let from = buf.len().saturating_sub(delimiter.len() - 1);
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(at) = memmem::find(&buf[from..], delimiter) {
+            let end = from + at + delimiter.len();
+            let clean = end == buf.len();
+            buf.truncate(end);
+            return Ok(clean);
+        }
+        if buf.len() > MAX_REPLY {
+            return Err(ErrorKind::Protocol);
+        }
+    }
+}
+
+/// Reads until nothing arrives for `quiet` or the server closes.
+async fn read_idle(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    quiet: Duration,
+) -> Result<bool, ErrorKind> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(quiet, stream.read(&mut chunk)).await {
+            Err(_) => return Ok(true),
+            Ok(Ok(0)) => return Ok(false),
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => return Err(classify_io(&e, ErrorKind::Reset)),
+        }
+        if buf.len() > MAX_REPLY {
+            return Err(ErrorKind::Protocol);
+        }
+    }
+}
+
+impl Transport for SocketClient {
+    type Conn = SocketConn;
+
+    /// One request at a time per socket: replies are matched to requests by order.
+    fn max_outstanding(&self) -> Option<usize> {
+        Some(self.target.max_connections)
+    }
+
+    fn take_idle(&self) -> Option<SocketConn> {
+        self.idle.lock().expect("pool lock poisoned").pop()
+    }
+
+    fn put_idle(&self, conn: SocketConn) {
+        let mut idle = self.idle.lock().expect("pool lock poisoned");
+        if idle.len() < self.target.max_connections {
+            idle.push(conn);
+        }
+    }
+
+    async fn call(&self, idx: usize, slot: &mut Option<SocketConn>) -> Outcome {
+        let result = tokio::time::timeout(self.target.timeout, self.exchange(idx, slot)).await;
+        settle(result, slot)
+    }
+}
