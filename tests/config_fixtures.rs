@@ -156,6 +156,10 @@ fn shipped_configs_load() {
         files.iter().any(|p| p.ends_with("loadtide.toml")),
         "config/loadtide.toml is the bundled default"
     );
+    assert!(
+        files.iter().any(|p| p.ends_with("examples/tcp.toml")),
+        "config/examples/ holds an example per protocol"
+    );
     for toml in files {
         if let Err(e) = config::load(&toml) {
             panic!("{} must load:\n{e}", toml.display());

@@ -109,7 +109,12 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
                 "  endpoint {:<16} {:<6} {:<30} {share:5.1}%",
                 e.name,
                 e.method.as_str(),
-                crate::redact::path(&e.path)
+                // A socket body may carry a secret (AUTH ...): its size and reply rule only.
+                if t.scheme.is_socket() {
+                    format!("{} bytes, {}", e.body.len(), e.reply.describe(t.scheme))
+                } else {
+                    crate::redact::path(&e.path)
+                }
             );
         }
         for th in &p.thresholds {

@@ -216,6 +216,20 @@ pub enum Reply {
     Idle(Duration),
 }
 
+impl Reply {
+    /// How `check` shows it, e.g. `reply until "\n"`.
+    pub fn describe(&self, scheme: Scheme) -> String {
+        match (scheme, self) {
+            (Scheme::Udp, _) => "reply: one datagram".to_string(),
+            (_, Reply::Until(d)) => format!("reply until {:?}", String::from_utf8_lossy(d)),
+            (_, Reply::Bytes(n)) => format!("reply of {n} bytes"),
+            (_, Reply::Idle(d)) => {
+                format!("reply until quiet for {}", humantime::format_duration(*d))
+            }
+        }
+    }
+}
+
 impl Default for Reply {
     fn default() -> Self {
         Reply::Until(b"\n".to_vec())

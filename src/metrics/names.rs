@@ -7,7 +7,8 @@ pub const REQUEST_DURATION_HELP: &str =
 pub const ENDPOINT_LABELS: &[&str] = &["profile", "target", "endpoint", "method", "protocol"];
 
 pub const RESPONSES: &str = "loadtide_responses_total";
-pub const RESPONSES_HELP: &str = "Responses received, by HTTP status code.";
+pub const RESPONSES_HELP: &str =
+    "Responses received, by status code (HTTP status; ok for a raw socket reply).";
 
 pub const REQUEST_ERRORS: &str = "loadtide_request_errors_total";
 pub const REQUEST_ERRORS_HELP: &str =
