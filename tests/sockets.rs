@@ -6,27 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
-use common::cli::{loadtide, output, read_json, Out};
+use common::cli::{free_port, run_profile, Out};
 use common::echo::EchoServer;
 use serde_json::Value;
 
 fn run_config(dir: &Path, toml: &str) -> (Out, Option<Value>) {
-    let config = dir.join("loadtide.toml");
-    std::fs::write(&config, toml).unwrap();
-    let json = dir.join("summary.json");
-    let out = output(loadtide(Duration::from_secs(60)).args([
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--profile",
-        "load",
-        "--json",
-        json.to_str().unwrap(),
-    ]));
-    let summary = json.exists().then(|| read_json(&json));
-    (out, summary)
+    run_profile(dir, toml, "load")
 }
 
 fn profile(url: &str, endpoint: &str, requests: u64) -> String {
@@ -122,11 +108,7 @@ body_contains = "probe""#;
 #[test]
 fn a_closed_port_counts_connect_errors_and_nothing_crashes() {
     // Bound and dropped: nothing listens there now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let endpoint = r#"name = "ping"
 body = "PING\n""#;

@@ -102,10 +102,11 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         Some("wss") => Scheme::Wss,
         Some("tcp") => Scheme::Tcp,
         Some("udp") => Scheme::Udp,
+        Some("redis") => Scheme::Redis,
         Some(s) => {
             return Err(format!(
-                "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws, wss, tcp \
-                 or udp)"
+                "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws, wss, tcp, \
+                 udp or redis)"
             ))
         }
         None => {
@@ -133,6 +134,7 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         (Some(port), _) => port,
         (None, Scheme::Http | Scheme::Ws) => 80,
         (None, Scheme::Https | Scheme::Wss) => 443,
+        (None, Scheme::Redis) => 6379,
         (None, Scheme::Tcp | Scheme::Udp) => {
             return Err(format!(
                 "invalid URL {shown:?}: a {} target needs a port (e.g. \"{}://127.0.0.1:9000\")",
@@ -142,6 +144,12 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         }
     };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let db = path.trim_start_matches('/');
+    if scheme == Scheme::Redis && !(db.is_empty() || db.parse::<u16>().is_ok()) {
+        return Err(format!(
+            "invalid URL {shown:?}: a redis URL's path is its database number (redis://host:6379/0)"
+        ));
+    }
     if scheme.is_socket() && !path.trim_end_matches('/').is_empty() {
         return Err(format!(
             "invalid URL {shown:?}: a {} URL is host and port only",

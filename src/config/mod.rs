@@ -74,6 +74,8 @@ pub enum Scheme {
     Tcp,
     /// UDP (`udp://host:port`): each request is one datagram, its reply one datagram.
     Udp,
+    /// Redis (`redis://host:port/db`): each request is one command.
+    Redis,
 }
 
 impl Scheme {
@@ -85,6 +87,7 @@ impl Scheme {
             Scheme::Wss => "wss",
             Scheme::Tcp => "tcp",
             Scheme::Udp => "udp",
+            Scheme::Redis => "redis",
         }
     }
 
@@ -95,7 +98,17 @@ impl Scheme {
             Scheme::Ws | Scheme::Wss => "websocket",
             Scheme::Tcp => "tcp",
             Scheme::Udp => "udp",
+            Scheme::Redis => "redis",
         }
+    }
+
+    /// Whether an endpoint is an HTTP request (method, path, headers, status), as for
+    /// http(s):// targets and scenario steps; the other schemes send what their keys say.
+    pub fn is_http(self) -> bool {
+        matches!(
+            self,
+            Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss
+        )
     }
 
     /// Raw socket schemes: an endpoint is bytes to send and a rule to read the reply by.
@@ -120,6 +133,8 @@ pub struct Target {
     pub endpoints: Vec<Endpoint>,
     /// Set exactly for `ws://` and `wss://` targets.
     pub websocket: Option<WebSocket>,
+    /// `redis://host:port/N`: the database (0 when the URL has no path).
+    pub database: i64,
     /// The CIDRs of `safety.allowed_hosts`: when set, every address the host resolves to
     /// must lie in one of them, or the connection is refused before it is made.
     pub dns_allow: Option<Arc<[ipnet::IpNet]>>,
@@ -151,10 +166,19 @@ impl Target {
     }
 
     /// The size of a request to `e` as HTTP/1.1 puts it on the wire (a socket target's: the
-    /// body, as written in the config when it is a template).
+    /// body; a redis one's: the command in RESP; templates as written in the config).
     pub fn request_size(&self, e: &Endpoint) -> u64 {
         if self.scheme.is_socket() {
             return e.body.len() as u64;
+        }
+        if self.scheme == Scheme::Redis {
+            // RESP: `*N\r\n`, then `$len\r\nword\r\n` per word.
+            let words: usize = e
+                .command
+                .iter()
+                .map(|w| w.len() + w.len().to_string().len() + 5)
+                .sum();
+            return (words + e.command.len().to_string().len() + 3) as u64;
         }
         let line = e.method.as_str().len() + 1 + e.path.len() + " HTTP/1.1\r\n".len();
         let headers: usize = self
@@ -199,6 +223,8 @@ pub struct Endpoint {
     pub body_contains: Option<String>,
     /// tcp:// and udp:// targets: how a reply ends (HTTP endpoints ignore it).
     pub reply: Reply,
+    /// redis:// targets: the command and its arguments, each a template.
+    pub command: Vec<String>,
 }
 
 /// A socket reply larger than this is not a reply but a stream: the request fails as

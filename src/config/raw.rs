@@ -103,6 +103,9 @@ pub struct RawEndpoint {
     pub read_bytes: Option<u64>,
     /// tcp:// targets: the reply is what arrives until the connection is quiet this long.
     pub read_idle: Option<String>,
+    /// redis:// targets: the command and its arguments, each a template
+    /// (`["SET", "user:{{ seq() }}", "x"]`).
+    pub command: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -528,6 +528,7 @@ impl Builder<'_, '_> {
             expect_status: expect_status.clone(),
             body_contains: None,
             reply: Default::default(),
+            command: Vec::new(),
         });
         (self.c.errors.len() == before).then(|| RequestStep {
             endpoint,

@@ -20,11 +20,12 @@ use super::closed::{Crowd, User, USER_TICK};
 use super::limits::Refusal;
 use super::pacer::{Due, Pacer};
 use super::plan::RunSpec;
+use super::redis::RedisClient;
 use super::session::Session;
 use super::socket::SocketClient;
 use super::transport::Transport;
 use super::websocket::Connection;
-use crate::config::{Load, Profile};
+use crate::config::{Load, Profile, Scheme};
 use crate::metrics::{DropReason, ProfileRecorder};
 use crate::schedule::Pattern;
 
@@ -218,13 +219,24 @@ pub async fn run_profile(
     cancel: CancellationToken,
     drain: Duration,
 ) -> RunEnd {
-    if profile.target.scheme.is_socket() {
-        let client = SocketClient::new(profile.target.clone(), recorder.refused_counter());
-        let run = Run::new(profile, spec, recorder, cancel, client, None);
-        return run.drive(drain).await;
+    // One arm per transport; scenario sessions are HTTP only (config validation sees to it).
+    let (target, refused) = (profile.target.clone(), recorder.refused_counter());
+    match target.scheme {
+        Scheme::Tcp | Scheme::Udp => {
+            let client = SocketClient::new(target, refused);
+            return Run::new(profile, spec, recorder, cancel, client, None)
+                .drive(drain)
+                .await;
+        }
+        Scheme::Redis => {
+            let client = RedisClient::new(target, refused);
+            return Run::new(profile, spec, recorder, cancel, client, None)
+                .drive(drain)
+                .await;
+        }
+        Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {}
     }
     let client = HttpClient::new(profile.target.clone(), recorder.refused_counter());
-    // Scenario steps are HTTP requests (config validation sees to it).
     let session = profile.scenario.as_ref().map(|s| {
         Arc::new(Session::new(
             s.clone(),

@@ -5,7 +5,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,7 +15,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use super::client::classify_io;
 use super::resolve::resolve_counted;
-use super::transport::{settle, Transport};
+use super::transport::{settle, Pool, Transport};
 use crate::config::{Reply, Scheme, Target, MAX_REPLY};
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 use crate::scenario::template::{Templates, Vars};
@@ -50,7 +50,7 @@ pub struct SocketClient {
     target: Arc<Target>,
     prepared: Vec<Prepared>,
     templates: Templates,
-    idle: Mutex<Vec<SocketConn>>,
+    idle: Pool<SocketConn>,
     refused: prometheus::IntCounter,
 }
 
@@ -76,10 +76,10 @@ impl SocketClient {
             })
             .collect();
         Arc::new(SocketClient {
+            idle: Pool::new(target.max_connections),
             target,
             prepared,
             templates,
-            idle: Mutex::new(Vec::new()),
             refused,
         })
     }
@@ -268,14 +268,11 @@ impl Transport for SocketClient {
     }
 
     fn take_idle(&self) -> Option<SocketConn> {
-        self.idle.lock().expect("pool lock poisoned").pop()
+        self.idle.take()
     }
 
     fn put_idle(&self, conn: SocketConn) {
-        let mut idle = self.idle.lock().expect("pool lock poisoned");
-        if idle.len() < self.target.max_connections {
-            idle.push(conn);
-        }
+        self.idle.put(conn);
     }
 
     async fn call(&self, idx: usize, slot: &mut Option<SocketConn>) -> Outcome {

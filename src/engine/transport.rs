@@ -5,6 +5,7 @@
 //! Latency is measured by the caller from the intended start, so it is the same for all.
 
 use std::future::Future;
+use std::sync::Mutex;
 
 use tokio::time::error::Elapsed;
 
@@ -47,6 +48,33 @@ pub(super) fn settle<C>(
         Err(_) => {
             *slot = None;
             Outcome::failed(ErrorKind::Timeout)
+        }
+    }
+}
+
+/// Idle connections of a transport, at most `max`: open-model requests borrow from it.
+pub(super) struct Pool<C> {
+    idle: Mutex<Vec<C>>,
+    max: usize,
+}
+
+impl<C> Pool<C> {
+    pub(super) fn new(max: usize) -> Self {
+        Pool {
+            idle: Mutex::new(Vec::new()),
+            max,
+        }
+    }
+
+    pub(super) fn take(&self) -> Option<C> {
+        self.idle.lock().expect("pool lock poisoned").pop()
+    }
+
+    /// Keeps `conn` unless the pool is full (then it is dropped, closing it).
+    pub(super) fn put(&self, conn: C) {
+        let mut idle = self.idle.lock().expect("pool lock poisoned");
+        if idle.len() < self.max {
+            idle.push(conn);
         }
     }
 }

@@ -67,3 +67,31 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Writes `toml` as `loadtide.toml` in `dir` and runs its profile `profile` with `--json`:
+/// what it printed and the summary, when it wrote one.
+pub fn run_profile(dir: &Path, toml: &str, profile: &str) -> (Out, Option<Value>) {
+    let config = dir.join("loadtide.toml");
+    std::fs::write(&config, toml).expect("config written");
+    let json = dir.join("summary.json");
+    let _ = std::fs::remove_file(&json);
+    let out = output(loadtide(Duration::from_secs(60)).args([
+        "run".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--profile".as_ref(),
+        profile.as_ref(),
+        "--json".as_ref(),
+        json.as_os_str(),
+    ]));
+    let summary = json.exists().then(|| read_json(&json));
+    (out, summary)
+}
+
+/// A port on 127.0.0.1 nothing listens on now (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}

@@ -63,8 +63,8 @@ pub(super) fn reply(c: &mut Collector, key: &str, e: &RawEndpoint, scheme: Schem
     Reply::default()
 }
 
-/// Errors for an endpoint's HTTP-only settings on a socket target, and for a body that does
-/// not compile as a template.
+/// Errors for an endpoint's HTTP-only settings on a target of another protocol, for a body
+/// or command that does not compile as a template, and for a key of the wrong protocol.
 pub(super) fn endpoint(c: &mut Collector, key: &str, e: &RawEndpoint, scheme: Scheme) {
     let http_only = [
         ("method", e.method.is_some()),
@@ -72,18 +72,66 @@ pub(super) fn endpoint(c: &mut Collector, key: &str, e: &RawEndpoint, scheme: Sc
         ("headers", !e.headers.is_empty()),
         ("expect_status", e.expect_status.is_some()),
     ];
+    let what = if scheme == Scheme::Redis {
+        "sends its `command`"
+    } else {
+        "sends its `body` and reads a reply"
+    };
     for (k, _) in http_only.iter().filter(|(_, on)| *on) {
         c.err(
             format!("{key}.{k}"),
-            format!(
-                "an HTTP setting; a {}:// endpoint sends its `body` and reads a reply",
-                scheme.as_str()
-            ),
+            format!("an HTTP setting; a {}:// endpoint {what}", scheme.as_str()),
         );
+    }
+    if scheme == Scheme::Redis {
+        return command(c, key, e);
+    }
+    if e.command.is_some() {
+        c.err(format!("{key}.command"), "only for redis:// targets");
     }
     if let Some(body) = &e.body {
         if let Err(err) = Templates::new().add("body", body) {
             c.err(format!("{key}.body"), err.to_string());
+        }
+    }
+}
+
+/// A redis endpoint's command: a name of letters, then arguments, each a template.
+fn command(c: &mut Collector, key: &str, e: &RawEndpoint) {
+    for (k, on) in [
+        ("body", e.body.is_some()),
+        ("body_file", e.body_file.is_some()),
+    ] {
+        if on {
+            c.err(
+                format!("{key}.{k}"),
+                "a redis:// endpoint sends its `command` (e.g. command = [\"GET\", \"user:1\"])",
+            );
+        }
+    }
+    let Some(words) = &e.command else {
+        c.err(
+            format!("{key}.command"),
+            "missing: a redis:// endpoint needs a command (e.g. command = [\"PING\"])",
+        );
+        return;
+    };
+    let name_ok = words
+        .first()
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|ch| ch.is_ascii_alphabetic()));
+    if !name_ok {
+        c.err(
+            format!("{key}.command"),
+            format!(
+                "invalid command {:?}: the first word is the command's name, letters only",
+                words.first().map(String::as_str).unwrap_or("")
+            ),
+        );
+    }
+    let mut templates = Templates::new();
+    for (i, word) in words.iter().enumerate() {
+        if let Err(err) = templates.add(&i.to_string(), word) {
+            c.err(format!("{key}.command[{i}]"), err.to_string());
         }
     }
 }

@@ -119,6 +119,11 @@ pub(super) fn target(
         buckets,
         endpoints,
         websocket: ws,
+        database: if scheme == Scheme::Redis {
+            base_path.trim_start_matches('/').parse().unwrap_or(0)
+        } else {
+            0
+        },
         dns_allow: None,
     })
 }
@@ -143,14 +148,23 @@ fn endpoint(
             format!("invalid endpoint name {name:?}: use letters, digits, '_', '-', '.'"),
         );
     }
-    if scheme.is_socket() {
+    if !scheme.is_http() {
         socket::endpoint(c, key, e, scheme);
+    } else if e.command.is_some() {
+        c.err(format!("{key}.command"), "only for redis:// targets");
     }
     let reply = socket::reply(c, key, e, scheme);
-    // A socket endpoint's `method` label says what it does to the socket.
+    // A socket endpoint's `method` label says what it does to the socket; a redis one's is
+    // its command's name.
     let method_raw = e
         .method
         .as_deref()
+        .or(e
+            .command
+            .as_ref()
+            .and_then(|w| w.first())
+            .filter(|n| !n.is_empty() && n.chars().all(|ch| ch.is_ascii_alphabetic()))
+            .map(String::as_str))
         .unwrap_or(if scheme.is_socket() { "SEND" } else { "GET" });
     let method =
         Method::from_bytes(method_raw.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
@@ -218,5 +232,6 @@ fn endpoint(
         expect_status,
         body_contains: e.body_contains.clone(),
         reply,
+        command: e.command.clone().unwrap_or_default(),
     })
 }

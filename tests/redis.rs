@@ -1,0 +1,220 @@
+//! Redis targets end to end: `loadtide run` against a real `redis-server` (Debian's package;
+//! scripts/test.sh installs it) started here on 127.0.0.1, checked afterwards with `redis-cli`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cli::{free_port, run_profile, Out};
+use serde_json::Value;
+
+/// A redis-server of this test's own, stopped when dropped.
+struct Redis {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test.sh installs Debian's redis-server)");
+        let redis = Redis {
+            port,
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while redis.cli(&["PING"]) != "PONG" {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        redis
+    }
+
+    /// `redis-cli` against this server; its output, trimmed.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(dir: &Path, toml: &str) -> (Out, Option<Value>) {
+    run_profile(dir, toml, "load")
+}
+
+fn config(url: &str, endpoints: &str, requests: u64) -> String {
+    format!(
+        r#"
+[targets.cache]
+url = "{url}"
+timeout = "2s"
+max_connections = 8
+{endpoints}
+
+[profiles.load]
+target = "cache"
+rate = 400
+requests = {requests}
+"#
+    )
+}
+
+#[test]
+fn commands_are_templated_and_land_in_the_configured_database() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = r#"
+[[targets.cache.endpoints]]
+name = "set"
+command = ["SET", "user:{{ seq() }}", "{{ uuid() }}"]
+weight = 3
+[[targets.cache.endpoints]]
+name = "ping"
+command = ["PING"]
+body_contains = "PONG"
+"#;
+    let url = format!("redis://127.0.0.1:{}/2", redis.port);
+    let (out, summary) = run(dir.path(), &config(&url, endpoints, 300));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let s = summary.unwrap();
+    assert_eq!(
+        (s["requests"].as_u64(), s["errors"].as_u64()),
+        (Some(300), Some(0)),
+        "{s:#}"
+    );
+    assert_eq!(s["status_codes"]["ok"], 300, "{s:#}");
+    let sets = s["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "set")
+        .map(|e| e["requests"].as_u64().unwrap())
+        .unwrap();
+    assert!(sets > 150, "weight 3 of 4: {s:#}");
+    // Every SET wrote its own key (seq() per request), all in database 2, none in 0.
+    assert_eq!(redis.cli(&["-n", "2", "DBSIZE"]), sets.to_string());
+    assert_eq!(redis.cli(&["-n", "0", "DBSIZE"]), "0");
+    let method = |name: &str| {
+        s["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["method"].clone())
+            .unwrap()
+    };
+    assert_eq!(method("set"), "SET");
+}
+
+#[test]
+fn an_error_reply_is_a_response_with_its_code_and_a_status_error() {
+    let redis = Redis::start();
+    assert_eq!(redis.cli(&["SET", "name", "a string"]), "OK");
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = r#"
+[[targets.cache.endpoints]]
+name = "push"
+command = ["LPUSH", "name", "x"]
+"#;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let (out, summary) = run(dir.path(), &config(&url, endpoints, 40));
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["errors"], 40, "{s:#}");
+    assert_eq!(s["status_codes"]["WRONGTYPE"], 40, "{s:#}");
+    assert_eq!(s["error_kinds"]["status"], 40, "{s:#}");
+}
+
+#[test]
+fn a_redis_that_is_not_there_counts_connect_errors() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = "[[targets.cache.endpoints]]\nname = \"ping\"\ncommand = [\"PING\"]\n";
+    let url = format!("redis://127.0.0.1:{port}");
+    let (out, summary) = run(dir.path(), &config(&url, endpoints, 20));
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["errors"], 20, "{s:#}");
+    assert_eq!(s["error_kinds"]["connect"], 20, "{s:#}");
+}
+
+#[test]
+fn bad_redis_settings_are_refused_with_the_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let ep = |body: &str| format!("[[targets.cache.endpoints]]\nname = \"a\"\n{body}\n");
+    let cases = [
+        (
+            config("redis://127.0.0.1:6379/x", &ep("command = [\"PING\"]"), 1),
+            "targets.cache.url",
+            "database number",
+        ),
+        (
+            config("redis://127.0.0.1:6379", &ep(""), 1),
+            "targets.cache.endpoints[0].command",
+            "missing",
+        ),
+        (
+            config("redis://127.0.0.1:6379", &ep("command = [\"1NCR\"]"), 1),
+            "targets.cache.endpoints[0].command",
+            "letters only",
+        ),
+        (
+            config(
+                "redis://127.0.0.1:6379",
+                &ep("command = [\"GET\"]\nbody = \"x\""),
+                1,
+            ),
+            "targets.cache.endpoints[0].body",
+            "sends its `command`",
+        ),
+        (
+            config(
+                "redis://127.0.0.1:6379",
+                &ep("command = [\"GET\", \"{{ x(\"]"),
+                1,
+            ),
+            "targets.cache.endpoints[0].command[1]",
+            "invalid template",
+        ),
+        (
+            config("http://127.0.0.1:6379", &ep("command = [\"GET\"]"), 1),
+            "targets.cache.endpoints[0].command",
+            "only for redis://",
+        ),
+    ];
+    for (toml, key, message) in cases {
+        let (out, _) = run(dir.path(), &toml);
+        assert_eq!(out.code, Some(2), "{key}: {out:?}");
+        assert!(out.stderr.contains(key), "{key}: {out:?}");
+        assert!(out.stderr.contains(message), "{key}: {out:?}");
+    }
+}
