@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check: formatting, clippy, unit and integration tests (which start their own
 # servers on 127.0.0.1), and promtool on a real scrape. Installs what the tests need
-# (Debian's prometheus package for promtool, redis-server for the Redis tests) when missing. Ends with a bounded
+# (Debian packages: prometheus for promtool, redis-server and postgresql for the Redis and
+# PostgreSQL tests) when missing. Ends with a bounded
 # cargo-fuzz run of every fuzz target (~6.5 min, FUZZ=0 skips it) and a compressed soak
 # (scripts/soak.sh, ~2.5 min).
 set -euo pipefail
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/ensure-prometheus.sh
 ./scripts/ensure-redis.sh
+./scripts/ensure-postgres.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::{free_port, run_profile, Out};
+use common::cli::{assert_refused, free_port, run_profile, Out};
 use serde_json::Value;
 
 /// A redis-server of this test's own, stopped when dropped.
@@ -211,10 +211,5 @@ fn bad_redis_settings_are_refused_with_the_key_and_exit_2() {
             "only for redis://",
         ),
     ];
-    for (toml, key, message) in cases {
-        let (out, _) = run(dir.path(), &toml);
-        assert_eq!(out.code, Some(2), "{key}: {out:?}");
-        assert!(out.stderr.contains(key), "{key}: {out:?}");
-        assert!(out.stderr.contains(message), "{key}: {out:?}");
-    }
+    assert_refused(dir.path(), &cases);
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::cli::{free_port, run_profile, Out};
+use common::cli::{assert_refused, free_port, run_profile, Out};
 use common::echo::EchoServer;
 use serde_json::Value;
 
@@ -162,10 +162,5 @@ fn bad_socket_settings_are_refused_with_the_key_and_exit_2() {
             "invalid template",
         ),
     ];
-    for (toml, key, message) in cases {
-        let (out, _) = run_config(dir.path(), &toml);
-        assert_eq!(out.code, Some(2), "{key}: {out:?}");
-        assert!(out.stderr.contains(key), "{key}: {out:?}");
-        assert!(out.stderr.contains(message), "{key}: {out:?}");
-    }
+    assert_refused(dir.path(), &cases);
 }

@@ -112,6 +112,13 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
                 // A socket body may carry a secret (AUTH ...): its size and reply rule only.
                 if t.scheme.is_socket() {
                     format!("{} bytes, {}", e.body.len(), e.reply.describe(t.scheme))
+                } else if !e.query.is_empty() {
+                    // The statement may hold literals worth keeping private: its size only.
+                    format!(
+                        "{} param(s), {} chars of SQL",
+                        e.params.len(),
+                        e.query.len()
+                    )
                 } else if !e.command.is_empty() {
                     // Arguments may be credentials (AUTH): their count only.
                     format!("{} argument(s)", e.command.len() - 1)

@@ -103,10 +103,11 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         Some("tcp") => Scheme::Tcp,
         Some("udp") => Scheme::Udp,
         Some("redis") => Scheme::Redis,
+        Some("postgres" | "postgresql") => Scheme::Postgres,
         Some(s) => {
             return Err(format!(
                 "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws, wss, tcp, \
-                 udp or redis)"
+                 udp, redis or postgres)"
             ))
         }
         None => {
@@ -115,6 +116,12 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
             ))
         }
     };
+    if scheme == Scheme::Postgres && uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "invalid URL {shown:?}: credentials in a URL end up in logs; give the role in `user` \
+             and the name of the environment variable holding the password in `password_env`"
+        ));
+    }
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(format!(
             "invalid URL {shown:?}: credentials in a URL are not sent; give them in a header \
@@ -135,6 +142,7 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         (None, Scheme::Http | Scheme::Ws) => 80,
         (None, Scheme::Https | Scheme::Wss) => 443,
         (None, Scheme::Redis) => 6379,
+        (None, Scheme::Postgres) => 5432,
         (None, Scheme::Tcp | Scheme::Udp) => {
             return Err(format!(
                 "invalid URL {shown:?}: a {} target needs a port (e.g. \"{}://127.0.0.1:9000\")",
@@ -148,6 +156,16 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
     if scheme == Scheme::Redis && !(db.is_empty() || db.parse::<u16>().is_ok()) {
         return Err(format!(
             "invalid URL {shown:?}: a redis URL's path is its database number (redis://host:6379/0)"
+        ));
+    }
+    if scheme == Scheme::Postgres
+        && !db
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+    {
+        return Err(format!(
+            "invalid URL {shown:?}: a postgres URL's path is the database's name \
+             (postgres://host:5432/app), with no query"
         ));
     }
     if scheme.is_socket() && !path.trim_end_matches('/').is_empty() {

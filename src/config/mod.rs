@@ -76,6 +76,8 @@ pub enum Scheme {
     Udp,
     /// Redis (`redis://host:port/db`): each request is one command.
     Redis,
+    /// PostgreSQL (`postgres://host:port/dbname`): each request is one prepared statement.
+    Postgres,
 }
 
 impl Scheme {
@@ -88,6 +90,7 @@ impl Scheme {
             Scheme::Tcp => "tcp",
             Scheme::Udp => "udp",
             Scheme::Redis => "redis",
+            Scheme::Postgres => "postgres",
         }
     }
 
@@ -99,6 +102,7 @@ impl Scheme {
             Scheme::Tcp => "tcp",
             Scheme::Udp => "udp",
             Scheme::Redis => "redis",
+            Scheme::Postgres => "postgres",
         }
     }
 
@@ -135,6 +139,8 @@ pub struct Target {
     pub websocket: Option<WebSocket>,
     /// `redis://host:port/N`: the database (0 when the URL has no path).
     pub database: i64,
+    /// Set exactly for `postgres://` targets.
+    pub login: Option<SqlLogin>,
     /// The CIDRs of `safety.allowed_hosts`: when set, every address the host resolves to
     /// must lie in one of them, or the connection is refused before it is made.
     pub dns_allow: Option<Arc<[ipnet::IpNet]>>,
@@ -225,6 +231,29 @@ pub struct Endpoint {
     pub reply: Reply,
     /// redis:// targets: the command and its arguments, each a template.
     pub command: Vec<String>,
+    /// postgres:// targets: the statement and its parameters (each a template).
+    pub query: String,
+    pub params: Vec<String>,
+}
+
+/// How a postgres:// target logs in.
+#[derive(Clone, PartialEq)]
+pub struct SqlLogin {
+    pub dbname: String,
+    pub user: String,
+    /// Read from `password_env` when the config was loaded.
+    pub password: Option<String>,
+}
+
+// By hand, so no debug print of a config shows the password.
+impl fmt::Debug for SqlLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlLogin")
+            .field("dbname", &self.dbname)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// A socket reply larger than this is not a reply but a stream: the request fails as

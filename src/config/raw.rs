@@ -82,6 +82,11 @@ pub struct RawTarget {
     pub endpoints: Vec<RawEndpoint>,
     /// Only for `ws://` and `wss://` targets.
     pub websocket: Option<RawWebSocket>,
+    /// postgres:// targets: the role to log in as (default `postgres`).
+    pub user: Option<String>,
+    /// postgres:// targets: the environment variable holding the password (never the
+    /// password itself: a config is shared, printed and committed).
+    pub password_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +111,10 @@ pub struct RawEndpoint {
     /// redis:// targets: the command and its arguments, each a template
     /// (`["SET", "user:{{ seq() }}", "x"]`).
     pub command: Option<Vec<String>>,
+    /// postgres:// targets: the SQL statement, prepared once per connection (`$1`, `$2`...).
+    pub query: Option<String>,
+    /// postgres:// targets: the statement's parameters, each a template.
+    pub params: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -529,6 +529,8 @@ impl Builder<'_, '_> {
             body_contains: None,
             reply: Default::default(),
             command: Vec::new(),
+            query: String::new(),
+            params: Vec::new(),
         });
         (self.c.errors.len() == before).then(|| RequestStep {
             endpoint,

@@ -6,6 +6,7 @@
 use std::error::Error as _;
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::HeaderMap;
@@ -21,7 +22,7 @@ use tokio_rustls::TlsConnector;
 
 use super::resolve::resolve_counted;
 use super::tls;
-use super::transport::{settle, Transport};
+use super::transport::{Pool, Transport};
 use crate::config::{Scheme, Target};
 use crate::outcome::{Code, ErrorKind, Outcome};
 
@@ -63,7 +64,7 @@ pub struct HttpClient {
     target: Arc<Target>,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     prepared: Vec<Prepared>,
-    idle: Mutex<Vec<Conn>>,
+    idle: Pool<Conn>,
     shared_h2: Mutex<Option<http2::SendRequest<Body>>>,
     /// `loadtide_safety_refused_total` of the profile: DNS answers outside the allowlist.
     refused: prometheus::IntCounter,
@@ -107,59 +108,12 @@ impl HttpClient {
             })
             .collect();
         Arc::new(HttpClient {
+            idle: Pool::new(target.max_connections),
             target,
             tls,
             prepared,
-            idle: Mutex::new(Vec::new()),
             shared_h2: Mutex::new(None),
             refused,
-        })
-    }
-
-    async fn exchange(&self, idx: usize, slot: &mut Option<Conn>) -> Result<Outcome, ErrorKind> {
-        let p = &self.prepared[idx];
-        let mut req = Request::new(Full::new(p.body.clone()));
-        *req.method_mut() = p.method.clone();
-        *req.uri_mut() = p.uri.clone();
-        *req.headers_mut() = p.headers.clone();
-        let (head, mut body, conn) = self.send(req, slot).await?;
-        let status = head.status.as_u16();
-        let mut received = 0u64;
-        let mut search = p.body_contains.as_deref().map(Search::new);
-        let mut body_error = None;
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(frame) => {
-                    if let Some(data) = frame.data_ref() {
-                        received += data.len() as u64;
-                        if let Some(search) = search.as_mut() {
-                            search.feed(data);
-                        }
-                    }
-                }
-                Err(e) => {
-                    body_error = Some(classify_hyper(&e));
-                    break;
-                }
-            }
-        }
-        if body_error.is_none() {
-            *slot = Some(conn);
-        }
-        let status_ok = self.target.endpoints[idx].status_ok(status);
-        let error = if let Some(e) = body_error {
-            Some(e)
-        } else if !status_ok {
-            Some(ErrorKind::Status)
-        } else if search.is_some_and(|s| !s.found) {
-            Some(ErrorKind::Check)
-        } else {
-            None
-        };
-        Ok(Outcome {
-            code: Some(Code::Http(status)),
-            error,
-            bytes_received: received,
         })
     }
 
@@ -319,27 +273,63 @@ impl Transport for HttpClient {
         (!self.target.http2).then_some(self.target.max_connections)
     }
 
-    /// A pooled idle connection, if any.
-    fn take_idle(&self) -> Option<Conn> {
-        self.idle.lock().expect("pool lock poisoned").pop()
+    fn timeout(&self) -> Duration {
+        self.target.timeout
     }
 
-    /// Returns a connection to the pool (dropped if the pool is full).
-    fn put_idle(&self, conn: Conn) {
-        if conn.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().expect("pool lock poisoned");
-        if idle.len() < self.target.max_connections {
-            idle.push(conn);
-        }
+    fn pool(&self) -> &Pool<Conn> {
+        &self.idle
     }
 
-    /// Sends one request to endpoint `idx`, reusing the connection in `slot` and leaving a
-    /// reusable one there afterwards. Bounded by the target's timeout.
-    async fn call(&self, idx: usize, slot: &mut Option<Conn>) -> Outcome {
-        let result = tokio::time::timeout(self.target.timeout, self.exchange(idx, slot)).await;
-        settle(result, slot)
+    fn reusable(conn: &Conn) -> bool {
+        !conn.is_closed()
+    }
+
+    async fn exchange(&self, idx: usize, slot: &mut Option<Conn>) -> Result<Outcome, ErrorKind> {
+        let p = &self.prepared[idx];
+        let mut req = Request::new(Full::new(p.body.clone()));
+        *req.method_mut() = p.method.clone();
+        *req.uri_mut() = p.uri.clone();
+        *req.headers_mut() = p.headers.clone();
+        let (head, mut body, conn) = self.send(req, slot).await?;
+        let status = head.status.as_u16();
+        let mut received = 0u64;
+        let mut search = p.body_contains.as_deref().map(Search::new);
+        let mut body_error = None;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        received += data.len() as u64;
+                        if let Some(search) = search.as_mut() {
+                            search.feed(data);
+                        }
+                    }
+                }
+                Err(e) => {
+                    body_error = Some(classify_hyper(&e));
+                    break;
+                }
+            }
+        }
+        if body_error.is_none() {
+            *slot = Some(conn);
+        }
+        let status_ok = self.target.endpoints[idx].status_ok(status);
+        let error = if let Some(e) = body_error {
+            Some(e)
+        } else if !status_ok {
+            Some(ErrorKind::Status)
+        } else if search.is_some_and(|s| !s.found) {
+            Some(ErrorKind::Check)
+        } else {
+            None
+        };
+        Ok(Outcome {
+            code: Some(Code::Http(status)),
+            error,
+            bytes_received: received,
+        })
     }
 }
 

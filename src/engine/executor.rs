@@ -20,6 +20,7 @@ use super::closed::{Crowd, User, USER_TICK};
 use super::limits::Refusal;
 use super::pacer::{Due, Pacer};
 use super::plan::RunSpec;
+use super::postgres::PostgresClient;
 use super::redis::RedisClient;
 use super::session::Session;
 use super::socket::SocketClient;
@@ -230,6 +231,12 @@ pub async fn run_profile(
         }
         Scheme::Redis => {
             let client = RedisClient::new(target, refused);
+            return Run::new(profile, spec, recorder, cancel, client, None)
+                .drive(drain)
+                .await;
+        }
+        Scheme::Postgres => {
+            let client = PostgresClient::new(target, refused);
             return Run::new(profile, spec, recorder, cancel, client, None)
                 .drive(drain)
                 .await;

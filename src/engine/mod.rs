@@ -12,6 +12,7 @@ pub mod follow;
 pub mod limits;
 pub mod pacer;
 pub mod plan;
+mod postgres;
 mod redis;
 pub mod resolve;
 pub mod scheduled;

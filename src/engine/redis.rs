@@ -4,12 +4,13 @@
 //! `status` error; a connection problem is classified like any other transport's.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo, Value};
 
 use super::resolve::resolve_counted;
-use super::transport::{settle, Pool, Transport};
+use super::transport::{Pool, Transport};
 use crate::config::Target;
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 use crate::scenario::template::{Templates, Vars};
@@ -81,43 +82,6 @@ impl RedisClient {
             };
         }
         Ok(cmd)
-    }
-
-    async fn exchange(
-        &self,
-        idx: usize,
-        slot: &mut Option<MultiplexedConnection>,
-    ) -> Result<Outcome, ErrorKind> {
-        let cmd = self.command(idx)?;
-        let mut conn = match slot.take() {
-            Some(c) => c,
-            None => self.connect().await?,
-        };
-        match cmd.query_async::<Value>(&mut conn).await {
-            Ok(value) => {
-                let found = self.contains[idx]
-                    .as_deref()
-                    .is_none_or(|n| holds(&value, n));
-                *slot = Some(conn);
-                Ok(Outcome::replied(
-                    Code::Named(NamedCode::OK),
-                    (!found).then_some(ErrorKind::Check),
-                    size(&value),
-                ))
-            }
-            Err(e) => match e.code() {
-                // The server answered with an error: the connection is fine.
-                Some(code) => {
-                    *slot = Some(conn);
-                    Ok(Outcome::replied(
-                        Code::Named(NamedCode::of(code)),
-                        Some(ErrorKind::Status),
-                        0,
-                    ))
-                }
-                None => Err(classify(&e)),
-            },
-        }
     }
 
     async fn connect(&self) -> Result<MultiplexedConnection, ErrorKind> {
@@ -195,16 +159,48 @@ impl Transport for RedisClient {
         Some(self.target.max_connections)
     }
 
-    fn take_idle(&self) -> Option<MultiplexedConnection> {
-        self.idle.take()
+    fn timeout(&self) -> Duration {
+        self.target.timeout
     }
 
-    fn put_idle(&self, conn: MultiplexedConnection) {
-        self.idle.put(conn);
+    fn pool(&self) -> &Pool<MultiplexedConnection> {
+        &self.idle
     }
 
-    async fn call(&self, idx: usize, slot: &mut Option<MultiplexedConnection>) -> Outcome {
-        let result = tokio::time::timeout(self.target.timeout, self.exchange(idx, slot)).await;
-        settle(result, slot)
+    async fn exchange(
+        &self,
+        idx: usize,
+        slot: &mut Option<MultiplexedConnection>,
+    ) -> Result<Outcome, ErrorKind> {
+        let cmd = self.command(idx)?;
+        let mut conn = match slot.take() {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        match cmd.query_async::<Value>(&mut conn).await {
+            Ok(value) => {
+                let found = self.contains[idx]
+                    .as_deref()
+                    .is_none_or(|n| holds(&value, n));
+                *slot = Some(conn);
+                Ok(Outcome::replied(
+                    Code::Named(NamedCode::OK),
+                    (!found).then_some(ErrorKind::Check),
+                    size(&value),
+                ))
+            }
+            Err(e) => match e.code() {
+                // The server answered with an error: the connection is fine.
+                Some(code) => {
+                    *slot = Some(conn);
+                    Ok(Outcome::replied(
+                        Code::Named(NamedCode::of(code)),
+                        Some(ErrorKind::Status),
+                        0,
+                    ))
+                }
+                None => Err(classify(&e)),
+            },
+        }
     }
 }

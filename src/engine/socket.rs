@@ -15,7 +15,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use super::client::classify_io;
 use super::resolve::resolve_counted;
-use super::transport::{settle, Pool, Transport};
+use super::transport::{Pool, Transport};
 use crate::config::{Reply, Scheme, Target, MAX_REPLY};
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 use crate::scenario::template::{Templates, Vars};
@@ -93,43 +93,6 @@ impl SocketClient {
                 .map(Bytes::from)
                 .map_err(|_| ErrorKind::Other),
         }
-    }
-
-    async fn exchange(
-        &self,
-        idx: usize,
-        slot: &mut Option<SocketConn>,
-    ) -> Result<Outcome, ErrorKind> {
-        let p = &self.prepared[idx];
-        let payload = self.payload(p)?;
-        let (mut conn, reused) = match slot.take() {
-            Some(c) => (c, true),
-            None => (self.connect().await?, false),
-        };
-        if let Err(e) = conn.send(&payload).await {
-            // The server closed a kept connection while it sat idle: one new one, once.
-            if !reused {
-                return Err(classify_io(&e, ErrorKind::Reset));
-            }
-            conn = self.connect().await?;
-            conn.send(&payload)
-                .await
-                .map_err(|e| classify_io(&e, ErrorKind::Reset))?;
-        }
-        let open = conn.receive(&p.reply).await?;
-        let found = p
-            .contains
-            .as_deref()
-            .is_none_or(|n| memmem::find(&conn.buf, n).is_some());
-        let received = conn.buf.len() as u64;
-        if open {
-            *slot = Some(conn);
-        }
-        Ok(Outcome::replied(
-            Code::Named(NamedCode::OK),
-            (!found).then_some(ErrorKind::Check),
-            received,
-        ))
     }
 
     async fn connect(&self) -> Result<SocketConn, ErrorKind> {
@@ -267,16 +230,48 @@ impl Transport for SocketClient {
         Some(self.target.max_connections)
     }
 
-    fn take_idle(&self) -> Option<SocketConn> {
-        self.idle.take()
+    fn timeout(&self) -> Duration {
+        self.target.timeout
     }
 
-    fn put_idle(&self, conn: SocketConn) {
-        self.idle.put(conn);
+    fn pool(&self) -> &Pool<SocketConn> {
+        &self.idle
     }
 
-    async fn call(&self, idx: usize, slot: &mut Option<SocketConn>) -> Outcome {
-        let result = tokio::time::timeout(self.target.timeout, self.exchange(idx, slot)).await;
-        settle(result, slot)
+    async fn exchange(
+        &self,
+        idx: usize,
+        slot: &mut Option<SocketConn>,
+    ) -> Result<Outcome, ErrorKind> {
+        let p = &self.prepared[idx];
+        let payload = self.payload(p)?;
+        let (mut conn, reused) = match slot.take() {
+            Some(c) => (c, true),
+            None => (self.connect().await?, false),
+        };
+        if let Err(e) = conn.send(&payload).await {
+            // The server closed a kept connection while it sat idle: one new one, once.
+            if !reused {
+                return Err(classify_io(&e, ErrorKind::Reset));
+            }
+            conn = self.connect().await?;
+            conn.send(&payload)
+                .await
+                .map_err(|e| classify_io(&e, ErrorKind::Reset))?;
+        }
+        let open = conn.receive(&p.reply).await?;
+        let found = p
+            .contains
+            .as_deref()
+            .is_none_or(|n| memmem::find(&conn.buf, n).is_some());
+        let received = conn.buf.len() as u64;
+        if open {
+            *slot = Some(conn);
+        }
+        Ok(Outcome::replied(
+            Code::Named(NamedCode::OK),
+            (!found).then_some(ErrorKind::Check),
+            received,
+        ))
     }
 }

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::time::error::Elapsed;
 
@@ -20,28 +21,54 @@ pub trait Transport: Send + Sync + 'static {
     /// bounds it (one per connection without multiplexing); None when only the profile does.
     fn max_outstanding(&self) -> Option<usize>;
 
+    /// The target's timeout: one request, connect to last byte.
+    fn timeout(&self) -> Duration;
+
+    /// The idle connections open-model requests borrow.
+    fn pool(&self) -> &Pool<Self::Conn>;
+
+    /// Whether `conn` can carry another request (false once the peer closed it).
+    fn reusable(_conn: &Self::Conn) -> bool {
+        true
+    }
+
+    /// One request to endpoint `idx` on the connection in `slot` (or a new one), leaving a
+    /// reusable connection there afterwards; a failure is its kind.
+    fn exchange(
+        &self,
+        idx: usize,
+        slot: &mut Option<Self::Conn>,
+    ) -> impl Future<Output = Result<Outcome, ErrorKind>> + Send;
+
     /// A pooled idle connection, if any.
-    fn take_idle(&self) -> Option<Self::Conn>;
+    fn take_idle(&self) -> Option<Self::Conn> {
+        self.pool().take()
+    }
 
     /// Returns a connection to the pool (dropped when it is closed or the pool is full).
-    fn put_idle(&self, conn: Self::Conn);
+    fn put_idle(&self, conn: Self::Conn) {
+        if Self::reusable(&conn) {
+            self.pool().put(conn);
+        }
+    }
 
-    /// Sends one request to endpoint `idx`, reusing the connection in `slot` (or a pooled or
-    /// new one) and leaving a reusable one there afterwards. Bounded by the target's timeout;
-    /// every failure is classified into the outcome, never returned as an error.
+    /// `exchange` bounded by the target's timeout: every failure is classified into the
+    /// outcome, never returned as an error.
     fn call(
         &self,
         idx: usize,
         slot: &mut Option<Self::Conn>,
-    ) -> impl Future<Output = Outcome> + Send;
+    ) -> impl Future<Output = Outcome> + Send {
+        async move {
+            let result = tokio::time::timeout(self.timeout(), self.exchange(idx, slot)).await;
+            settle(result, slot)
+        }
+    }
 }
 
 /// What an exchange bounded by the target's timeout came to. A timed-out connection is
 /// dropped from `slot`: it may still carry the late reply, which the next request would read.
-pub(super) fn settle<C>(
-    result: Result<Result<Outcome, ErrorKind>, Elapsed>,
-    slot: &mut Option<C>,
-) -> Outcome {
+fn settle<C>(result: Result<Result<Outcome, ErrorKind>, Elapsed>, slot: &mut Option<C>) -> Outcome {
     match result {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(kind)) => Outcome::failed(kind),
@@ -53,25 +80,25 @@ pub(super) fn settle<C>(
 }
 
 /// Idle connections of a transport, at most `max`: open-model requests borrow from it.
-pub(super) struct Pool<C> {
+pub struct Pool<C> {
     idle: Mutex<Vec<C>>,
     max: usize,
 }
 
 impl<C> Pool<C> {
-    pub(super) fn new(max: usize) -> Self {
+    pub fn new(max: usize) -> Self {
         Pool {
             idle: Mutex::new(Vec::new()),
             max,
         }
     }
 
-    pub(super) fn take(&self) -> Option<C> {
+    pub fn take(&self) -> Option<C> {
         self.idle.lock().expect("pool lock poisoned").pop()
     }
 
     /// Keeps `conn` unless the pool is full (then it is dropped, closing it).
-    pub(super) fn put(&self, conn: C) {
+    pub fn put(&self, conn: C) {
         let mut idle = self.idle.lock().expect("pool lock poisoned");
         if idle.len() < self.max {
             idle.push(conn);

@@ -8,7 +8,7 @@ pub const ENDPOINT_LABELS: &[&str] = &["profile", "target", "endpoint", "method"
 
 pub const RESPONSES: &str = "loadtide_responses_total";
 pub const RESPONSES_HELP: &str =
-    "Responses received, by status code (HTTP status; ok or a Redis error code otherwise).";
+    "Responses received, by status code (HTTP status; ok, a Redis error code or a SQLSTATE class otherwise).";
 
 pub const REQUEST_ERRORS: &str = "loadtide_request_errors_total";
 pub const REQUEST_ERRORS_HELP: &str =

@@ -95,3 +95,18 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
         .port()
 }
+
+/// Runs each config of `cases` (its profile `load`) and asserts it is refused with exit 2
+/// and an error naming the key and saying the message; returns what each printed.
+pub fn assert_refused(dir: &Path, cases: &[(String, &str, &str)]) -> Vec<Out> {
+    cases
+        .iter()
+        .map(|(toml, key, message)| {
+            let (out, _) = run_profile(dir, toml, "load");
+            assert_eq!(out.code, Some(2), "{key}: {out:?}");
+            assert!(out.stderr.contains(key), "{key}: {out:?}");
+            assert!(out.stderr.contains(message), "{key}: {out:?}");
+            out
+        })
+        .collect()
+}

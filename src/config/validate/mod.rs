@@ -4,6 +4,7 @@
 
 mod profile;
 mod socket;
+mod sql;
 mod target;
 mod websocket;
 

@@ -72,10 +72,10 @@ pub(super) fn endpoint(c: &mut Collector, key: &str, e: &RawEndpoint, scheme: Sc
         ("headers", !e.headers.is_empty()),
         ("expect_status", e.expect_status.is_some()),
     ];
-    let what = if scheme == Scheme::Redis {
-        "sends its `command`"
-    } else {
-        "sends its `body` and reads a reply"
+    let what = match scheme {
+        Scheme::Redis => "sends its `command`",
+        Scheme::Postgres => "runs its `query`",
+        _ => "sends its `body` and reads a reply",
     };
     for (k, _) in http_only.iter().filter(|(_, on)| *on) {
         c.err(
@@ -85,6 +85,9 @@ pub(super) fn endpoint(c: &mut Collector, key: &str, e: &RawEndpoint, scheme: Sc
     }
     if scheme == Scheme::Redis {
         return command(c, key, e);
+    }
+    if scheme == Scheme::Postgres {
+        return super::sql::endpoint(c, key, e);
     }
     if e.command.is_some() {
         c.err(format!("{key}.command"), "only for redis:// targets");

@@ -10,7 +10,7 @@ use http::Method;
 use super::super::checks::{parse_url, valid_name, Collector};
 use super::super::raw::{RawEndpoint, RawTarget};
 use super::super::{Endpoint, Scheme, Target, DEFAULT_BUCKETS};
-use super::{socket, websocket};
+use super::{socket, sql, websocket};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_CONNECTIONS: u64 = 1_000;
@@ -88,6 +88,7 @@ pub(super) fn target(
         }
     };
     let ws = websocket::target(c, &key, t);
+    let login = sql::login(c, &key, t, scheme, &base_path);
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for (i, e) in t.endpoints.iter().enumerate() {
         let ekey = format!("{key}.endpoints[{i}]");
@@ -124,6 +125,7 @@ pub(super) fn target(
         } else {
             0
         },
+        login,
         dns_allow: None,
     })
 }
@@ -153,6 +155,13 @@ fn endpoint(
     } else if e.command.is_some() {
         c.err(format!("{key}.command"), "only for redis:// targets");
     }
+    if scheme != Scheme::Postgres {
+        for (k, on) in [("query", e.query.is_some()), ("params", e.params.is_some())] {
+            if on {
+                c.err(format!("{key}.{k}"), "only for postgres:// targets");
+            }
+        }
+    }
     let reply = socket::reply(c, key, e, scheme);
     // A socket endpoint's `method` label says what it does to the socket; a redis one's is
     // its command's name.
@@ -165,6 +174,7 @@ fn endpoint(
             .and_then(|w| w.first())
             .filter(|n| !n.is_empty() && n.chars().all(|ch| ch.is_ascii_alphabetic()))
             .map(String::as_str))
+        .or(e.query.as_deref().and_then(sql::verb))
         .unwrap_or(if scheme.is_socket() { "SEND" } else { "GET" });
     let method =
         Method::from_bytes(method_raw.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
@@ -233,5 +243,7 @@ fn endpoint(
         body_contains: e.body_contains.clone(),
         reply,
         command: e.command.clone().unwrap_or_default(),
+        query: e.query.clone().unwrap_or_default(),
+        params: e.params.clone().unwrap_or_default(),
     })
 }

@@ -1,0 +1,233 @@
+//! PostgreSQL: each request runs an endpoint's statement, prepared once per connection, with
+//! its parameters rendered from templates and converted to the types the server inferred for
+//! them. A closed-model user keeps its connection (a session); open-model requests borrow one
+//! from the pool, which `max_connections` bounds. A server error is a response whose code is
+//! the SQLSTATE class (`42`: syntax or access, `23`: integrity, ...) and counts as a `status`
+//! error; a connection problem is classified like any other transport's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::types::{FromSql, ToSql, Type};
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::resolve::resolve_counted;
+use super::transport::{Pool, Transport};
+use crate::config::Target;
+use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
+use crate::scenario::template::{Templates, Vars};
+
+/// A session and the statements prepared on it, by endpoint.
+pub struct SqlConn {
+    client: Client,
+    prepared: Vec<Option<Statement>>,
+}
+
+pub struct PostgresClient {
+    target: Arc<Target>,
+    /// Per endpoint, per parameter: the template's name.
+    params: Vec<Vec<String>>,
+    templates: Templates,
+    idle: Pool<SqlConn>,
+    refused: prometheus::IntCounter,
+}
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+impl PostgresClient {
+    pub fn new(target: Arc<Target>, refused: prometheus::IntCounter) -> Arc<Self> {
+        let mut templates = Templates::new();
+        let params = target
+            .endpoints
+            .iter()
+            .map(|e| {
+                e.params
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let name = format!("{}.{i}", e.name);
+                        // Compiled at `check` time already; a failure renders as an error.
+                        let _ = templates.add(&name, p);
+                        name
+                    })
+                    .collect()
+            })
+            .collect();
+        Arc::new(PostgresClient {
+            idle: Pool::new(target.max_connections),
+            target,
+            params,
+            templates,
+            refused,
+        })
+    }
+
+    /// Runs endpoint `idx`'s statement on `conn`; the bytes of the rows it returned.
+    async fn run(&self, idx: usize, conn: &mut SqlConn) -> Result<u64, RunError> {
+        let statement = match &conn.prepared[idx] {
+            Some(s) => s.clone(),
+            None => {
+                let s = conn
+                    .client
+                    .prepare(&self.target.endpoints[idx].query)
+                    .await?;
+                conn.prepared[idx] = Some(s.clone());
+                s
+            }
+        };
+        let params = self
+            .params(idx, statement.params())
+            .ok_or(RunError::Params)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = conn.client.query(&statement, &refs).await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .filter_map(|i| row.try_get::<_, RawLen>(i).ok())
+                    .map(|r| r.0)
+                    .sum::<u64>()
+            })
+            .sum())
+    }
+
+    /// The rendered parameters of endpoint `idx` as the statement's `types`; None when one
+    /// does not render or convert (or their number differs from the statement's).
+    fn params(&self, idx: usize, types: &[Type]) -> Option<Vec<Param>> {
+        let names = &self.params[idx];
+        if names.len() != types.len() {
+            return None;
+        }
+        names
+            .iter()
+            .zip(types)
+            .map(|(name, ty)| {
+                let text = self.templates.render(name, &Vars::new()).ok()?;
+                typed(ty, text)
+            })
+            .collect()
+    }
+
+    async fn connect(&self) -> Result<SqlConn, ErrorKind> {
+        let t = &self.target;
+        let addrs = resolve_counted(t, &self.refused).await?;
+        let login = t.login.as_ref().ok_or(ErrorKind::Other)?;
+        let mut config = tokio_postgres::Config::new();
+        // The address the allowlist passed, never the name again.
+        config
+            .hostaddr(addrs[0].ip())
+            .port(addrs[0].port())
+            .dbname(&login.dbname)
+            .user(&login.user)
+            .application_name("loadtide");
+        if let Some(p) = &login.password {
+            config.password(p);
+        }
+        // Refused, unreachable, or turned away by the server (unknown role or database, bad
+        // password): no session.
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|_| ErrorKind::Connect)?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(SqlConn {
+            client,
+            prepared: vec![None; t.endpoints.len()],
+        })
+    }
+}
+
+/// A parameter as the server typed it; text for the text types and as a fallback the server
+/// may cast (`$1::text::date`).
+fn typed(ty: &Type, text: String) -> Option<Param> {
+    Some(match *ty {
+        Type::BOOL => Box::new(text.trim().parse::<bool>().ok()?),
+        Type::INT2 => Box::new(text.trim().parse::<i16>().ok()?),
+        Type::INT4 => Box::new(text.trim().parse::<i32>().ok()?),
+        Type::INT8 => Box::new(text.trim().parse::<i64>().ok()?),
+        Type::FLOAT4 => Box::new(text.trim().parse::<f32>().ok()?),
+        Type::FLOAT8 => Box::new(text.trim().parse::<f64>().ok()?),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => Box::new(text),
+        _ => return None,
+    })
+}
+
+/// Why a statement did not run.
+enum RunError {
+    /// A parameter did not render, or not to its type, or their count is not the statement's.
+    Params,
+    Sql(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for RunError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        RunError::Sql(e)
+    }
+}
+
+/// The size of one value as the server sent it, whatever its type.
+struct RawLen(u64);
+
+impl<'a> FromSql<'a> for RawLen {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawLen(raw.len() as u64))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawLen(0))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+impl Transport for PostgresClient {
+    type Conn = SqlConn;
+
+    /// One statement at a time per session.
+    fn max_outstanding(&self) -> Option<usize> {
+        Some(self.target.max_connections)
+    }
+
+    fn timeout(&self) -> Duration {
+        self.target.timeout
+    }
+
+    fn pool(&self) -> &Pool<SqlConn> {
+        &self.idle
+    }
+
+    fn reusable(conn: &SqlConn) -> bool {
+        !conn.client.is_closed()
+    }
+
+    async fn exchange(&self, idx: usize, slot: &mut Option<SqlConn>) -> Result<Outcome, ErrorKind> {
+        let mut conn = match slot.take() {
+            Some(c) if !c.client.is_closed() => c,
+            _ => self.connect().await?,
+        };
+        let outcome = match self.run(idx, &mut conn).await {
+            Ok(received) => Outcome::replied(Code::Named(NamedCode::OK), None, received),
+            // Never sent: the config's template does not give the statement's types.
+            Err(RunError::Params) => Outcome::failed(ErrorKind::Other),
+            Err(RunError::Sql(e)) => match e.as_db_error() {
+                // The server answered: the session is fine.
+                Some(db) => Outcome::replied(
+                    Code::Named(NamedCode::of(db.code().code().get(..2).unwrap_or(""))),
+                    Some(ErrorKind::Status),
+                    0,
+                ),
+                None if e.is_closed() => return Err(ErrorKind::Reset),
+                None => Outcome::failed(ErrorKind::Protocol),
+            },
+        };
+        *slot = Some(conn);
+        Ok(outcome)
+    }
+}

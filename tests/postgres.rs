@@ -1,0 +1,298 @@
+//! PostgreSQL targets end to end: `loadtide run` against a real PostgreSQL (Debian's package;
+//! scripts/test.sh installs it) that this test initialises in a temporary directory and
+//! starts on 127.0.0.1 (as the `postgres` user when the test runs as root), checked with psql.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::cli::{assert_refused, free_port, run_profile, Out};
+use serde_json::Value;
+
+/// A PostgreSQL cluster of this test's own, stopped when dropped.
+struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// `program` from PostgreSQL's bin directory, as the `postgres` user when we are root
+/// (initdb and the server refuse to run as root).
+fn pg_command(bin: &Path, program: &str) -> Command {
+    let path = bin.join(program);
+    if unsafe { libc::geteuid() } == 0 {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(path);
+        cmd
+    } else {
+        Command::new(path)
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (scripts/test.sh installs Debian's postgresql)")
+        .map(|e| e.unwrap().path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .expect("an initdb under /usr/lib/postgresql/*/bin")
+}
+
+fn ok(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Postgres {
+    fn start() -> Postgres {
+        let dir = tempfile::tempdir().unwrap();
+        if unsafe { libc::geteuid() } == 0 {
+            ok(
+                Command::new("chown").arg("postgres:").arg(dir.path()),
+                "chown the cluster's directory",
+            );
+        }
+        let (bin, data, port) = (bin_dir(), dir.path().join("data"), free_port());
+        ok(
+            pg_command(&bin, "initdb")
+                .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+                .arg(&data),
+            "initdb",
+        );
+        let options = format!(
+            "-h 127.0.0.1 -p {port} -k {} -F -c max_connections=50",
+            dir.path().display()
+        );
+        ok(
+            pg_command(&bin, "pg_ctl")
+                .args(["-w", "-t", "60", "-l"])
+                .arg(dir.path().join("log"))
+                .args(["-o", &options, "-D"])
+                .arg(&data)
+                .arg("start"),
+            "pg_ctl start",
+        );
+        Postgres {
+            bin,
+            data,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// One SQL command through psql; its unaligned output.
+    fn psql(&self, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = pg_command(&self.bin, "pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(&self.data)
+            .arg("stop")
+            .output();
+    }
+}
+
+fn config(url: &str, endpoints: &str, requests: u64) -> String {
+    format!(
+        "[targets.db]\nurl = \"{url}\"\ntimeout = \"5s\"\nmax_connections = 4\n{endpoints}\n\
+         [profiles.load]\ntarget = \"db\"\nrate = 300\nrequests = {requests}\n"
+    )
+}
+
+fn run(dir: &Path, toml: &str) -> (Out, Option<Value>) {
+    run_profile(dir, toml, "load")
+}
+
+fn endpoint<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no endpoint {name}: {s:#}"))
+}
+
+#[test]
+fn prepared_statements_run_with_typed_templated_parameters() {
+    let pg = Postgres::start();
+    pg.psql("CREATE TABLE items (id int PRIMARY KEY, name text)");
+    pg.psql("INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 100) i");
+    pg.psql("CREATE TABLE hits (n bigint PRIMARY KEY, at timestamptz DEFAULT now())");
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = r#"
+[[targets.db.endpoints]]
+name = "by_id"
+query = "SELECT name FROM items WHERE id = $1"
+params = ["{{ random_int(1, 100) }}"]
+weight = 2
+[[targets.db.endpoints]]
+name = "hit"
+query = "INSERT INTO hits (n) VALUES ($1)"
+params = ["{{ seq() }}"]
+"#;
+    let (out, summary) = run(dir.path(), &config(&pg.url(), endpoints, 300));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let s = summary.unwrap();
+    assert_eq!(
+        (s["requests"].as_u64(), s["errors"].as_u64()),
+        (Some(300), Some(0)),
+        "{s:#}"
+    );
+    assert_eq!(s["status_codes"]["ok"], 300, "{s:#}");
+    let hits = endpoint(&s, "hit")["requests"].as_u64().unwrap();
+    // Each INSERT had its own seq() value: as many rows as requests, no key clash.
+    assert_eq!(pg.psql("SELECT count(*) FROM hits"), hits.to_string());
+    assert_eq!(endpoint(&s, "by_id")["method"], "SELECT");
+    assert_eq!(endpoint(&s, "hit")["method"], "INSERT");
+    // "item N" rows came back: at least 6 bytes each.
+    let reads = endpoint(&s, "by_id")["requests"].as_u64().unwrap();
+    assert!(s["bytes_received"].as_u64().unwrap() >= 6 * reads, "{s:#}");
+}
+
+#[test]
+fn server_errors_are_responses_with_their_sqlstate_class() {
+    let pg = Postgres::start();
+    pg.psql("CREATE TABLE once (id int PRIMARY KEY)");
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = r#"
+[[targets.db.endpoints]]
+name = "typo"
+query = "SELEC 1"
+[[targets.db.endpoints]]
+name = "dup"
+query = "INSERT INTO once VALUES (1)"
+"#;
+    let (out, summary) = run(dir.path(), &config(&pg.url(), endpoints, 60));
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    let (typo, dup) = (endpoint(&s, "typo"), endpoint(&s, "dup"));
+    let n = |e: &Value| e["requests"].as_u64().unwrap();
+    // 42: syntax error or access rule violation; 23: integrity constraint violation (every
+    // INSERT but the first).
+    assert_eq!(typo["status_codes"]["42"].as_u64(), Some(n(typo)), "{s:#}");
+    assert_eq!(
+        dup["status_codes"]["23"].as_u64(),
+        Some(n(dup) - 1),
+        "{s:#}"
+    );
+    assert_eq!(dup["status_codes"]["ok"], 1, "{s:#}");
+    assert_eq!(
+        s["error_kinds"]["status"].as_u64(),
+        Some(n(typo) + n(dup) - 1),
+        "{s:#}"
+    );
+    assert_eq!(pg.psql("SELECT count(*) FROM once"), "1");
+}
+
+#[test]
+fn a_database_that_is_not_there_counts_connect_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("postgres://127.0.0.1:{}/postgres", free_port());
+    let endpoints = "[[targets.db.endpoints]]\nname = \"one\"\nquery = \"SELECT 1\"\n";
+    let (out, summary) = run(dir.path(), &config(&url, endpoints, 20));
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["errors"], 20, "{s:#}");
+    assert_eq!(s["error_kinds"]["connect"], 20, "{s:#}");
+}
+
+#[test]
+fn bad_postgres_settings_are_refused_with_the_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let ep = |body: &str| format!("[[targets.db.endpoints]]\nname = \"a\"\n{body}\n");
+    let url = "postgres://127.0.0.1:5432/app";
+    let cases = [
+        (
+            config(url, &ep(""), 1),
+            "targets.db.endpoints[0].query",
+            "missing",
+        ),
+        (
+            config(url, &ep("query = \"SELECT 1\"\nbody = \"x\""), 1),
+            "targets.db.endpoints[0].body",
+            "runs its `query`",
+        ),
+        (
+            config(url, &ep("query = \"SELECT $1\"\nparams = [\"{{ x(\"]"), 1),
+            "targets.db.endpoints[0].params[0]",
+            "invalid template",
+        ),
+        (
+            config(
+                "postgres://app:secret@127.0.0.1/app",
+                &ep("query = \"SELECT 1\""),
+                1,
+            ),
+            "targets.db.url",
+            "password_env",
+        ),
+        (
+            config(
+                "postgres://127.0.0.1/app?sslmode=disable",
+                &ep("query = \"SELECT 1\""),
+                1,
+            ),
+            "targets.db.url",
+            "database's name",
+        ),
+        (
+            config(
+                url,
+                &ep("query = \"SELECT 1\"")
+                    .replace("[[", "password_env = \"LOADTIDE_TEST_NO_SUCH_VAR\"\n[["),
+                1,
+            ),
+            "targets.db.password_env",
+            "is not set",
+        ),
+        (
+            config("http://127.0.0.1:5432", &ep("query = \"SELECT 1\""), 1),
+            "targets.db.endpoints[0].query",
+            "only for postgres://",
+        ),
+    ];
+    for out in assert_refused(dir.path(), &cases) {
+        assert!(
+            !out.stderr.contains("secret"),
+            "the password is never shown: {out:?}"
+        );
+    }
+}
