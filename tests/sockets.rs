@@ -164,3 +164,34 @@ fn bad_socket_settings_are_refused_with_the_key_and_exit_2() {
     ];
     assert_refused(dir.path(), &cases);
 }
+
+#[test]
+fn a_tcp_url_on_the_command_line_sends_the_body() {
+    let server = EchoServer::tcp();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let url = format!("tcp://{}", server.addr);
+    let out = common::cli::output(
+        common::cli::loadtide(std::time::Duration::from_secs(60)).args([
+            "run",
+            "--url",
+            &url,
+            "--body",
+            "PING cli\n",
+            "--rate",
+            "100",
+            "--requests",
+            "30",
+            "--json",
+            json.to_str().unwrap(),
+        ]),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let s = common::cli::read_json(&json);
+    assert_eq!(
+        (s["requests"].as_u64(), s["errors"].as_u64()),
+        (Some(30), Some(0)),
+        "{s:#}"
+    );
+    assert_eq!(server.requests(), 30);
+}

@@ -298,6 +298,16 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
              connections and message_rate (README: WebSocket targets); run it with --config and --profile",
         ));
     }
+    if matches!(uri.scheme_str(), Some("redis" | "postgres" | "postgresql")) {
+        return Err(ConfigErrors::one(
+            "command line",
+            "--url",
+            "a redis:// or postgres:// target needs a config file: its endpoints' `command` or \
+             `query` (README: Redis targets, PostgreSQL targets); run it with --config and --profile",
+        ));
+    }
+    // A tcp:// or udp:// request is its body (--body/--body-file): no method, no path.
+    let socket = matches!(uri.scheme_str(), Some("tcp" | "udp"));
     let base = match (uri.scheme_str(), uri.authority()) {
         (Some(s), Some(a)) => format!("{s}://{a}"),
         _ => url.to_string(),
@@ -321,8 +331,8 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
     }
     let endpoint = config::raw::RawEndpoint {
         name: Some("default".into()),
-        method: Some(args.target.method.clone()),
-        path: Some(path),
+        method: (!socket).then(|| args.target.method.clone()),
+        path: (!socket).then_some(path),
         headers,
         body: args.target.body.clone(),
         body_file: args
