@@ -244,13 +244,7 @@ impl HttpClient {
         let t = &self.target;
         // A name resolving outside safety.allowed_hosts is refused before connecting.
         let addrs = resolve_counted(t, &self.refused).await?;
-        let tcp = TcpStream::connect(&addrs[..]).await.map_err(|e| {
-            if crate::fdlimit::is_exhaustion(&e) {
-                crate::fdlimit::exhausted("connect", &e);
-            }
-            classify_io(&e, ErrorKind::Connect)
-        })?;
-        let _ = tcp.set_nodelay(true);
+        let tcp = connect_tcp(&addrs).await?;
         match &self.tls {
             None => handshake(tcp, t.http2).await,
             Some((connector, name)) => {
@@ -387,6 +381,25 @@ impl<'a> Search<'a> {
         window.drain(..window.len().saturating_sub(n - 1));
         self.carry = window;
     }
+}
+
+/// A failed connect (or socket setup) as a kind; running out of file descriptors is also
+/// logged, since it is the generator's limit, not the target's.
+pub(super) fn connect_error(e: &io::Error) -> ErrorKind {
+    if crate::fdlimit::is_exhaustion(e) {
+        crate::fdlimit::exhausted("connect", e);
+    }
+    classify_io(e, ErrorKind::Connect)
+}
+
+/// A TCP connection to the first of `addrs` that accepts, with Nagle off: requests are small
+/// and their latency is the measurement.
+pub(super) async fn connect_tcp(addrs: &[std::net::SocketAddr]) -> Result<TcpStream, ErrorKind> {
+    let tcp = TcpStream::connect(addrs)
+        .await
+        .map_err(|e| connect_error(&e))?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }
 
 pub(super) fn classify_io(e: &io::Error, default: ErrorKind) -> ErrorKind {

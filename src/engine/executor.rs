@@ -211,6 +211,14 @@ struct Run<T: Transport> {
     brake: BrakeFactor,
 }
 
+/// What a run is given besides its transport.
+struct Orders {
+    profile: Arc<Profile>,
+    spec: RunSpec,
+    recorder: Arc<ProfileRecorder>,
+    cancel: CancellationToken,
+}
+
 /// Runs `profile` as `spec` says until it ends or `cancel` fires, then waits up to `drain`
 /// for the requests still in flight.
 pub async fn run_profile(
@@ -220,52 +228,51 @@ pub async fn run_profile(
     cancel: CancellationToken,
     drain: Duration,
 ) -> RunEnd {
-    // One arm per transport; scenario sessions are HTTP only (config validation sees to it).
     let (target, refused) = (profile.target.clone(), recorder.refused_counter());
+    let orders = Orders {
+        profile,
+        spec,
+        recorder,
+        cancel,
+    };
+    // One arm per transport; scenario sessions are HTTP only (config validation sees to it).
     match target.scheme {
         Scheme::Tcp | Scheme::Udp => {
             let client = SocketClient::new(target, refused);
-            return Run::new(profile, spec, recorder, cancel, client, None)
-                .drive(drain)
-                .await;
+            Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Redis => {
             let client = RedisClient::new(target, refused);
-            return Run::new(profile, spec, recorder, cancel, client, None)
-                .drive(drain)
-                .await;
+            Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Postgres => {
             let client = PostgresClient::new(target, refused);
-            return Run::new(profile, spec, recorder, cancel, client, None)
-                .drive(drain)
-                .await;
+            Run::new(orders, client, None).drive(drain).await
         }
-        Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {}
+        Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {
+            let client = HttpClient::new(target, refused);
+            let session = orders.profile.scenario.as_ref().map(|s| {
+                Arc::new(Session::new(
+                    s.clone(),
+                    orders.profile.target.clone(),
+                    client.clone(),
+                    orders.recorder.clone(),
+                    orders.cancel.clone(),
+                ))
+            });
+            Run::new(orders, client, session).drive(drain).await
+        }
     }
-    let client = HttpClient::new(profile.target.clone(), recorder.refused_counter());
-    let session = profile.scenario.as_ref().map(|s| {
-        Arc::new(Session::new(
-            s.clone(),
-            profile.target.clone(),
-            client.clone(),
-            recorder.clone(),
-            cancel.clone(),
-        ))
-    });
-    let run = Run::new(profile, spec, recorder, cancel, client, session);
-    run.drive(drain).await
 }
 
 impl<T: Transport> Run<T> {
-    fn new(
-        profile: Arc<Profile>,
-        spec: RunSpec,
-        recorder: Arc<ProfileRecorder>,
-        cancel: CancellationToken,
-        client: Arc<T>,
-        session: Option<Arc<Session>>,
-    ) -> Self {
+    fn new(orders: Orders, client: Arc<T>, session: Option<Arc<Session>>) -> Self {
+        let Orders {
+            profile,
+            spec,
+            recorder,
+            cancel,
+        } = orders;
         let start = Instant::now();
         Run {
             picker: Arc::new(Picker::new(&profile)),
@@ -287,34 +294,33 @@ impl<T: Transport> Run<T> {
 
     /// Both models' loop, with the brake beside it, then the drain.
     async fn drive(self, drain: Duration) -> RunEnd {
-        let run = self;
-        run.recorder.set_active(true);
-        let brake_stop = run.cancel.child_token();
-        let brake_task = run.profile.brake.is_some().then(|| {
+        self.recorder.set_active(true);
+        let brake_stop = self.cancel.child_token();
+        let brake_task = self.profile.brake.is_some().then(|| {
             tokio::spawn(steer_brake(
-                run.profile.clone(),
-                run.recorder.clone(),
-                run.brake.clone(),
+                self.profile.clone(),
+                self.recorder.clone(),
+                self.brake.clone(),
                 brake_stop.clone(),
             ))
         });
-        match &run.profile.load {
+        match &self.profile.load {
             Load::Open {
                 rate,
                 max_in_flight,
-            } => run.open(rate, *max_in_flight).await,
+            } => self.open(rate, *max_in_flight).await,
             // A WebSocket profile's connections are a crowd too, steered like users.
             Load::Closed { users: pattern }
             | Load::WebSocket {
                 connections: pattern,
                 ..
-            } => run.closed(pattern).await,
+            } => self.closed(pattern).await,
         }
         brake_stop.cancel();
         if let Some(task) = brake_task {
             let _ = task.await;
         }
-        run.finish(drain).await
+        self.finish(drain).await
     }
 
     /// The open model: arrivals at the pattern's rate, each request in a task of its own, up

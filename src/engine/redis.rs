@@ -144,11 +144,17 @@ fn size(value: &Value) -> u64 {
         Value::SimpleString(s) => s.len() as u64,
         Value::VerbatimString { text, .. } => text.len() as u64,
         Value::Okay => 2,
-        Value::Int(i) => i.to_string().len() as u64,
+        Value::Int(i) => digits(*i),
         Value::Array(items) | Value::Set(items) => items.iter().map(size).sum(),
         Value::Map(pairs) => pairs.iter().map(|(k, v)| size(k) + size(v)).sum(),
         _ => 0,
     }
+}
+
+/// The length of `i` written in decimal, without writing it.
+fn digits(i: i64) -> u64 {
+    let magnitude = i.unsigned_abs().checked_ilog10().map_or(1, |d| d + 1);
+    u64::from(magnitude) + u64::from(i < 0)
 }
 
 impl Transport for RedisClient {
@@ -201,6 +207,18 @@ impl Transport for RedisClient {
                 }
                 None => Err(classify(&e)),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_match_the_decimal_text() {
+        for i in [0, 7, 10, 99, 100, -1, -10, 12_345, i64::MAX, i64::MIN] {
+            assert_eq!(digits(i), i.to_string().len() as u64, "{i}");
         }
     }
 }

@@ -13,7 +13,7 @@ use memchr::memmem;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use super::client::classify_io;
+use super::client::{classify_io, connect_error, connect_tcp};
 use super::resolve::resolve_counted;
 use super::transport::{Pool, Transport};
 use crate::config::{Reply, Scheme, Target, MAX_REPLY};
@@ -101,24 +101,13 @@ impl SocketClient {
         let io = if t.scheme == Scheme::Udp {
             Io::Udp(udp_socket(addrs[0]).await.map_err(|e| connect_error(&e))?)
         } else {
-            let tcp = TcpStream::connect(&addrs[..])
-                .await
-                .map_err(|e| connect_error(&e))?;
-            let _ = tcp.set_nodelay(true);
-            Io::Tcp(tcp)
+            Io::Tcp(connect_tcp(&addrs).await?)
         };
         Ok(SocketConn {
             io,
             buf: Vec::new(),
         })
     }
-}
-
-fn connect_error(e: &io::Error) -> ErrorKind {
-    if crate::fdlimit::is_exhaustion(e) {
-        crate::fdlimit::exhausted("connect", e);
-    }
-    classify_io(e, ErrorKind::Connect)
 }
 
 async fn udp_socket(to: SocketAddr) -> io::Result<UdpSocket> {
@@ -145,12 +134,11 @@ impl SocketConn {
         self.buf.clear();
         let stream = match &mut self.io {
             Io::Udp(s) => {
-                self.buf.resize(MAX_DATAGRAM, 0);
-                let n = s
-                    .recv(&mut self.buf)
+                // Into the spare capacity: room for the largest datagram, never zeroed.
+                self.buf.reserve(MAX_DATAGRAM);
+                s.recv_buf(&mut self.buf)
                     .await
                     .map_err(|e| classify_io(&e, ErrorKind::Connect))?;
-                self.buf.truncate(n);
                 return Ok(true);
             }
             Io::Tcp(s) => s,
@@ -170,8 +158,8 @@ impl SocketConn {
     }
 }
 
-/// Reads until `buf` holds `delimiter`. Bytes past it (a pipelining server) stay unread by
-/// design: the next request's reply would start with them, so the connection is not reused.
+/// Reads until `buf` holds `delimiter`. Bytes that came after it (a pipelining server) are
+/// dropped with the connection: kept, the next request's reply would start with them.
 async fn read_until(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,

@@ -3,6 +3,8 @@
 //! limits in their own modules of `config`. Every problem goes to one `Collector`.
 
 mod profile;
+mod protocols;
+mod redis;
 mod socket;
 mod sql;
 mod target;

@@ -51,18 +51,6 @@ pub(super) fn login(
 
 /// A postgres endpoint: a statement and its parameters' templates.
 pub(super) fn endpoint(c: &mut Collector, key: &str, e: &RawEndpoint) {
-    for (k, on) in [
-        ("body", e.body.is_some()),
-        ("body_file", e.body_file.is_some()),
-        ("body_contains", e.body_contains.is_some()),
-    ] {
-        if on {
-            c.err(
-                format!("{key}.{k}"),
-                "a postgres:// endpoint runs its `query` (e.g. query = \"SELECT 1\")",
-            );
-        }
-    }
     match e.query.as_deref().map(str::trim) {
         None | Some("") => c.err(
             format!("{key}.query"),

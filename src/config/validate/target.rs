@@ -10,7 +10,7 @@ use http::Method;
 use super::super::checks::{parse_url, valid_name, Collector};
 use super::super::raw::{RawEndpoint, RawTarget};
 use super::super::{Endpoint, Scheme, Target, DEFAULT_BUCKETS};
-use super::{socket, sql, websocket};
+use super::{protocols, redis, socket, sql, websocket};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_CONNECTIONS: u64 = 1_000;
@@ -150,17 +150,12 @@ fn endpoint(
             format!("invalid endpoint name {name:?}: use letters, digits, '_', '-', '.'"),
         );
     }
-    if !scheme.is_http() {
-        socket::endpoint(c, key, e, scheme);
-    } else if e.command.is_some() {
-        c.err(format!("{key}.command"), "only for redis:// targets");
-    }
-    if scheme != Scheme::Postgres {
-        for (k, on) in [("query", e.query.is_some()), ("params", e.params.is_some())] {
-            if on {
-                c.err(format!("{key}.{k}"), "only for postgres:// targets");
-            }
-        }
+    protocols::foreign_keys(c, key, e, scheme);
+    match scheme {
+        Scheme::Tcp | Scheme::Udp => socket::body(c, key, e),
+        Scheme::Redis => redis::command(c, key, e),
+        Scheme::Postgres => sql::endpoint(c, key, e),
+        Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {}
     }
     let reply = socket::reply(c, key, e, scheme);
     // A socket endpoint's `method` label says what it does to the socket; a redis one's is
@@ -168,12 +163,7 @@ fn endpoint(
     let method_raw = e
         .method
         .as_deref()
-        .or(e
-            .command
-            .as_ref()
-            .and_then(|w| w.first())
-            .filter(|n| !n.is_empty() && n.chars().all(|ch| ch.is_ascii_alphabetic()))
-            .map(String::as_str))
+        .or(e.command.as_deref().and_then(redis::command_name))
         .or(e.query.as_deref().and_then(sql::verb))
         .unwrap_or(if scheme.is_socket() { "SEND" } else { "GET" });
     let method =
