@@ -296,10 +296,10 @@ fn message(
             broken.join(", ")
         ),
         SearchOutcome::AboveMax { rate } => format!(
-            "capacity at least {rate:.1} req/s: every SLO held at --max-rate; raise it to search further"
+            "capacity at least {rate:.1} req/s: every SLO held at the maximum rate; raise max_rate (--max-rate) to search further"
         ),
         SearchOutcome::FailsAtStart { rate, broken } => format!(
-            "the SLOs already fail at the start rate {rate:.1} req/s ({} broke): lower --start-rate",
+            "the SLOs already fail at the start rate {rate:.1} req/s ({} broke): lower start_rate (--start-rate)",
             broken.join(", ")
         ),
         SearchOutcome::GeneratorBound { at, passing } => format!(

@@ -112,8 +112,8 @@ pub(crate) fn print_config_errors(errors: &ConfigErrors) {
         "configuration"
     };
     eprintln!(
-        "{n} {what} error{}; nothing was started",
-        if n == 1 { "" } else { "s" }
+        "{}; nothing was started",
+        crate::report::render::count(n, &format!("{what} error"))
     );
 }
 

@@ -58,10 +58,10 @@ fn describe(p: &Profile) -> String {
         None => load,
     };
     format!(
-        "{} → target {} ({} endpoints): {load}",
+        "{} → target {} ({}): {load}",
         p.name,
         p.target.name,
-        p.endpoints.len()
+        crate::report::render::count(p.endpoints.len(), "endpoint")
     )
 }
 

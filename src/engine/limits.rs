@@ -52,13 +52,30 @@ impl Gcra {
         interval.max(RATE_TOLERANCE.as_nanos() as u64)
     }
 
-    /// Takes a slot at `now_ns`; false when the rate is used up.
+    /// Takes a slot at `now_ns` for an arrival that is dropped if refused; false when the
+    /// rate is used up.
     pub fn try_take(&self, now_ns: u64) -> bool {
+        self.take(now_ns, true)
+    }
+
+    /// Takes a slot at `now_ns` for a caller that waits when refused (a closed-model user):
+    /// only a slot already due, never the tolerance. Waiters that loop back to back would
+    /// otherwise keep the schedule a whole tolerance ahead and every open arrival of every
+    /// other profile would be dropped; this way arrivals come first and waiters get the rest.
+    pub fn try_take_due(&self, now_ns: u64) -> bool {
+        self.take(now_ns, false)
+    }
+
+    fn take(&self, now_ns: u64, tolerant: bool) -> bool {
         let interval = self.interval_ns.load(Ordering::Relaxed);
         if interval == 0 {
             return true;
         }
-        let tolerance = Self::tolerance(interval);
+        let tolerance = if tolerant {
+            Self::tolerance(interval)
+        } else {
+            0
+        };
         self.tat_ns
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
                 (tat <= now_ns + tolerance).then(|| tat.max(now_ns) + interval)
@@ -66,7 +83,7 @@ impl Gcra {
             .is_ok()
     }
 
-    /// When the next slot frees up, as of `now_ns` (now if one is free).
+    /// When the next slot frees up for an arrival, as of `now_ns` (now if one is free).
     pub fn next_free(&self, now_ns: u64) -> u64 {
         let interval = self.interval_ns.load(Ordering::Relaxed);
         if interval == 0 {
@@ -74,6 +91,11 @@ impl Gcra {
         }
         let tat = self.tat_ns.load(Ordering::Relaxed);
         tat.saturating_sub(Self::tolerance(interval)).max(now_ns)
+    }
+
+    /// When the next slot falls due for a waiter (`try_take_due`), as of `now_ns`.
+    pub fn next_due(&self, now_ns: u64) -> u64 {
+        self.tat_ns.load(Ordering::Relaxed).max(now_ns)
     }
 }
 
@@ -197,8 +219,12 @@ impl SafetyLimits {
     /// Admits one arrival now, or says which cap refused it. The in-flight cap is asked
     /// first, so a refused arrival never uses up a slot of the rate.
     pub fn try_start(&self) -> Result<Slot, Refusal> {
+        self.admit(Gcra::try_take)
+    }
+
+    fn admit(&self, take: impl Fn(&Gcra, u64) -> bool) -> Result<Slot, Refusal> {
         let slot = self.try_in_flight().ok_or(Refusal::MaxInFlight)?;
-        if self.0.rate.try_take(self.now_ns()) {
+        if take(&self.0.rate, self.now_ns()) {
             Ok(slot)
         } else {
             Err(Refusal::MaxRate)
@@ -211,24 +237,29 @@ impl SafetyLimits {
         self.0.rate.try_take(self.now_ns())
     }
 
-    /// For a closed-model user: admits it now, or reports each refusal to `refused` and
-    /// waits for room. None when `cancel` fires first.
+    /// For a closed-model user: admits it now, or reports the first refusal to `refused`
+    /// (one delayed iteration is one drop, however often it is turned away while it waits)
+    /// and waits for room; open arrivals go first (`Gcra::try_take_due`). None when `cancel`
+    /// fires first.
     pub async fn start(
         &self,
         cancel: &CancellationToken,
         mut refused: impl FnMut(Refusal),
     ) -> Option<Slot> {
+        let mut reported = false;
         loop {
             let notified = self.0.released.notified();
-            match self.try_start() {
+            match self.admit(Gcra::try_take_due) {
                 Ok(slot) => return Some(slot),
                 Err(r) => {
-                    refused(r);
+                    if !std::mem::replace(&mut reported, true) {
+                        refused(r);
+                    }
                     let wait = async {
                         match r {
                             Refusal::MaxInFlight => notified.await,
                             Refusal::MaxRate => {
-                                let at = self.0.rate.next_free(self.now_ns());
+                                let at = self.0.rate.next_due(self.now_ns());
                                 tokio::time::sleep_until(self.0.origin + Duration::from_nanos(at))
                                     .await
                             }
@@ -365,8 +396,64 @@ mod tests {
                 .await
                 .expect("admitted");
         }
-        // Two at once (tolerance), then one every 100 ms.
-        assert_eq!(start.elapsed(), Duration::from_millis(200));
-        assert_eq!(refusals, 2);
+        // One now, then one every 100 ms: a waiter never takes the tolerance.
+        assert_eq!(start.elapsed(), Duration::from_millis(300));
+        assert_eq!(refusals, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiter_turned_away_again_while_it_waits_counts_one_drop() {
+        let limits = SafetyLimits::default();
+        limits.set(Some(10.0), None);
+        let cancel = CancellationToken::new();
+        let refusals = std::sync::atomic::AtomicU32::new(0);
+        let user = || async {
+            limits
+                .start(&cancel, |_| {
+                    refusals.fetch_add(1, Ordering::Relaxed);
+                })
+                .await
+                .map(|_| Instant::now())
+        };
+        let start = Instant::now();
+        let (a, b, c) = tokio::join!(user(), user(), user());
+        let mut at: Vec<_> = [a, b, c].map(|t| t.expect("admitted") - start).into();
+        at.sort();
+        assert_eq!(at, [0, 100, 200].map(Duration::from_millis));
+        // Two users waited; the last lost the race at 100 ms as well, still one drop each.
+        assert_eq!(refusals.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn waiters_back_to_back_leave_room_for_arrivals_under_the_cap() {
+        // The bundled config's case: closed users with no think time share a 200/s cap with
+        // open profiles asking 60/s in all. Every arrival must pass; the waiters get the rest.
+        let g = Gcra::default();
+        g.set_rate(Some(200.0)); // 5 ms apart
+        let (mut arrivals, mut waiters) = (0, 0);
+        let mut next_waiter = 0;
+        for ms in 0..10_000u64 {
+            let now = ms * MS;
+            if ms % 50 == 7 {
+                // 20/s of open arrivals, a few at once
+                for _ in 0..3 {
+                    assert!(g.try_take(now), "arrival at {ms} ms refused");
+                    arrivals += 1;
+                }
+            }
+            if now >= next_waiter {
+                if g.try_take_due(now) {
+                    waiters += 1;
+                } else {
+                    next_waiter = g.next_due(now);
+                }
+            }
+        }
+        assert_eq!(arrivals, 600);
+        let total = arrivals + waiters;
+        assert!(
+            (1_990..=2_030).contains(&total),
+            "{total} slots in 10 s at 200/s"
+        );
     }
 }

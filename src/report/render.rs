@@ -31,6 +31,11 @@ fn latency_line(l: &Latency) -> String {
     )
 }
 
+/// `n` and the noun, plural unless `n` is one: "1 endpoint", "3 endpoints".
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// A window `[start, end)` in seconds since the start: `4–6 s`, `1.5–3.5 s`.
 pub fn window_span(start: f64, end: f64) -> String {
     let n = |v: f64| {
@@ -205,5 +210,12 @@ mod tests {
     fn windows_read_as_spans() {
         assert_eq!(window_span(4.0, 6.0), "4–6 s");
         assert_eq!(window_span(1.5, 3.5), "1.5–3.5 s");
+    }
+
+    #[test]
+    fn counts_are_singular_only_for_one() {
+        assert_eq!(count(1, "endpoint"), "1 endpoint");
+        assert_eq!(count(0, "endpoint"), "0 endpoints");
+        assert_eq!(count(3, "usage error"), "3 usage errors");
     }
 }
