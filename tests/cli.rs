@@ -1105,8 +1105,9 @@ fn check_prints_every_profile() {
         "{out:?}"
     );
     assert!(
-        out.stdout
-            .contains("profile browsers: closed model, 2 users, spawning 10/s, until stopped"),
+        out.stdout.contains(
+            "profile browsers: closed model, 2 users, spawning 10/s, think 500ms–2s, until stopped"
+        ),
         "{out:?}"
     );
     assert!(out.stdout.contains("threshold p95<250ms"), "{out:?}");
@@ -1124,7 +1125,7 @@ fn check_prints_every_profile() {
     assert_code(&out, 0);
     assert!(
         out.stdout.contains(
-            "profile browse: closed model, 3 users, spawning 10/s, for 1m 30s or 1000 requests"
+            "profile browse: closed model, 3 users, spawning 10/s, think 200ms–800ms, for 1m 30s or 1000 requests"
         ),
         "{out:?}"
     );

@@ -348,6 +348,31 @@ async fn closed_model_sends_exactly_its_request_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_model_think_paces_each_user() {
+    let _serial = SERIAL.lock().await;
+    let server = TestServer::with(Behavior::Ok);
+    // Two users, 250 ms of think after each request, for 1 s: requests at about 0, 250, 500
+    // and 750 ms each. Without think they would send thousands.
+    let p = single(
+        &server.url(),
+        "",
+        "path = \"/\"",
+        "users = 2\nspawn_rate = 1000\nthink = \"250ms\"\nduration = \"1s\"",
+    );
+
+    let (s, passed) = run(p).await;
+
+    assert!(passed);
+    assert_eq!(s.errors, 0, "{:?}", s.error_kinds);
+    assert!(
+        (6..=10).contains(&s.requests),
+        "{} requests: two users pausing 250 ms for 1 s send about 8",
+        s.requests
+    );
+    assert_eq!(server.requests(), s.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_in_flight_drops_arrivals_instead_of_queueing_them() {
     let _serial = SERIAL.lock().await;
     let server = TestServer::with(Behavior::Delay(Duration::from_millis(500)));

@@ -544,3 +544,23 @@ async fn reports_have_a_row_per_step_and_the_scenario_section() {
         "{md}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_think_pauses_each_user_between_iterations() {
+    let _serial = SERIAL.lock().await;
+    let server = Server::start();
+    // One user, 300 ms after each iteration, for 1 s: iterations start at about 0, 300, 600
+    // and 900 ms. Back to back it would run hundreds.
+    let (_dir, p) = config(
+        server.addr,
+        "users = 1\nthink = \"300ms\"\nduration = \"1s\"",
+        USERS,
+    );
+    let s = run(p).await;
+    let sc = s.scenario.as_ref().unwrap();
+    assert!(
+        (2..=4).contains(&sc.iterations),
+        "{} iterations in 1 s with 300 ms of think after each",
+        sc.iterations
+    );
+}

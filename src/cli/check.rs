@@ -53,12 +53,15 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
                     value(rate, "req/s")
                 )
             }
-            Load::Closed { users } => {
+            Load::Closed { users, think } => {
                 let spawn = p
                     .spawn_rate
                     .map(|r| format!(", spawning {r}/s"))
                     .unwrap_or_default();
-                format!("closed model, {}{spawn}", value(users, "users"))
+                let think = think
+                    .map(|t| format!(", think {}", t.describe()))
+                    .unwrap_or_default();
+                format!("closed model, {}{spawn}{think}", value(users, "users"))
             }
             Load::WebSocket {
                 connections,

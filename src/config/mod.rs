@@ -306,8 +306,12 @@ pub enum Load {
     /// Open model: arrivals follow the pattern whatever the target does; at most
     /// `max_in_flight` outstanding, the rest are dropped and counted.
     Open { rate: Pattern, max_in_flight: usize },
-    /// Closed model: this many virtual users, each sending its next request when the last ends.
-    Closed { users: Pattern },
+    /// Closed model: this many virtual users, each sending its next request when the last ends
+    /// (after its `think` pause, if any).
+    Closed {
+        users: Pattern,
+        think: Option<crate::scenario::Think>,
+    },
     /// A WebSocket target: this many connections, each sending `message_rate` messages per
     /// second and awaiting their replies.
     WebSocket {
@@ -330,7 +334,7 @@ impl Load {
     pub fn pattern(&self) -> &Pattern {
         match self {
             Load::Open { rate, .. } => rate,
-            Load::Closed { users } => users,
+            Load::Closed { users, .. } => users,
             Load::WebSocket { connections, .. } => connections,
         }
     }

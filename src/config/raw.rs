@@ -136,6 +136,9 @@ pub struct RawProfile {
     /// Closed model: how many users are started (or retired) per second when the pattern
     /// asks for more (or fewer).
     pub spawn_rate: Option<f64>,
+    /// Closed model: each user's pause after each request (or scenario iteration), like
+    /// Locust's `wait_time`: `"1s"`, `["1s", "3s"]` or `{ exponential = "2s" }`.
+    pub think: Option<crate::scenario::ThinkSpec>,
     /// Open model: `even` (default) or `poisson` inter-arrival gaps.
     pub arrivals: Option<String>,
     /// Seeds the random pattern and Poisson arrivals (default: derived from the profile name).

@@ -382,7 +382,7 @@ pub(super) fn check_peak_rates(c: &mut Collector, safety: &Safety, profiles: &[A
 /// model and WebSocket profiles, whose arrivals over the cap are dropped instead.
 pub fn peak_users(p: &Profile) -> Option<f64> {
     match &p.load {
-        Load::Closed { users } => Some(users.max_value()),
+        Load::Closed { users, .. } => Some(users.max_value()),
         _ => None,
     }
 }

@@ -36,7 +36,13 @@ pub(super) struct Daemon {
 fn describe(p: &Profile) -> String {
     let load = match &p.load {
         Load::Open { rate, .. } => format!("open model, {} req/s", rate.rate_at(Duration::ZERO)),
-        Load::Closed { users } => format!("closed model, {} users", users.rate_at(Duration::ZERO)),
+        Load::Closed { users, think } => format!(
+            "closed model, {} users{}",
+            users.rate_at(Duration::ZERO),
+            think
+                .map(|t| format!(", think {}", t.describe()))
+                .unwrap_or_default()
+        ),
         Load::WebSocket {
             connections,
             message_rate,

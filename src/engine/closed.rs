@@ -17,6 +17,7 @@ use super::transport::Transport;
 use crate::metrics::ProfileRecorder;
 use crate::outcome::ErrorKind;
 use crate::pause::Pause;
+use crate::scenario::Think;
 
 /// After a connect, DNS or TLS failure a closed-model user pauses this long, so an absent
 /// target costs a trickle of failed connects rather than a busy loop.
@@ -94,6 +95,8 @@ pub(super) struct User<T: Transport> {
     pub(super) deadline: Option<Instant>,
     pub(super) pause: Pause,
     pub(super) limits: SafetyLimits,
+    /// The profile's `think`: a pause after each request or iteration.
+    pub(super) think: Option<Think>,
 }
 
 // By hand: a derive would ask for `T: Clone`, and only the `Arc` is cloned.
@@ -109,6 +112,7 @@ impl<T: Transport> Clone for User<T> {
             deadline: self.deadline,
             pause: self.pause.clone(),
             limits: self.limits.clone(),
+            think: self.think,
         }
     }
 }
@@ -119,6 +123,7 @@ impl<T: Transport> User<T> {
             return self.run_scenario(session, &retired).await;
         }
         let mut slot = None;
+        let mut rng = fastrand::Rng::new();
         loop {
             // Paused: the user idles here, between requests.
             if !self.pause.wait_resumed(&self.cancel).await {
@@ -149,15 +154,27 @@ impl<T: Transport> User<T> {
             self.recorder.finished();
             self.recorder.record(idx, sent.elapsed(), &outcome);
             drop(safety_slot);
-            if matches!(
+            let backoff = matches!(
                 outcome.error,
                 Some(ErrorKind::Connect | ErrorKind::Dns | ErrorKind::Tls)
-            ) {
-                tokio::select! {
-                    _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
-                    _ = self.cancel.cancelled() => break,
-                }
+            )
+            .then_some(CONNECT_BACKOFF);
+            if !self.pause_after(backoff, &mut rng).await {
+                break;
             }
+        }
+    }
+
+    /// Waits the think time, or at least `backoff`; false when cancelled meanwhile.
+    async fn pause_after(&self, backoff: Option<Duration>, rng: &mut fastrand::Rng) -> bool {
+        let think = self.think.map_or(Duration::ZERO, |t| t.sample(rng));
+        let wait = backoff.map_or(think, |b| b.max(think));
+        if wait.is_zero() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = self.cancel.cancelled() => false,
         }
     }
 }
@@ -168,6 +185,7 @@ impl<T: Transport> User<T> {
     /// request budget counts iterations.
     async fn run_scenario(&self, session: &Session, retired: &AtomicBool) {
         let mut user = session.user();
+        let mut rng = fastrand::Rng::new();
         loop {
             // Paused: the user idles here, between iterations.
             if !self.pause.wait_resumed(&self.cancel).await {
@@ -191,11 +209,9 @@ impl<T: Transport> User<T> {
             let ok = session.iterate(&mut user, started).await;
             drop(safety_slot);
             // A session that fails at once (target down) must not spin.
-            if !ok && started.elapsed() < CONNECT_BACKOFF {
-                tokio::select! {
-                    _ = tokio::time::sleep(CONNECT_BACKOFF) => {}
-                    _ = self.cancel.cancelled() => break,
-                }
+            let backoff = (!ok && started.elapsed() < CONNECT_BACKOFF).then_some(CONNECT_BACKOFF);
+            if !self.pause_after(backoff, &mut rng).await {
+                break;
             }
         }
     }

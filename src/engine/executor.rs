@@ -310,7 +310,7 @@ impl<T: Transport> Run<T> {
                 max_in_flight,
             } => self.open(rate, *max_in_flight).await,
             // A WebSocket profile's connections are a crowd too, steered like users.
-            Load::Closed { users: pattern }
+            Load::Closed { users: pattern, .. }
             | Load::WebSocket {
                 connections: pattern,
                 ..
@@ -478,6 +478,10 @@ impl<T: Transport> Run<T> {
             deadline,
             pause: spec.pause.clone(),
             limits: spec.limits.clone(),
+            think: match &profile.load {
+                Load::Closed { think, .. } => *think,
+                _ => None,
+            },
         };
         let mut plan = spec.plan(pattern, false);
         let mut crowd = Crowd::new(profile.spawn_rate);

@@ -52,16 +52,25 @@ impl Gcra {
         interval.max(RATE_TOLERANCE.as_nanos() as u64)
     }
 
+    /// A waiter's tolerance: under half of what is left of an arrival's once the waiter's own
+    /// slot is taken, so waiters back to back never use up the room arrivals are allowed.
+    /// Zero at caps of 10/s and below, where one interval is the whole tolerance.
+    fn waiter_tolerance(interval: u64) -> u64 {
+        Self::tolerance(interval).saturating_sub(interval) / 2
+    }
+
     /// Takes a slot at `now_ns` for an arrival that is dropped if refused; false when the
     /// rate is used up.
     pub fn try_take(&self, now_ns: u64) -> bool {
         self.take(now_ns, true)
     }
 
-    /// Takes a slot at `now_ns` for a caller that waits when refused (a closed-model user):
-    /// only a slot already due, never the tolerance. Waiters that loop back to back would
+    /// Takes a slot at `now_ns` for a caller that waits when refused (a closed-model user),
+    /// with a smaller tolerance than an arrival's. Waiters that loop back to back would
     /// otherwise keep the schedule a whole tolerance ahead and every open arrival of every
-    /// other profile would be dropped; this way arrivals come first and waiters get the rest.
+    /// other profile would be dropped; this way arrivals come first and waiters get the rest,
+    /// and a waiter is not turned away by the mere spacing of the slots while the cap is not
+    /// binding.
     pub fn try_take_due(&self, now_ns: u64) -> bool {
         self.take(now_ns, false)
     }
@@ -74,7 +83,7 @@ impl Gcra {
         let tolerance = if tolerant {
             Self::tolerance(interval)
         } else {
-            0
+            Self::waiter_tolerance(interval)
         };
         self.tat_ns
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
@@ -95,7 +104,10 @@ impl Gcra {
 
     /// When the next slot falls due for a waiter (`try_take_due`), as of `now_ns`.
     pub fn next_due(&self, now_ns: u64) -> u64 {
-        self.tat_ns.load(Ordering::Relaxed).max(now_ns)
+        let interval = self.interval_ns.load(Ordering::Relaxed);
+        let tat = self.tat_ns.load(Ordering::Relaxed);
+        tat.saturating_sub(Self::waiter_tolerance(interval))
+            .max(now_ns)
     }
 }
 
@@ -396,7 +408,7 @@ mod tests {
                 .await
                 .expect("admitted");
         }
-        // One now, then one every 100 ms: a waiter never takes the tolerance.
+        // One now, then one every 100 ms: at 10/s a waiter has no tolerance.
         assert_eq!(start.elapsed(), Duration::from_millis(300));
         assert_eq!(refusals, 3);
     }
@@ -422,6 +434,18 @@ mod tests {
         assert_eq!(at, [0, 100, 200].map(Duration::from_millis));
         // Two users waited; the last lost the race at 100 ms as well, still one drop each.
         assert_eq!(refusals.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_waiter_under_a_cap_that_does_not_bind_is_never_turned_away() {
+        // 200/s cap; an arrival and a waiter 2 ms apart, 20 times a second: 40/s in all.
+        let g = Gcra::default();
+        g.set_rate(Some(200.0));
+        for i in 0..200u64 {
+            let now = i * 50 * MS;
+            assert!(g.try_take(now));
+            assert!(g.try_take_due(now + 2 * MS), "waiter {i} refused");
+        }
     }
 
     #[test]

@@ -65,6 +65,16 @@ impl Think {
         }
     }
 
+    /// How `check` and the start log show it: `1s`, `1s–3s`, `exponential, mean 2s`.
+    pub fn describe(&self) -> String {
+        let d = |d: Duration| humantime::format_duration(d).to_string();
+        match *self {
+            Self::Fixed(t) => d(t),
+            Self::Uniform(lo, hi) => format!("{}–{}", d(lo), d(hi)),
+            Self::Exponential(mean) => format!("exponential, mean {}", d(mean)),
+        }
+    }
+
     /// How long this user waits now.
     pub fn sample(&self, rng: &mut fastrand::Rng) -> Duration {
         match *self {
@@ -87,6 +97,17 @@ fn duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describe_reads_like_the_config() {
+        let ms = Duration::from_millis;
+        assert_eq!(Think::Fixed(ms(1500)).describe(), "1s 500ms");
+        assert_eq!(Think::Uniform(ms(200), ms(800)).describe(), "200ms–800ms");
+        assert_eq!(
+            Think::Exponential(ms(2000)).describe(),
+            "exponential, mean 2s"
+        );
+    }
 
     fn spec(json: &str) -> Result<ThinkSpec, String> {
         serde_json::from_str(json).map_err(|e| e.to_string())

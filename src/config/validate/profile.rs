@@ -361,6 +361,12 @@ fn load(
                     "only applies to the closed model (users); the rate pattern paces arrivals",
                 );
             }
+            if p.think.is_some() {
+                c.err(
+                    format!("{key}.think"),
+                    "only applies to the closed model (users); the rate pattern paces arrivals",
+                );
+            }
             pattern(c, key, seed, "rate", r, "requests per second").map(|rate| Load::Open {
                 rate,
                 max_in_flight: usize::try_from(max).unwrap_or(usize::MAX),
@@ -404,10 +410,21 @@ fn load(
                     );
                     return None;
                 }
-                Some(Load::Closed { users })
+                Some(Load::Closed {
+                    users,
+                    think: think(c, key, p),
+                })
             })
         }
     }
+}
+
+/// A closed-model profile's pause between a user's requests (or scenario iterations).
+fn think(c: &mut Collector, key: &str, p: &RawProfile) -> Option<crate::scenario::Think> {
+    let spec = p.think.as_ref()?;
+    crate::scenario::Think::parse(spec)
+        .map_err(|e| c.err(format!("{key}.think"), e))
+        .ok()
 }
 
 /// When the profile runs; a window without "for" lasts the load's pattern (or the longest

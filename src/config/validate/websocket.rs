@@ -147,6 +147,11 @@ pub(super) fn load(
         ("rate", p.rate.is_some(), LOAD),
         ("users", p.users.is_some(), LOAD),
         (
+            "think",
+            p.think.is_some(),
+            "does not apply to a WebSocket target: each connection sends evenly at message_rate",
+        ),
+        (
             "max_in_flight",
             p.max_in_flight.is_some(),
             "does not apply to a WebSocket target: connections bound its load",
