@@ -53,4 +53,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 # stop_grace_period: 30s) so the drain is not cut short by SIGKILL.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/loadtide"]
-CMD ["serve", "--config", "/etc/loadtide/loadtide.toml"]
+# The bundled config listens on loopback only; in a container that must be every interface.
+CMD ["serve", "--config", "/etc/loadtide/loadtide.toml", "--web.listen-address", ":9632"]

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
@@ -659,6 +659,74 @@ fn scrape_passes_promtool_check_metrics() {
             .then_some(s)
     });
     promtool_check(&s.text);
+}
+
+/// The value of label `name` on every sample of the scrape, counted.
+fn label_values(s: &Scrape, name: &str) -> BTreeMap<Option<String>, usize> {
+    let mut out = BTreeMap::new();
+    for sample in &s.samples {
+        *out.entry(sample.labels.get(name).cloned()).or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn static_labels_are_on_every_series_and_follow_a_reload() {
+    let target = Target::start();
+    let body = format!(
+        "{}{}",
+        target_toml(target.addr(), "5s"),
+        closed_profile("closed", &["ok"], 1)
+    );
+    let labelled =
+        |location: &str| format!("[labels]\nlocation = \"{location}\"\nfleet = \"canary\"\n{body}");
+    let d = Daemon::start(&labelled("eu-west"), &[]);
+    let s = eventually("requests", Duration::from_secs(10), || {
+        let s = d.scrape();
+        (s.requests("closed") > 0.0).then_some(s)
+    });
+    let n = s.samples.len();
+    assert!(n > 50, "{n} samples");
+    assert_eq!(
+        label_values(&s, "location"),
+        BTreeMap::from([(Some("eu-west".to_string()), n)]),
+        "every series, loadtide's and the process collector's"
+    );
+    assert_eq!(
+        label_values(&s, "fleet"),
+        BTreeMap::from([(Some("canary".to_string()), n)])
+    );
+    promtool_check(&s.text);
+
+    // A reload changes them; a bad one keeps the last good set.
+    d.write_config(&labelled("us-east"));
+    d.signal("HUP");
+    let s = eventually("the new label", Duration::from_secs(10), || {
+        let s = d.scrape();
+        (label_values(&s, "location").keys().collect::<Vec<_>>() == [&Some("us-east".into())])
+            .then_some(s)
+    });
+    assert_eq!(
+        s.value("loadtide_config_reloads_total", &[("result", "success")]),
+        1.0
+    );
+    d.write_config(&format!("[labels]\nprofile = \"x\"\n{body}"));
+    d.signal("HUP");
+    eventually("the rejected reload", Duration::from_secs(10), || {
+        let s = d.scrape();
+        (s.value("loadtide_config_reloads_total", &[("result", "failure")]) == 1.0).then_some(())
+    });
+    let s = d.scrape();
+    assert_eq!(
+        label_values(&s, "location").keys().collect::<Vec<_>>(),
+        [&Some("us-east".to_string())]
+    );
+    assert!(
+        d.log()
+            .contains("`labels.profile`: label \"profile\" is already set by loadtide"),
+        "{}",
+        d.log()
+    );
 }
 
 #[test]

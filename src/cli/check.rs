@@ -30,6 +30,10 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
     let mut o = String::new();
     let _ = writeln!(o, "{}: OK", path.display());
     let _ = writeln!(o, "metrics on {}", c.server.listen);
+    if !c.labels.is_empty() {
+        let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        let _ = writeln!(o, "labels on every series: {}", labels.join(", "));
+    }
     if let Some(d) = c.demo_target {
         let _ = writeln!(o, "demo target on {d}");
     }

@@ -46,6 +46,8 @@ pub struct Config {
     pub profiles: Vec<Arc<Profile>>,
     /// `[safety]`: the allowlist and the global caps (the default restricts nothing).
     pub safety: Safety,
+    /// `[labels]`: added to every series this instance exports, sorted by name.
+    pub labels: Vec<(String, String)>,
 }
 
 impl Config {

@@ -23,6 +23,9 @@ pub struct RawConfig {
     pub profiles: BTreeMap<String, RawProfile>,
     /// Guard rails: where targets may point and how much load this config may ever send.
     pub safety: Option<RawSafety>,
+    /// `[labels]`: static labels added to every series on `/metrics` (e.g. `location`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// `[safety]`: a target allowlist and global caps across all profiles.

@@ -136,6 +136,7 @@ impl Daemon {
     /// Swaps in `new`'s profiles by name, keeping the unchanged ones running.
     pub(super) fn apply(&mut self, new: &Config) {
         self.apply_caps(&new.safety);
+        self.metrics.set_static_labels(&new.labels);
         let mut keep = BTreeMap::new();
         for p in &new.profiles {
             match self.running.remove(&p.name) {

@@ -27,6 +27,8 @@ use names::*;
 /// also rename the standard `process_*` metrics).
 pub struct Metrics {
     pub registry: Registry,
+    /// `[labels]`: added to every series at render time, so a reload can change them.
+    static_labels: std::sync::RwLock<Vec<prometheus::proto::LabelPair>>,
     pub(crate) duration: Arc<DurationFamily>,
     pub(crate) responses: IntCounterVec,
     pub(crate) errors: IntCounterVec,
@@ -156,6 +158,7 @@ impl Metrics {
                 &["profile"],
             ),
             registry,
+            static_labels: Default::default(),
         };
         m.register_families();
         // Both results exist from the start, so `rate()` and alerts see a 0 before the first reload.
@@ -255,11 +258,49 @@ impl Metrics {
             .set(max_in_flight.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)));
     }
 
+    /// Sets the `[labels]` every series carries from the next scrape on (validated names).
+    pub fn set_static_labels(&self, labels: &[(String, String)]) {
+        let pairs = labels
+            .iter()
+            .map(|(k, v)| {
+                let mut pair = prometheus::proto::LabelPair::default();
+                pair.set_name(k.clone());
+                pair.set_value(v.clone());
+                pair
+            })
+            .collect();
+        *self
+            .static_labels
+            .write()
+            .expect("static labels lock poisoned") = pairs;
+    }
+
     /// The Prometheus text exposition (format 0.0.4) of every family.
     pub fn render(&self) -> Vec<u8> {
+        let mut families = self.registry.gather();
+        let extra = self
+            .static_labels
+            .read()
+            .expect("static labels lock poisoned");
+        if !extra.is_empty() {
+            for metric in families.iter_mut().flat_map(|f| f.mut_metric().iter_mut()) {
+                let mut labels = metric.take_label();
+                // Config validation keeps the names apart; should a family ever gain one of
+                // them, its own label wins rather than a duplicate breaking the exposition.
+                let own: Vec<String> = labels.iter().map(|l| l.name().to_string()).collect();
+                labels.extend(
+                    extra
+                        .iter()
+                        .filter(|e| !own.iter().any(|o| o == e.name()))
+                        .cloned(),
+                );
+                labels.sort_by(|a, b| a.name().cmp(b.name()));
+                metric.set_label(labels);
+            }
+        }
         let mut buf = Vec::with_capacity(16 * 1024);
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
+            .encode(&families, &mut buf)
             .expect("encoding into a Vec cannot fail");
         buf
     }
@@ -294,5 +335,35 @@ impl prometheus::core::Collector for ArcCollector {
     }
     fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
         self.0.collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_labels_go_on_every_series_sorted_and_never_twice() {
+        let m = Metrics::new();
+        m.config_loaded();
+        m.dropped.with_label_values(&["p", "max_in_flight"]).inc();
+        m.set_static_labels(&[
+            ("location".into(), "eu-west".into()),
+            ("profile".into(), "not-twice".into()),
+        ]);
+        let text = String::from_utf8(m.render()).expect("UTF-8");
+        assert!(
+            text.contains(
+                r#"loadtide_dropped_requests_total{location="eu-west",profile="p",reason="max_in_flight"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"loadtide_config_last_reload_successful{location="eu-west",profile="not-twice"} 1"#),
+            "{text}"
+        );
+        m.set_static_labels(&[]);
+        let text = String::from_utf8(m.render()).expect("UTF-8");
+        assert!(!text.contains("location"), "{text}");
     }
 }

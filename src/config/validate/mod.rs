@@ -2,6 +2,7 @@
 //! `target`, profiles in `profile`, the WebSocket keys in `websocket`; scenarios and safety
 //! limits in their own modules of `config`. Every problem goes to one `Collector`.
 
+mod labels;
 mod profile;
 mod protocols;
 mod redis;
@@ -95,6 +96,7 @@ pub fn validate(
 
     super::safety::check_peak_rates(&mut c, &safety, &profiles);
     super::safety::check_peak_users(&mut c, &safety, &profiles);
+    let labels = labels::labels(&mut c, &raw.labels);
 
     if c.errors.is_empty() {
         Ok(Config {
@@ -106,6 +108,7 @@ pub fn validate(
             targets,
             profiles,
             safety,
+            labels,
         })
     } else {
         Err(ConfigErrors(c.errors))
