@@ -1330,3 +1330,84 @@ fn help_matches_the_goldens() {
         golden(file, &out.stdout);
     }
 }
+
+#[test]
+fn env_overlays_merge_over_the_base_and_check_names_what_they_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("loadtide.toml");
+    std::fs::write(
+        &base,
+        "[safety]\nallowed_hosts = [\"127.0.0.1\"]\nmax_rate = 100\n\
+         [targets.api]\nurl = \"http://127.0.0.1:9\"\n\
+         [[targets.api.endpoints]]\nname = \"home\"\npath = \"/\"\n\
+         [profiles.steady]\ntarget = \"api\"\nrate = 10\n",
+    )
+    .unwrap();
+    let overlay = |env: &str, text: &str| {
+        std::fs::write(dir.path().join(format!("loadtide.{env}.toml")), text).unwrap()
+    };
+    overlay(
+        "staging",
+        "[profiles.steady]\nrate = 50\n[safety]\nmax_rate = 500\n",
+    );
+    overlay("bad", "[profiles.steady]\nrate = -1\n");
+    overlay("typo", "[profiles.steady]\nrat = 5\n");
+    let b = base.to_str().unwrap();
+
+    let plain = exec(&["check", "--config", b]);
+    assert_code(&plain, 0);
+    assert!(plain.stdout.contains("open model, 10 req/s"), "{plain:?}");
+    assert!(!plain.stdout.contains("overlay"), "{plain:?}");
+
+    let staging = exec(&["check", "--config", b, "--env", "staging"]);
+    assert_code(&staging, 0);
+    assert!(
+        staging.stdout.contains("open model, 50 req/s"),
+        "{staging:?}"
+    );
+    let file = dir.path().join("loadtide.staging.toml");
+    assert!(
+        staging.stdout.contains(&format!(
+            "overlay {}: sets 2 keys\n  profiles.steady.rate\n  safety.max_rate\n",
+            file.display()
+        )),
+        "{staging:?}"
+    );
+    // LOADTIDE_ENV does the same, as in a systemd unit or a container.
+    let from_env = exec_with(&["check", "--config", b], &[("LOADTIDE_ENV", "staging")]);
+    assert_eq!(from_env.stdout, staging.stdout);
+
+    // A value the overlay set is blamed on the overlay, with its key.
+    let bad = exec(&["check", "--config", b, "--env", "bad"]);
+    assert_code(&bad, 2);
+    let bad_file = dir.path().join("loadtide.bad.toml");
+    assert!(
+        bad.stderr.contains(&format!(
+            "{}: `profiles.steady.rate`: invalid rate -1",
+            bad_file.display()
+        )),
+        "{bad:?}"
+    );
+    let typo = exec(&["check", "--config", b, "--env", "typo"]);
+    assert_code(&typo, 2);
+    assert!(
+        typo.stderr.contains(&format!(
+            "{}: `profiles.steady.rat`: unknown key \"rat\"; did you mean \"rate\"?",
+            dir.path().join("loadtide.typo.toml").display()
+        )),
+        "{typo:?}"
+    );
+
+    let missing = exec(&["check", "--config", b, "--env", "prod"]);
+    assert_code(&missing, 2);
+    assert!(
+        missing.stderr.contains(&format!(
+            "{}: cannot read the overlay of --env prod",
+            dir.path().join("loadtide.prod.toml").display()
+        )),
+        "{missing:?}"
+    );
+    let odd = exec(&["check", "--config", b, "--env", "../etc/x"]);
+    assert_code(&odd, 2);
+    assert!(odd.stderr.contains("invalid --env \"../etc/x\""), "{odd:?}");
+}

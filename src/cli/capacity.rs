@@ -247,7 +247,7 @@ fn capacity_spec(args: &CapacityArgs) -> Result<Option<Arc<CapacitySpec>>, Confi
     let (Some(path), Some(name)) = (&args.target.config, &args.target.profile) else {
         return Ok(None);
     };
-    let (raw, sources) = crate::config::load_raw(path)?;
+    let (raw, sources) = crate::config::load_raw_env(path, args.target.env.as_deref())?;
     let kind = raw.profiles.get(name).and_then(|p| p.kind.as_deref());
     if kind != Some("capacity") {
         return Ok(None);

@@ -7,13 +7,20 @@ use std::time::SystemTime;
 use super::{print_config_errors, EXIT_USAGE};
 use crate::config::{self, Config, Load};
 
-pub(super) fn check(path: &Path, at: Option<SystemTime>) -> u8 {
+pub(super) fn check(path: &Path, env: Option<&str>, at: Option<SystemTime>) -> u8 {
     let at = at
         .map(chrono::DateTime::<chrono::Utc>::from)
         .unwrap_or_else(chrono::Utc::now);
-    match config::load(path) {
-        Ok(c) => {
+    let loaded = config::load_env(path, env).and_then(|c| {
+        let overlay = env.map(|e| config::overlay_keys(path, e)).transpose()?;
+        Ok((c, overlay))
+    });
+    match loaded {
+        Ok((c, overlay)) => {
             print!("{}", describe_config(path, &c, at));
+            if let Some((file, keys)) = overlay {
+                print!("{}", describe_overlay(&file, &keys));
+            }
             0
         }
         Err(e) => {
@@ -21,6 +28,20 @@ pub(super) fn check(path: &Path, at: Option<SystemTime>) -> u8 {
             EXIT_USAGE
         }
     }
+}
+
+/// Which keys an `--env` overlay set over the base file (values are in the sections above,
+/// already merged; secrets are never printed).
+fn describe_overlay(file: &Path, keys: &[String]) -> String {
+    let mut o = format!(
+        "overlay {}: sets {}\n",
+        file.display(),
+        crate::report::render::count(keys.len(), "key")
+    );
+    for k in keys {
+        o.push_str(&format!("  {k}\n"));
+    }
+    o
 }
 
 /// What `check` prints: every profile with its load, limits, endpoint mix and timetable

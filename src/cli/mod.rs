@@ -62,6 +62,9 @@ pub enum Command {
             default_value = "config/loadtide.toml"
         )]
         config: PathBuf,
+        /// Environment overlay: merge CONFIG's sibling `<stem>.NAME.toml` over it, and show which keys it set.
+        #[arg(long, env = "LOADTIDE_ENV", value_name = "NAME")]
+        env: Option<String>,
         /// Show the timetable as of this instant instead of now (RFC 3339).
         #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
         at: Option<SystemTime>,
@@ -156,7 +159,7 @@ async fn dispatch(command: Command) -> u8 {
     match command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Run(args) => run::command(*args).await,
-        Command::Check { config, at } => check::check(&config, at),
+        Command::Check { config, env, at } => check::check(&config, env.as_deref(), at),
         Command::Capacity(args) => capacity::command(*args).await,
         Command::Merge(args) => merge::merge_command(args),
         Command::Healthcheck(args) => healthcheck::healthcheck(args).await,

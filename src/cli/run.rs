@@ -160,7 +160,7 @@ pub(crate) fn build_profile(
     let (raw, file, dir) = match (&args.target.config, &args.target.url) {
         (Some(path), _) => (
             {
-                let (raw, sources) = config::load_raw(path)?;
+                let (raw, sources) = config::load_raw_env(path, args.target.env.as_deref())?;
                 sources_for_errors = Some(sources);
                 raw
             },

@@ -21,6 +21,9 @@ pub struct ServeArgs {
         default_value = "config/loadtide.toml"
     )]
     pub config: PathBuf,
+    /// Environment overlay: merge CONFIG's sibling `<stem>.NAME.toml` (e.g. loadtide.staging.toml) over it.
+    #[arg(long, env = "LOADTIDE_ENV", value_name = "NAME")]
+    pub env: Option<String>,
     /// Address for /metrics; overrides server.listen (e.g. ":9632", "127.0.0.1:9632").
     #[arg(long = "web.listen-address", env = "LOADTIDE_WEB_LISTEN_ADDRESS")]
     pub listen: Option<String>,
@@ -66,6 +69,7 @@ pub(super) async fn serve(args: ServeArgs) -> u8 {
     };
     let opts = DaemonOptions {
         config_path: args.config,
+        env: args.env,
         listen,
         lifecycle: args.lifecycle,
         shard: args.shard.unwrap_or(Shard::WHOLE),

@@ -10,6 +10,9 @@ pub struct TargetArgs {
     /// Config file to take the profile from (with --profile).
     #[arg(long, env = "LOADTIDE_CONFIG", requires = "profile")]
     pub config: Option<PathBuf>,
+    /// Environment overlay: merge --config's sibling `<stem>.NAME.toml` (e.g. loadtide.staging.toml) over it.
+    #[arg(long, env = "LOADTIDE_ENV", value_name = "NAME")]
+    pub env: Option<String>,
     /// The profile to run from --config.
     #[arg(long, short, env = "LOADTIDE_PROFILE", requires = "config")]
     pub profile: Option<String>,

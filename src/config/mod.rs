@@ -13,7 +13,7 @@ pub mod websocket;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -429,13 +429,27 @@ impl Sources {
                 .into_iter()
                 .map(|mut e| {
                     let key = e.key.replace('[', ".").replace(']', "");
-                    if self.0.find_metadata(&key).is_some_and(is_env) {
-                        e.file = env_source(&key);
+                    match self.0.find_metadata(&key) {
+                        Some(m) if is_env(m) => e.file = env_source(&key),
+                        Some(m) => {
+                            if let Some(p) = file_source(m) {
+                                e.file = p;
+                            }
+                        }
+                        None => {}
                     }
                     e
                 })
                 .collect(),
         )
+    }
+}
+
+/// The path of the file provider a value came from (an `--env` overlay).
+fn file_source(m: &figment::Metadata) -> Option<String> {
+    match &m.source {
+        Some(figment::Source::File(p)) => Some(p.display().to_string()),
+        _ => None,
     }
 }
 
@@ -450,22 +464,106 @@ fn env_source(key: &str) -> String {
     )
 }
 
-/// Reads the file at `path` (TOML, or YAML by extension) overlaid with `LOADTIDE_*` variables
-/// (`LOADTIDE_SERVER__LISTEN=:9000`, `LOADTIDE_PROFILES__STEADY__RATE=50`): the raw config.
-pub fn load_raw(path: &Path) -> Result<(RawConfig, Sources), ConfigErrors> {
-    let file = path.display().to_string();
-    // Read it ourselves: figment's file providers treat a missing file as an empty table.
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigErrors::one(&file, "", format!("cannot read config file: {e}")))?;
-    let yaml = matches!(
+/// The overlay of environment `env` for the config at `base`: `loadtide.toml` and `staging`
+/// give `loadtide.staging.toml` beside it (same extension).
+pub fn overlay_path(base: &Path, env: &str) -> PathBuf {
+    let stem = base
+        .file_stem()
+        .map_or_else(|| "loadtide".into(), |s| s.to_string_lossy().into_owned());
+    let name = match base.extension() {
+        Some(ext) => format!("{stem}.{env}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{env}"),
+    };
+    base.with_file_name(name)
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml")
-    );
-    let figment = if yaml {
+    )
+}
+
+/// The overlay file of `--env NAME`, checked and read: its path and its text.
+fn read_overlay(base: &Path, env: &str) -> Result<(PathBuf, String), ConfigErrors> {
+    let valid = !env.is_empty()
+        && env
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(ConfigErrors::one(
+            "command line",
+            "",
+            format!("invalid --env {env:?}: letters, digits, '-' and '_' (e.g. \"staging\")"),
+        ));
+    }
+    let path = overlay_path(base, env);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        ConfigErrors::one(
+            &path.display().to_string(),
+            "",
+            format!("cannot read the overlay of --env {env}: {e}"),
+        )
+    })?;
+    Ok((path, text))
+}
+
+/// The keys the overlay of `env` sets, as `a.b[0].c` paths in file order of the tables.
+pub fn overlay_keys(base: &Path, env: &str) -> Result<(PathBuf, Vec<String>), ConfigErrors> {
+    let (path, text) = read_overlay(base, env)?;
+    let file = path.display().to_string();
+    let figment = if is_yaml(&path) {
         Figment::from(Yaml::string(&text))
     } else {
         Figment::from(Toml::string(&text))
     };
+    let value: figment::value::Value = figment.extract().map_err(|e| figment_errors(&file, e))?;
+    let mut keys = Vec::new();
+    leaf_keys(&value, &mut Vec::new(), &mut keys);
+    Ok((path, keys))
+}
+
+fn leaf_keys(v: &figment::value::Value, at: &mut Vec<String>, out: &mut Vec<String>) {
+    use figment::value::Value;
+    match v {
+        Value::Dict(_, d) if !d.is_empty() => {
+            for (k, v) in d {
+                at.push(k.clone());
+                leaf_keys(v, at, out);
+                at.pop();
+            }
+        }
+        _ => out.push(key_path(at)),
+    }
+}
+
+/// Reads the file at `path` (TOML, or YAML by extension) overlaid with `LOADTIDE_*` variables
+/// (`LOADTIDE_SERVER__LISTEN=:9000`, `LOADTIDE_PROFILES__STEADY__RATE=50`): the raw config.
+pub fn load_raw(path: &Path) -> Result<(RawConfig, Sources), ConfigErrors> {
+    load_raw_env(path, None)
+}
+
+/// `load_raw` with the overlay of `--env NAME` merged over the file, under the variables:
+/// base file < `loadtide.NAME.toml` < `LOADTIDE_*`.
+pub fn load_raw_env(path: &Path, env: Option<&str>) -> Result<(RawConfig, Sources), ConfigErrors> {
+    let file = path.display().to_string();
+    // Read it ourselves: figment's file providers treat a missing file as an empty table.
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigErrors::one(&file, "", format!("cannot read config file: {e}")))?;
+    let mut figment = if is_yaml(path) {
+        Figment::from(Yaml::string(&text))
+    } else {
+        Figment::from(Toml::string(&text))
+    };
+    let overlay = env.map(|env| read_overlay(path, env)).transpose()?;
+    if let Some((op, _)) = &overlay {
+        // A file provider, so that each value it sets carries its path for the errors.
+        figment = if is_yaml(op) {
+            figment.merge(Yaml::file_exact(op))
+        } else {
+            figment.merge(Toml::file_exact(op))
+        };
+    }
     // Only nested keys come from the environment: single-level LOADTIDE_* variables belong
     // to the command line (LOADTIDE_CONFIG, LOADTIDE_RATE, ...).
     let env = Env::prefixed("LOADTIDE_")
@@ -480,7 +578,12 @@ pub fn load_raw(path: &Path) -> Result<(RawConfig, Sources), ConfigErrors> {
 
 /// Loads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let (raw, sources) = load_raw(path)?;
+    load_env(path, None)
+}
+
+/// Loads and validates the config file at `path` with the overlay of `--env NAME`, if given.
+pub fn load_env(path: &Path, env: Option<&str>) -> Result<Config, ConfigErrors> {
+    let (raw, sources) = load_raw_env(path, env)?;
     validate(&raw, &path.display().to_string(), path.parent()).map_err(|e| sources.attribute(e))
 }
 
@@ -516,10 +619,10 @@ pub(crate) fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
         err.into_iter()
             .map(|e| {
                 let key = key_path(&e.path);
-                let file = if e.metadata.as_ref().is_some_and(is_env) {
-                    env_source(&e.path.join("."))
-                } else {
-                    file.to_string()
+                let file = match e.metadata.as_ref() {
+                    Some(m) if is_env(m) => env_source(&e.path.join(".")),
+                    Some(m) => file_source(m).unwrap_or_else(|| file.to_string()),
+                    None => file.to_string(),
                 };
                 let message = match &e.kind {
                     Kind::UnknownField(field, expected) => {

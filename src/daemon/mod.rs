@@ -46,6 +46,8 @@ pub enum DaemonError {
 
 pub struct DaemonOptions {
     pub config_path: PathBuf,
+    /// `--env NAME`: the overlay merged over the config, at start and on every reload.
+    pub env: Option<String>,
     /// Overrides `server.listen` (`--web.listen-address`).
     pub listen: Option<SocketAddr>,
     pub lifecycle: bool,
@@ -132,7 +134,8 @@ fn web_security(
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
-    let mut current = config::load(&opts.config_path).map_err(DaemonError::Config)?;
+    let mut current =
+        config::load_env(&opts.config_path, opts.env.as_deref()).map_err(DaemonError::Config)?;
     if current.safety.allowed_hosts.is_none() {
         tracing::warn!(config = %opts.config_path.display(), "no safety.allowed_hosts: targets may point at any host");
     }
@@ -197,13 +200,13 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
             _ = signals.hup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration");
                 crate::notify::reloading();
-                let _ = daemon.reload(&opts.config_path, &mut current);
+                let _ = daemon.reload(&opts.config_path, opts.env.as_deref(), &mut current);
                 crate::notify::ready(&status(daemon.running.len()));
             }
             Some(reply) = reload_rx.recv() => {
                 tracing::info!("POST /-/reload: reloading configuration");
                 crate::notify::reloading();
-                let _ = reply.send(daemon.reload(&opts.config_path, &mut current));
+                let _ = reply.send(daemon.reload(&opts.config_path, opts.env.as_deref(), &mut current));
                 crate::notify::ready(&status(daemon.running.len()));
             }
             _ = signals.term.recv() => { tracing::info!("SIGTERM: draining"); break; }

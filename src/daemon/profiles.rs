@@ -166,9 +166,10 @@ impl Daemon {
     pub(super) fn reload(
         &mut self,
         path: &std::path::Path,
+        env: Option<&str>,
         current: &mut Config,
     ) -> Result<(), String> {
-        match config::load(path) {
+        match config::load_env(path, env) {
             Ok(new) => {
                 if new.server != current.server || new.demo_target != current.demo_target {
                     tracing::warn!("server and demo_target settings change only on restart; the rest was reloaded");
