@@ -1411,3 +1411,62 @@ fn env_overlays_merge_over_the_base_and_check_names_what_they_set() {
     assert_code(&odd, 2);
     assert!(odd.stderr.contains("invalid --env \"../etc/x\""), "{odd:?}");
 }
+
+#[test]
+fn init_writes_a_starter_that_checks_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("starter.toml");
+    let p = path.to_str().unwrap();
+    let out = exec(&[
+        "init",
+        "--config",
+        p,
+        "--url",
+        "http://127.0.0.1:8080/health",
+    ]);
+    assert_code(&out, 0);
+    assert!(out.stdout.contains("wrote "), "{out:?}");
+    let check = exec(&["check", "--config", p]);
+    assert_code(&check, 0);
+    assert!(
+        check.stdout.contains("profile steady: open model, 5 req/s"),
+        "{check:?}"
+    );
+    assert!(
+        check.stdout.contains("allowed hosts: 127.0.0.1"),
+        "{check:?}"
+    );
+
+    let before = std::fs::read_to_string(&path).unwrap();
+    let again = exec(&["init", "--config", p]);
+    assert_code(&again, 2);
+    assert!(
+        again
+            .stderr
+            .contains(&format!("{p}: already exists; not overwritten")),
+        "{again:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+
+    let redis = dir.path().join("redis.toml");
+    let out = exec(&[
+        "init",
+        "--config",
+        redis.to_str().unwrap(),
+        "--url",
+        "redis://127.0.0.1:6379",
+    ]);
+    assert_code(&out, 2);
+    assert!(
+        out.stderr.contains("`--url`: init writes an HTTP starter"),
+        "{out:?}"
+    );
+    assert!(!redis.exists());
+
+    let man = exec(&["man"]);
+    assert_code(&man, 0);
+    assert!(man.stdout.contains(".SH \"LOADTIDE INIT\""), "man page");
+    let fish = exec(&["completions", "fish"]);
+    assert_code(&fish, 0);
+    assert!(fish.stdout.contains("complete -c loadtide"), "{fish:?}");
+}

@@ -15,7 +15,9 @@ use crate::config::{self, ConfigErrors};
 mod capacity;
 mod check;
 pub mod exit;
+mod generate;
 mod healthcheck;
+mod init;
 mod merge;
 mod run;
 mod serve;
@@ -79,6 +81,15 @@ pub enum Command {
     Merge(merge::MergeArgs),
     /// Probe a running daemon (container HEALTHCHECK): GET /-/healthy, exit 0 on 2xx, else 1.
     Healthcheck(HealthcheckArgs),
+    /// Write a commented starter config (aimed at --url, or at the built-in demo target).
+    Init(init::InitArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, loadtide(1), in roff to stdout (e.g. `loadtide man > loadtide.1`).
+    Man,
     /// Run only the built-in demo target (a small HTTP API for trying loadtide out).
     DemoTarget {
         #[arg(long, default_value = config::DEFAULT_DEMO_LISTEN)]
@@ -164,6 +175,9 @@ async fn dispatch(command: Command) -> u8 {
         Command::Merge(args) => merge::merge_command(args),
         Command::Healthcheck(args) => healthcheck::healthcheck(args).await,
         Command::DemoTarget { listen } => serve::demo_target(&listen).await,
+        Command::Init(args) => init::init(&args),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man => generate::man(),
     }
 }
 

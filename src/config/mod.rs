@@ -22,6 +22,7 @@ use figment::providers::{Env, Format, Toml, Yaml};
 use figment::Figment;
 use http::{HeaderName, HeaderValue, Method};
 
+pub use checks::parse_url;
 pub use raw::RawConfig;
 pub use safety::{Allowlist, BrakeAction, BrakeSpec, Safety};
 pub use threshold::Threshold;

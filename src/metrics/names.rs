@@ -1,30 +1,6 @@
 //! Every metric name, help text and label set loadtide exports, in one place. The names are
 //! part of the contract (DESIGN.md): dashboards and alert rules depend on them.
 
-/// Every label name loadtide's own families use, and those Prometheus sets on a scrape or
-/// reserves: a `[labels]` entry may not take one of them.
-pub const RESERVED_LABELS: &[&str] = &[
-    "profile",
-    "target",
-    "endpoint",
-    "method",
-    "protocol",
-    "code",
-    "kind",
-    "reason",
-    "check",
-    "result",
-    "scenario",
-    "state",
-    "direction",
-    "version",
-    "revision",
-    "le",
-    "quantile",
-    "job",
-    "instance",
-];
-
 pub const REQUEST_DURATION: &str = "loadtide_request_duration_seconds";
 pub const REQUEST_DURATION_HELP: &str =
     "Request latency from the intended start (open model) or the send (closed model), including failed requests.";
@@ -163,26 +139,3 @@ pub const WS_CONNECTIONS_HELP: &str = "WebSocket connections by state: open, con
 pub const WS_ERRORS: &str = "loadtide_ws_errors_total";
 pub const WS_ERRORS_HELP: &str =
     "WebSocket errors by kind: connect, handshake, tls, closed (unexpected close), timeout (no reply in time), protocol, send.";
-
-#[cfg(test)]
-mod tests {
-    use super::RESERVED_LABELS;
-
-    #[test]
-    fn every_label_of_every_family_is_reserved_from_static_labels() {
-        // The families and their labels as the daemon exports them (tests/daemon.rs keeps
-        // this listing true): `{a,b}` at the end of each line.
-        let listing = include_str!("../../tests/golden/metrics-names.txt");
-        for line in listing.lines() {
-            let labels = line
-                .rsplit_once('{')
-                .map_or("", |(_, l)| l.trim_end_matches('}'));
-            for label in labels.split(',').filter(|l| !l.is_empty()) {
-                assert!(
-                    RESERVED_LABELS.contains(&label),
-                    "{label:?} of `{line}` is not in RESERVED_LABELS"
-                );
-            }
-        }
-    }
-}

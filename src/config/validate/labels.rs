@@ -5,7 +5,30 @@
 use std::collections::BTreeMap;
 
 use crate::config::checks::Collector;
-use crate::metrics::names::RESERVED_LABELS;
+
+/// Every label name loadtide's own families use, and those Prometheus sets on a scrape or
+/// reserves: a `[labels]` entry may not take one of them.
+const RESERVED_LABELS: &[&str] = &[
+    "profile",
+    "target",
+    "endpoint",
+    "method",
+    "protocol",
+    "code",
+    "kind",
+    "reason",
+    "check",
+    "result",
+    "scenario",
+    "state",
+    "direction",
+    "version",
+    "revision",
+    "le",
+    "quantile",
+    "job",
+    "instance",
+];
 
 /// More than this many is a config mistake, not a fleet: each one is on every series.
 const MAX_LABELS: usize = 16;
@@ -79,6 +102,24 @@ mod tests {
             "", "2nd", "eu-west", "a.b", "__meta", "profile", "instance", "le",
         ] {
             assert!(check_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn every_label_of_every_family_is_reserved_from_static_labels() {
+        // The families and their labels as the daemon exports them (tests/daemon.rs keeps
+        // this listing true): `{a,b}` at the end of each line.
+        let listing = include_str!("../../../tests/golden/metrics-names.txt");
+        for line in listing.lines() {
+            let labels = line
+                .rsplit_once('{')
+                .map_or("", |(_, l)| l.trim_end_matches('}'));
+            for label in labels.split(',').filter(|l| !l.is_empty()) {
+                assert!(
+                    RESERVED_LABELS.contains(&label),
+                    "{label:?} of `{line}` is not in RESERVED_LABELS"
+                );
+            }
         }
     }
 }
