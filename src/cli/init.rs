@@ -74,7 +74,7 @@ pub fn starter(url: Option<&str>) -> Result<String, ConfigErrors> {
         ));
     };
     let bad = |m: String| ConfigErrors::one("command line", "--url", m);
-    let (scheme, host, _, _) = config::parse_url(url).map_err(bad)?;
+    let (scheme, host, _, path) = config::parse_url(url).map_err(bad)?;
     if !matches!(scheme, Scheme::Http | Scheme::Https) {
         return Err(bad(format!(
             "init writes an HTTP starter; for {} targets see config/examples/",
@@ -87,11 +87,8 @@ pub fn starter(url: Option<&str>) -> Result<String, ConfigErrors> {
         uri.scheme_str().unwrap_or("http"),
         uri.authority().map_or("", |a| a.as_str())
     );
-    let path = uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .filter(|p| !p.is_empty())
-        .unwrap_or("/");
+    // parse_url's path prefix keeps the query and drops a trailing '/'.
+    let path = if path.is_empty() { "/" } else { &path };
     Ok(fill(&host, &base, path, ""))
 }
 
@@ -103,20 +100,9 @@ fn fill(host: &str, base: &str, path: &str, demo: &str) -> String {
         .replace("{demo}\n", demo)
 }
 
-/// A TOML basic string.
+/// `s` as a TOML string, quoted and escaped by the TOML crate figment reads the config with.
 fn toml_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    toml::Value::String(s.to_owned()).to_string()
 }
 
 const DEMO_TARGET: &str = "\
