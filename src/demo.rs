@@ -1,6 +1,7 @@
 //! loadtide's built-in demo target: a small HTTP API on loopback with realistic, varied
-//! latency and a trickle of errors, plus a WebSocket echo on `/ws` (`demo/ws.rs`), so the
-//! bundled config shows live traffic with nothing else running. Started by `[demo_target]`
+//! latency and a trickle of errors, plus a WebSocket echo on `/ws` (`demo/ws.rs`) and a gRPC
+//! Greeter over h2c on the same port (`demo/grpc.rs`), so the bundled config shows live
+//! traffic with nothing else running. Started by `[demo_target]`
 //! in a config or by `loadtide demo-target`.
 
 use std::sync::Arc;
@@ -11,21 +12,37 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::httpserve::{response, serve, HttpResponse};
+use crate::httpserve::{response, HttpResponse, Protocols};
 
+mod grpc;
 mod ws;
 
 /// Serves the demo API on `listener` until `cancel` fires.
 pub async fn run(listener: TcpListener, cancel: CancellationToken) {
+    serve_tls(listener, None, cancel).await
+}
+
+/// Like `run`, over TLS when `tls` is given (tests of grpcs:// and https:// targets; offer
+/// ALPN h2 in it for gRPC).
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    cancel: CancellationToken,
+) {
     let stop = cancel.clone();
-    serve(
+    crate::httpserve::serve_tls(
         listener,
+        tls,
+        Protocols::WithH2c,
         cancel,
         Arc::new(move |req: Request<Incoming>| {
             let stop = stop.clone();
             async move {
+                if grpc::is_grpc(&req) {
+                    return grpc::call(req).await;
+                }
                 if req.uri().path() == "/ws" {
-                    return ws::upgrade(req, stop);
+                    return grpc::boxed(ws::upgrade(req, stop));
                 }
                 let bearer = req
                     .headers()
@@ -33,7 +50,9 @@ pub async fn run(listener: TcpListener, cancel: CancellationToken) {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.strip_prefix("Bearer "))
                     .is_some_and(|t| t.starts_with("demo-"));
-                handle(req.method().clone(), req.uri().path().to_string(), bearer).await
+                grpc::boxed(
+                    handle(req.method().clone(), req.uri().path().to_string(), bearer).await,
+                )
             }
         }),
     )

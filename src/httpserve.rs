@@ -1,5 +1,6 @@
-//! A minimal HTTP/1.1 accept loop shared by the metrics server and the demo target: one task
-//! per connection, keep-alive, optional TLS, stops accepting when cancelled.
+//! A minimal HTTP accept loop shared by the metrics server and the demo target: one task per
+//! connection, keep-alive, optional TLS, stops accepting when cancelled. HTTP/1.1 only, or
+//! also cleartext HTTP/2 (`Protocols::WithH2c`: the demo target's gRPC service).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,16 +9,24 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use hyper::body::{Body, Incoming};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 pub type HttpResponse = Response<Full<Bytes>>;
+
+/// What a connection may speak.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Protocols {
+    Http1,
+    /// HTTP/1.1, or HTTP/2 with prior knowledge when the client opens with its preface.
+    WithH2c,
+}
 
 /// How long a client may take to send its first bytes and finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -26,24 +35,33 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// its exporters) do.
 const PLAIN_HTTP_TO_TLS: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
 
-/// Serves `handler` on `listener` until `cancel` fires.
-pub async fn serve<H, F>(listener: TcpListener, cancel: CancellationToken, handler: Arc<H>)
-where
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: Future<Output = HttpResponse> + Send + 'static,
-{
-    serve_tls(listener, None, cancel, handler).await
-}
-
-/// Like `serve`, over TLS when `tls` is given.
-pub async fn serve_tls<H, F>(
+/// Serves `handler` on `listener` until `cancel` fires, speaking `protocols`.
+pub async fn serve<H, F, B>(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    protocols: Protocols,
     cancel: CancellationToken,
     handler: Arc<H>,
 ) where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: Future<Output = HttpResponse> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_tls(listener, None, protocols, cancel, handler).await
+}
+
+/// Like `serve`, over TLS when `tls` is given.
+pub async fn serve_tls<H, F, B>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    protocols: Protocols,
+    cancel: CancellationToken,
+    handler: Arc<H>,
+) where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     loop {
         let (stream, _) = tokio::select! {
@@ -69,11 +87,13 @@ pub async fn serve_tls<H, F>(
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve_connection(stream, handler, cancel).await,
+                None => serve_connection(stream, protocols, handler, cancel).await,
                 Some(tls) => {
                     let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(stream, tls));
                     match accepted.await {
-                        Ok(Some(stream)) => serve_connection(stream, handler, cancel).await,
+                        Ok(Some(stream)) => {
+                            serve_connection(stream, protocols, handler, cancel).await
+                        }
                         Ok(None) => {}
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -118,28 +138,40 @@ async fn handshake(
     }
 }
 
-async fn serve_connection<I, H, F>(io: I, handler: Arc<H>, cancel: CancellationToken)
-where
+async fn serve_connection<I, H, F, B>(
+    io: I,
+    protocols: Protocols,
+    handler: Arc<H>,
+    cancel: CancellationToken,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: Future<Output = HttpResponse> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let service = service_fn(move |req| {
         let fut = handler(req);
         async move { Ok::<_, Infallible>(fut.await) }
     });
-    let conn = http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades(); // the demo target's WebSocket endpoint
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    if protocols == Protocols::Http1 {
+        builder = builder.http1_only();
+    }
+    // Upgrades: the demo target's WebSocket endpoint.
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
         _ = cancel.cancelled() => {
             conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
+            let _ = tokio::time::timeout(DRAIN, conn).await;
         }
     }
 }
+
+/// How long a connection may take to finish its requests once serving stops.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn response(status: u16, content_type: &str, body: impl Into<Bytes>) -> HttpResponse {
     Response::builder()

@@ -58,9 +58,9 @@ impl fmt::Display for ErrorKind {
 
 /// The codes a response of a protocol other than HTTP can carry, as the `code` label and the
 /// summary's `status_codes` show them: `ok`, a Redis error prefix, a SQLSTATE class (two
-/// characters). A closed list, so the label's values stay bounded whatever a server replies;
+/// characters), a gRPC status name. A closed list, so the label's values stay bounded whatever a server replies;
 /// anything else is `other`.
-const NAMED_CODES: [&str; 57] = [
+const NAMED_CODES: [&str; 73] = [
     "ok",
     "other",
     // Redis error replies, by their first word.
@@ -120,6 +120,24 @@ const NAMED_CODES: [&str; 57] = [
     "72",
     "F0",
     "XX",
+    // gRPC status names by code, 1 to 16 (0, OK, is `ok`): `NamedCode::grpc` counts on the
+    // order and on their being last.
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 ];
 
 /// One of [`NAMED_CODES`], by index: copied around the hot path for free.
@@ -138,6 +156,16 @@ impl NamedCode {
             .iter()
             .position(|c| *c == name)
             .map_or(NamedCode::OTHER, |i| NamedCode(i as u8))
+    }
+
+    /// The name of gRPC status `code`: `ok` for 0, UNKNOWN past the 16 the spec defines.
+    pub fn grpc(code: u32) -> NamedCode {
+        match code {
+            0 => NamedCode::OK,
+            // CANCELLED (1) to UNAUTHENTICATED (16) close the list, in code order.
+            1..=16 => NamedCode((NAMED_CODES.len() - 17 + code as usize) as u8),
+            _ => NamedCode::of("UNKNOWN"),
+        }
     }
 
     pub fn as_str(self) -> &'static str {

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::cli::{assert_refused, free_port, run_profile, Out};
+use common::cli::{assert_refused, endpoint, free_port, run_profile, Out};
 use serde_json::Value;
 
 /// A PostgreSQL cluster of this test's own, stopped when dropped.
@@ -141,15 +141,6 @@ fn config(url: &str, endpoints: &str, requests: u64) -> String {
 
 fn run(dir: &Path, toml: &str) -> (Out, Option<Value>) {
     run_profile(dir, toml, "load")
-}
-
-fn endpoint<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("no endpoint {name}: {s:#}"))
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! certificate (rcgen) and an HTTP/2 prior-knowledge (h2c) server, both built by the test.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,20 +24,7 @@ async fn server(tls: bool) -> (u16, Arc<AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let h2_seen = Arc::new(AtomicU64::new(0));
-    let acceptor = tls.then(|| {
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let key =
-            rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.cert.der().clone()], key)
-            .unwrap();
-        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
-    });
+    let acceptor = tls.then(|| common::tls::self_signed(&[b"h2", b"http/1.1"]));
     let seen = h2_seen.clone();
     tokio::spawn(async move {
         loop {

@@ -306,6 +306,14 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
              `query` (README: Redis targets, PostgreSQL targets); run it with --config and --profile",
         ));
     }
+    if matches!(uri.scheme_str(), Some("grpc" | "grpcs")) {
+        return Err(ConfigErrors::one(
+            "command line",
+            "--url",
+            "a grpc:// target needs a config file: its `proto` and its endpoints' `rpc` and JSON \
+             `body` (README: gRPC targets); run it with --config and --profile",
+        ));
+    }
     // A tcp:// or udp:// request is its body (--body/--body-file): no method, no path.
     let socket = matches!(uri.scheme_str(), Some("tcp" | "udp"));
     let base = match (uri.scheme_str(), uri.authority()) {

@@ -104,10 +104,12 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         Some("udp") => Scheme::Udp,
         Some("redis") => Scheme::Redis,
         Some("postgres" | "postgresql") => Scheme::Postgres,
+        Some("grpc") => Scheme::Grpc,
+        Some("grpcs") => Scheme::Grpcs,
         Some(s) => {
             return Err(format!(
                 "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws, wss, tcp, \
-                 udp, redis or postgres)"
+                 udp, redis, postgres, grpc or grpcs)"
             ))
         }
         None => {
@@ -140,10 +142,10 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
     let port = match (uri.port_u16(), scheme) {
         (Some(port), _) => port,
         (None, Scheme::Http | Scheme::Ws) => 80,
-        (None, Scheme::Https | Scheme::Wss) => 443,
+        (None, Scheme::Https | Scheme::Wss | Scheme::Grpcs) => 443,
         (None, Scheme::Redis) => 6379,
         (None, Scheme::Postgres) => 5432,
-        (None, Scheme::Tcp | Scheme::Udp) => {
+        (None, Scheme::Tcp | Scheme::Udp | Scheme::Grpc) => {
             return Err(format!(
                 "invalid URL {shown:?}: a {} target needs a port (e.g. \"{}://127.0.0.1:9000\")",
                 scheme.as_str(),
@@ -168,7 +170,7 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
              (postgres://host:5432/app), with no query"
         ));
     }
-    if scheme.is_socket() && !path.trim_end_matches('/').is_empty() {
+    if (scheme.is_socket() || scheme.is_grpc()) && !path.trim_end_matches('/').is_empty() {
         return Err(format!(
             "invalid URL {shown:?}: a {} URL is host and port only",
             scheme.as_str()

@@ -7,6 +7,7 @@ mod checks;
 pub mod raw;
 pub mod safety;
 mod scenario;
+mod scheme;
 pub mod threshold;
 mod validate;
 pub mod websocket;
@@ -25,6 +26,7 @@ use http::{HeaderName, HeaderValue, Method};
 pub use checks::parse_url;
 pub use raw::RawConfig;
 pub use safety::{Allowlist, BrakeAction, BrakeSpec, Safety};
+pub use scheme::Scheme;
 pub use threshold::Threshold;
 pub use validate::{parse_listen, validate, DEFAULT_DEMO_LISTEN, DEFAULT_LISTEN};
 pub use websocket::WebSocket;
@@ -62,66 +64,6 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// How long SIGTERM waits for in-flight requests before giving up on them.
     pub drain_timeout: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Http,
-    Https,
-    /// WebSocket (`ws://`): the target has `websocket` settings and no endpoints.
-    Ws,
-    /// WebSocket over TLS (`wss://`).
-    Wss,
-    /// Raw TCP (`tcp://host:port`): each request sends the endpoint's body and reads a reply
-    /// as its `read_*` settings say.
-    Tcp,
-    /// UDP (`udp://host:port`): each request is one datagram, its reply one datagram.
-    Udp,
-    /// Redis (`redis://host:port/db`): each request is one command.
-    Redis,
-    /// PostgreSQL (`postgres://host:port/dbname`): each request is one prepared statement.
-    Postgres,
-}
-
-impl Scheme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-            Scheme::Ws => "ws",
-            Scheme::Wss => "wss",
-            Scheme::Tcp => "tcp",
-            Scheme::Udp => "udp",
-            Scheme::Redis => "redis",
-            Scheme::Postgres => "postgres",
-        }
-    }
-
-    /// The `protocol` label of the request families: the schemes that share a client share it.
-    pub fn protocol(self) -> &'static str {
-        match self {
-            Scheme::Http | Scheme::Https => "http",
-            Scheme::Ws | Scheme::Wss => "websocket",
-            Scheme::Tcp => "tcp",
-            Scheme::Udp => "udp",
-            Scheme::Redis => "redis",
-            Scheme::Postgres => "postgres",
-        }
-    }
-
-    /// Whether an endpoint is an HTTP request (method, path, headers, status), as for
-    /// http(s):// targets and scenario steps; the other schemes send what their keys say.
-    pub fn is_http(self) -> bool {
-        matches!(
-            self,
-            Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss
-        )
-    }
-
-    /// Raw socket schemes: an endpoint is bytes to send and a rule to read the reply by.
-    pub fn is_socket(self) -> bool {
-        matches!(self, Scheme::Tcp | Scheme::Udp)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -202,7 +144,7 @@ impl Target {
     pub fn authority(&self) -> String {
         let default = matches!(
             (self.scheme, self.port),
-            (Scheme::Http | Scheme::Ws, 80) | (Scheme::Https | Scheme::Wss, 443)
+            (Scheme::Http | Scheme::Ws, 80) | (Scheme::Https | Scheme::Wss | Scheme::Grpcs, 443)
         );
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
@@ -237,6 +179,34 @@ pub struct Endpoint {
     /// postgres:// targets: the statement and its parameters (each a template).
     pub query: String,
     pub params: Vec<String>,
+    /// grpc:// targets: the method `path` (`/package.Service/Method`) names, resolved in the
+    /// target's descriptors; `body` is its request message as JSON (a template).
+    pub grpc: Option<GrpcMethod>,
+}
+
+/// A gRPC method of a target's `proto`: the messages it takes and returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpcMethod {
+    pub input: prost_reflect::MessageDescriptor,
+    pub output: prost_reflect::MessageDescriptor,
+    /// The server answers with a stream of messages (the call ends with the last).
+    pub server_streaming: bool,
+}
+
+impl GrpcMethod {
+    /// The protobuf encoding of the request message written as JSON in `json` (the proto3
+    /// JSON mapping; unknown fields are an error).
+    pub fn encode(&self, json: &str) -> Result<Vec<u8>, String> {
+        Self::encode_as(&self.input, json)
+    }
+
+    fn encode_as(input: &prost_reflect::MessageDescriptor, json: &str) -> Result<Vec<u8>, String> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let message = prost_reflect::DynamicMessage::deserialize(input.clone(), &mut de)
+            .map_err(|e| e.to_string())?;
+        de.end().map_err(|e| e.to_string())?;
+        Ok(prost::Message::encode_to_vec(&message))
+    }
 }
 
 /// How a postgres:// target logs in.

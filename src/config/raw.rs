@@ -90,6 +90,10 @@ pub struct RawTarget {
     /// postgres:// targets: the environment variable holding the password (never the
     /// password itself: a config is shared, printed and committed).
     pub password_env: Option<String>,
+    /// grpc:// targets: the `.proto` file describing the services (compiled in process), or
+    /// a descriptor set (`.pb`, `.protoset`, `.desc`: `protoc --descriptor_set_out`), relative
+    /// to the config's directory.
+    pub proto: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,6 +122,8 @@ pub struct RawEndpoint {
     pub query: Option<String>,
     /// postgres:// targets: the statement's parameters, each a template.
     pub params: Option<Vec<String>>,
+    /// grpc:// targets: the method to call, `package.Service/Method`.
+    pub rpc: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

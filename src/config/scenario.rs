@@ -531,6 +531,7 @@ impl Builder<'_, '_> {
             command: Vec::new(),
             query: String::new(),
             params: Vec::new(),
+            grpc: None,
         });
         (self.c.errors.len() == before).then(|| RequestStep {
             endpoint,

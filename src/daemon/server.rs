@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::basic_auth::BasicAuth;
 use crate::html::escape;
-use crate::httpserve::{response, serve_tls, HttpResponse};
+use crate::httpserve::{response, serve_tls, HttpResponse, Protocols};
 use crate::metrics::Metrics;
 use crate::pause::{Pause, PauseSource};
 
@@ -48,6 +48,7 @@ pub async fn run(
     serve_tls(
         listener,
         tls,
+        Protocols::Http1,
         cancel,
         Arc::new(move |req: Request<Incoming>| handle(state.clone(), req)),
     )

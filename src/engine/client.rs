@@ -73,7 +73,7 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client for `target`; connections its allowlist refuses are counted in `refused`.
     pub fn new(target: Arc<Target>, refused: prometheus::IntCounter) -> Arc<Self> {
-        let tls = (target.scheme == Scheme::Https).then(|| {
+        let tls = matches!(target.scheme, Scheme::Https | Scheme::Grpcs).then(|| {
             let name = ServerName::try_from(target.host.clone())
                 .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("static name"));
             (
@@ -82,7 +82,7 @@ impl HttpClient {
             )
         });
         let authority = target.authority();
-        let scheme = if target.scheme == Scheme::Https {
+        let scheme = if matches!(target.scheme, Scheme::Https | Scheme::Grpcs) {
             "https"
         } else {
             "http"
@@ -115,6 +115,10 @@ impl HttpClient {
             shared_h2: Mutex::new(None),
             refused,
         })
+    }
+
+    pub(super) fn target(&self) -> &Target {
+        &self.target
     }
 
     /// Sends a request built by the caller (a scenario step), keeping the response head and
@@ -166,7 +170,7 @@ impl HttpClient {
     /// HTTP/1.1, absolute for HTTP/2 (which needs :authority).
     pub fn uri(&self, path_and_query: &str) -> Result<http::Uri, ErrorKind> {
         let uri = if self.target.http2 {
-            let scheme = if self.target.scheme == Scheme::Https {
+            let scheme = if matches!(self.target.scheme, Scheme::Https | Scheme::Grpcs) {
                 "https"
             } else {
                 "http"
@@ -180,7 +184,7 @@ impl HttpClient {
 
     /// Sends `req` on the connection in `slot` (or a pooled or new one) and returns the
     /// response head, its body stream, and the connection to reuse once the body is read.
-    async fn send(
+    pub(super) async fn send(
         &self,
         mut req: Request<Full<Bytes>>,
         slot: &mut Option<Conn>,
@@ -423,7 +427,7 @@ pub(super) fn classify_io(e: &io::Error, default: ErrorKind) -> ErrorKind {
 }
 
 /// Maps a hyper error to a kind: the io error underneath when there is one.
-fn classify_hyper(e: &hyper::Error) -> ErrorKind {
+pub(super) fn classify_hyper(e: &hyper::Error) -> ErrorKind {
     if e.is_timeout() {
         return ErrorKind::Timeout;
     }

@@ -17,6 +17,7 @@ use super::brake::{Brake, Decision};
 use super::budget::Budget;
 use super::client::HttpClient;
 use super::closed::{Crowd, User, USER_TICK};
+use super::grpc::GrpcClient;
 use super::limits::Refusal;
 use super::pacer::{Due, Pacer};
 use super::plan::RunSpec;
@@ -247,6 +248,10 @@ pub async fn run_profile(
         }
         Scheme::Postgres => {
             let client = PostgresClient::new(target, refused);
+            Run::new(orders, client, None).drive(drain).await
+        }
+        Scheme::Grpc | Scheme::Grpcs => {
+            let client = GrpcClient::new(target, refused);
             Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {

@@ -1,5 +1,5 @@
 //! The load engine: turns a profile into requests. `executor` holds the open- and closed-model
-//! loops, `pacer` the intended send instants, `client` the protocol, `websocket` a WebSocket
+//! loops, `pacer` the intended send instants, `client` the HTTP protocol (which `grpc` calls through), `websocket` a WebSocket
 //! profile's connections (a closed-model crowd of connections). The engine records into
 //! `metrics` and knows nothing of the server, reports or the CLI.
 
@@ -9,6 +9,7 @@ pub mod client;
 mod closed;
 pub mod executor;
 pub mod follow;
+mod grpc;
 pub mod limits;
 pub mod pacer;
 pub mod plan;

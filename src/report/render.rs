@@ -118,10 +118,18 @@ pub fn text(s: &Summary, thresholds: &[Threshold]) -> String {
     }
     if s.endpoints.len() > 1 {
         let _ = writeln!(o, "  endpoints");
+        // As wide as the longest method (gRPC's SERVER_STREAMING), so the columns line up.
+        let width = s
+            .endpoints
+            .iter()
+            .map(|e| e.method.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
         for e in &s.endpoints {
             let _ = writeln!(
                 o,
-                "    {:<20} {:<6} {:>9} req {:>9.1}/s  p50 {:>9}  p99 {:>9}  errors {}",
+                "    {:<20} {:<width$} {:>9} req {:>9.1}/s  p50 {:>9}  p99 {:>9}  errors {}",
                 e.name,
                 e.method,
                 e.requests,

@@ -88,6 +88,16 @@ pub fn run_profile(dir: &Path, toml: &str, profile: &str) -> (Out, Option<Value>
     (out, summary)
 }
 
+/// The summary's entry for endpoint `name`.
+pub fn endpoint<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["endpoints"]
+        .as_array()
+        .expect("a summary lists its endpoints")
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no endpoint {name}: {s:#}"))
+}
+
 /// A port on 127.0.0.1 nothing listens on now (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod echo;
 pub mod scrape;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

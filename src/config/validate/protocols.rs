@@ -8,8 +8,12 @@ use super::super::Scheme;
 /// The protocols an endpoint key belongs to.
 #[derive(Clone, Copy)]
 enum Owner {
-    /// method, path, headers, expect_status: the request line and head.
+    /// method, path, expect_status: the request line and status.
     Http,
+    /// headers: HTTP headers, or a gRPC call's metadata.
+    Head,
+    /// rpc: the method a gRPC call names.
+    Grpc,
     /// read_*: how a socket reply ends.
     Socket,
     Redis,
@@ -24,10 +28,12 @@ impl Owner {
     fn allows(self, s: Scheme) -> bool {
         match self {
             Owner::Http => s.is_http(),
+            Owner::Head => s.is_http() || s.is_grpc(),
+            Owner::Grpc => s.is_grpc(),
             Owner::Socket => s.is_socket(),
             Owner::Redis => s == Scheme::Redis,
             Owner::Postgres => s == Scheme::Postgres,
-            Owner::Payload => s.is_http() || s.is_socket(),
+            Owner::Payload => s.is_http() || s.is_socket() || s.is_grpc(),
             Owner::Text => s != Scheme::Postgres,
         }
     }
@@ -38,6 +44,7 @@ fn what(scheme: Scheme) -> &'static str {
     match scheme {
         Scheme::Redis => "sends its `command`",
         Scheme::Postgres => "runs its `query`",
+        Scheme::Grpc | Scheme::Grpcs => "calls its `rpc` with its JSON `body`",
         _ => "sends its `body` and reads a reply",
     }
 }
@@ -47,7 +54,7 @@ pub(super) fn foreign_keys(c: &mut Collector, key: &str, e: &RawEndpoint, scheme
     let keys = [
         ("method", e.method.is_some(), Owner::Http),
         ("path", e.path.is_some(), Owner::Http),
-        ("headers", !e.headers.is_empty(), Owner::Http),
+        ("headers", !e.headers.is_empty(), Owner::Head),
         ("expect_status", e.expect_status.is_some(), Owner::Http),
         ("body", e.body.is_some(), Owner::Payload),
         ("body_file", e.body_file.is_some(), Owner::Payload),
@@ -58,11 +65,15 @@ pub(super) fn foreign_keys(c: &mut Collector, key: &str, e: &RawEndpoint, scheme
         ("command", e.command.is_some(), Owner::Redis),
         ("query", e.query.is_some(), Owner::Postgres),
         ("params", e.params.is_some(), Owner::Postgres),
+        ("rpc", e.rpc.is_some(), Owner::Grpc),
     ];
     let s = scheme.as_str();
     for (k, _, owner) in keys.iter().filter(|(_, set, o)| *set && !o.allows(scheme)) {
         let message = match owner {
-            Owner::Http => format!("an HTTP setting; a {s}:// endpoint {}", what(scheme)),
+            Owner::Http | Owner::Head => {
+                format!("an HTTP setting; a {s}:// endpoint {}", what(scheme))
+            }
+            Owner::Grpc => "only for grpc:// and grpcs:// targets".to_string(),
             Owner::Socket => format!("only for tcp:// and udp:// targets (this one is {s}://)"),
             Owner::Redis => "only for redis:// targets".to_string(),
             Owner::Postgres => "only for postgres:// targets".to_string(),

@@ -10,7 +10,7 @@ use http::Method;
 use super::super::checks::{parse_url, valid_name, Collector};
 use super::super::raw::{RawEndpoint, RawTarget};
 use super::super::{Endpoint, Scheme, Target, DEFAULT_BUCKETS};
-use super::{protocols, redis, socket, sql, websocket};
+use super::{grpc, protocols, redis, socket, sql, websocket};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_CONNECTIONS: u64 = 1_000;
@@ -89,6 +89,7 @@ pub(super) fn target(
     };
     let ws = websocket::target(c, &key, t);
     let login = sql::login(c, &key, t, scheme, &base_path);
+    let pool = grpc::descriptors(c, &key, t, scheme, base_dir);
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for (i, e) in t.endpoints.iter().enumerate() {
         let ekey = format!("{key}.endpoints[{i}]");
@@ -103,7 +104,12 @@ pub(super) fn target(
                 format!("duplicate endpoint name {n:?}"),
             );
         }
-        if let Some(ep) = endpoint(c, &ekey, e, (scheme, &base_path), base_dir) {
+        let target = Of {
+            scheme,
+            base_path: &base_path,
+            pool: pool.as_ref(),
+        };
+        if let Some(ep) = endpoint(c, &ekey, e, &target, base_dir) {
             endpoints.push(ep);
         }
     }
@@ -114,7 +120,7 @@ pub(super) fn target(
         port,
         headers,
         timeout,
-        http2: t.http2.unwrap_or(false),
+        http2: t.http2.unwrap_or(false) || scheme.is_grpc(),
         insecure: t.insecure.unwrap_or(false),
         max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
         buckets,
@@ -130,13 +136,22 @@ pub(super) fn target(
     })
 }
 
+/// What an endpoint needs to know of its target.
+struct Of<'a> {
+    scheme: Scheme,
+    base_path: &'a str,
+    /// grpc:// targets: the services of their `proto` (None when it failed to load).
+    pool: Option<&'a prost_reflect::DescriptorPool>,
+}
+
 fn endpoint(
     c: &mut Collector,
     key: &str,
     e: &RawEndpoint,
-    (scheme, base_path): (Scheme, &str),
+    target: &Of<'_>,
     base_dir: Option<&Path>,
 ) -> Option<Endpoint> {
+    let (scheme, base_path) = (target.scheme, target.base_path);
     let before = c.errors.len();
     let name = e.name.clone().unwrap_or_default();
     if e.name.is_none() {
@@ -151,12 +166,23 @@ fn endpoint(
         );
     }
     protocols::foreign_keys(c, key, e, scheme);
+    let body = payload(c, key, e, base_dir);
+    let mut grpc = None;
     match scheme {
         Scheme::Tcp | Scheme::Udp => socket::body(c, key, e),
         Scheme::Redis => redis::command(c, key, e),
         Scheme::Postgres => sql::endpoint(c, key, e),
+        Scheme::Grpc | Scheme::Grpcs => grpc = grpc::endpoint(c, key, e, &body, target.pool),
         Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {}
     }
+    // A grpc endpoint's `method` label is its kind of call, its path the method's.
+    let rpc_kind = grpc.as_ref().map(|(m, _)| {
+        if m.server_streaming {
+            "SERVER_STREAMING"
+        } else {
+            "UNARY"
+        }
+    });
     let reply = socket::reply(c, key, e, scheme);
     // A socket endpoint's `method` label says what it does to the socket; a redis one's is
     // its command's name.
@@ -165,6 +191,7 @@ fn endpoint(
         .as_deref()
         .or(e.command.as_deref().and_then(redis::command_name))
         .or(e.query.as_deref().and_then(sql::verb))
+        .or(rpc_kind)
         .unwrap_or(if scheme.is_socket() { "SEND" } else { "GET" });
     let method =
         Method::from_bytes(method_raw.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
@@ -174,7 +201,11 @@ fn endpoint(
             );
             Method::GET
         });
-    let path = e.path.as_deref().unwrap_or("/");
+    let path = grpc.as_ref().map_or_else(
+        || e.path.clone().unwrap_or_else(|| "/".to_string()),
+        |(_, p)| p.clone(),
+    );
+    let path = path.as_str();
     if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
         c.err(
             format!("{key}.path"),
@@ -185,27 +216,6 @@ fn endpoint(
         );
     }
     let headers = c.headers(&format!("{key}.headers"), &e.headers);
-    let body = match (&e.body, &e.body_file) {
-        (Some(_), Some(_)) => {
-            c.err(
-                format!("{key}.body_file"),
-                "set either body or body_file, not both",
-            );
-            Bytes::new()
-        }
-        (Some(b), None) => Bytes::from(b.clone()),
-        (None, Some(f)) => {
-            let p = base_dir.map(|d| d.join(f)).unwrap_or_else(|| f.into());
-            std::fs::read(&p).map(Bytes::from).unwrap_or_else(|err| {
-                c.err(
-                    format!("{key}.body_file"),
-                    format!("cannot read {}: {err}", p.display()),
-                );
-                Bytes::new()
-            })
-        }
-        (None, None) => Bytes::new(),
-    };
     let weight = e.weight.unwrap_or(1);
     if weight == 0 || weight > 1_000_000 {
         c.err(
@@ -235,5 +245,32 @@ fn endpoint(
         command: e.command.clone().unwrap_or_default(),
         query: e.query.clone().unwrap_or_default(),
         params: e.params.clone().unwrap_or_default(),
+        grpc: grpc.map(|(m, _)| m),
     })
+}
+
+/// An endpoint's `body`, or the contents of its `body_file` (relative to the config's
+/// directory).
+fn payload(c: &mut Collector, key: &str, e: &RawEndpoint, base_dir: Option<&Path>) -> Bytes {
+    match (&e.body, &e.body_file) {
+        (Some(_), Some(_)) => {
+            c.err(
+                format!("{key}.body_file"),
+                "set either body or body_file, not both",
+            );
+            Bytes::new()
+        }
+        (Some(b), None) => Bytes::from(b.clone()),
+        (None, Some(f)) => {
+            let p = base_dir.map(|d| d.join(f)).unwrap_or_else(|| f.into());
+            std::fs::read(&p).map(Bytes::from).unwrap_or_else(|err| {
+                c.err(
+                    format!("{key}.body_file"),
+                    format!("cannot read {}: {err}", p.display()),
+                );
+                Bytes::new()
+            })
+        }
+        (None, None) => Bytes::new(),
+    }
 }

@@ -1,0 +1,342 @@
+//! gRPC targets end to end: `loadtide run` against a real tonic server on 127.0.0.1 — the demo
+//! target's Greeter, in a `loadtide demo-target` process of the test's own (h2c) or served
+//! here over TLS with a self-signed certificate — with the messages described by
+//! `config/examples/greeter.proto`, compiled by loadtide at load time.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cli::{assert_refused, endpoint, free_port, run_profile, KillOnDrop, Out};
+use serde_json::Value;
+
+fn proto() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/examples/greeter.proto"
+    ))
+    .unwrap()
+}
+
+/// A `loadtide demo-target` on a free port of 127.0.0.1, up and accepting.
+fn demo_target() -> (KillOnDrop, u16) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_loadtide"))
+        .args(["demo-target", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "demo target did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, port)
+}
+
+/// A config calling `endpoints` on `url` with the Greeter's proto (written beside it).
+fn config(dir: &Path, url: &str, target: &str, endpoints: &str, requests: u64) -> String {
+    std::fs::write(dir.join("greeter.proto"), proto()).unwrap();
+    format!(
+        r#"
+[targets.greeter]
+url = "{url}"
+proto = "greeter.proto"
+timeout = "2s"
+{target}
+{endpoints}
+
+[profiles.load]
+target = "greeter"
+rate = 400
+requests = {requests}
+"#
+    )
+}
+
+const HELLO: &str = r#"
+[[targets.greeter.endpoints]]
+name = "hello"
+rpc = "loadtide.demo.Greeter/SayHello"
+body = '{"name": "n{{ seq() }}"}'
+body_contains = "Hello, n"
+"#;
+
+fn ok_summary(out: &Out, summary: Option<Value>, requests: u64) -> Value {
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let s = summary.unwrap();
+    assert_eq!(
+        (s["requests"].as_u64(), s["errors"].as_u64()),
+        (Some(requests), Some(0)),
+        "{s:#}"
+    );
+    assert_eq!(s["status_codes"]["ok"].as_u64(), Some(requests), "{s:#}");
+    s
+}
+
+#[test]
+fn unary_and_server_streaming_calls_succeed_with_templated_bodies() {
+    let (_server, port) = demo_target();
+    let dir = tempfile::tempdir().unwrap();
+    let stream = r#"
+[[targets.greeter.endpoints]]
+name = "stream"
+rpc = "loadtide.demo.Greeter/SayHellos"
+body = '{"name": "reader", "count": 50}'
+body_contains = "Hello #50, reader"
+"#;
+    let endpoints = format!("{HELLO}{stream}");
+    let url = format!("grpc://127.0.0.1:{port}");
+    let toml = config(dir.path(), &url, "", &endpoints, 200);
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    let s = ok_summary(&out, summary, 200);
+    let (hello, stream) = (endpoint(&s, "hello"), endpoint(&s, "stream"));
+    assert_eq!(hello["method"], "UNARY", "{s:#}");
+    assert_eq!(stream["method"], "SERVER_STREAMING", "{s:#}");
+    // Found only in the 50th message: the whole stream was read and decoded.
+    assert!(stream["requests"].as_u64().unwrap() > 50, "{s:#}");
+}
+
+#[test]
+fn a_status_other_than_ok_is_its_name_and_a_status_error() {
+    let (_server, port) = demo_target();
+    let dir = tempfile::tempdir().unwrap();
+    // The demo answers a name "status:N" with status N; the template renders it per call.
+    let endpoints = r#"
+[[targets.greeter.endpoints]]
+name = "unavailable"
+rpc = "loadtide.demo.Greeter/SayHello"
+body = '{"name": "status:{{ 7 * 2 }}"}'
+[[targets.greeter.endpoints]]
+name = "not_found"
+rpc = "/loadtide.demo.Greeter/SayHellos"
+body = '{"name": "status:5", "count": 3}'
+"#;
+    let url = format!("grpc://127.0.0.1:{port}");
+    let toml = config(dir.path(), &url, "", endpoints, 100);
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["errors"], 100, "{s:#}");
+    assert_eq!(s["error_kinds"]["status"], 100, "{s:#}");
+    let codes = &s["status_codes"];
+    let (u, n) = (codes["UNAVAILABLE"].as_u64(), codes["NOT_FOUND"].as_u64());
+    assert_eq!(u.unwrap() + n.unwrap(), 100, "{s:#}");
+    assert_eq!(endpoint(&s, "unavailable")["requests"], u.unwrap(), "{s:#}");
+}
+
+#[test]
+fn a_method_the_server_lacks_is_unimplemented_and_a_missing_text_a_check_error() {
+    let (_server, port) = demo_target();
+    let dir = tempfile::tempdir().unwrap();
+    // The proto has a method the server does not: check passes, the server says so.
+    let extended = proto().replace(
+        "service Greeter {",
+        "service Greeter {\n  rpc SayBye (HelloRequest) returns (HelloReply);",
+    );
+    let url = format!("grpc://127.0.0.1:{port}");
+    let endpoints = r#"
+[[targets.greeter.endpoints]]
+name = "bye"
+rpc = "loadtide.demo.Greeter/SayBye"
+[[targets.greeter.endpoints]]
+name = "hello"
+rpc = "loadtide.demo.Greeter/SayHello"
+body = '{"name": "x"}'
+body_contains = "Goodbye"
+"#;
+    let toml = config(dir.path(), &url, "", endpoints, 100);
+    std::fs::write(dir.path().join("greeter.proto"), extended).unwrap();
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    let bye = endpoint(&s, "bye")["requests"].as_u64().unwrap();
+    assert_eq!(
+        s["status_codes"]["UNIMPLEMENTED"].as_u64(),
+        Some(bye),
+        "{s:#}"
+    );
+    assert_eq!(s["error_kinds"]["status"].as_u64(), Some(bye), "{s:#}");
+    assert_eq!(
+        s["error_kinds"]["check"].as_u64(),
+        Some(100 - bye),
+        "the reply's JSON lacks the text: {s:#}"
+    );
+}
+
+#[test]
+fn a_descriptor_set_works_like_the_proto() {
+    let (_server, port) = demo_target();
+    let dir = tempfile::tempdir().unwrap();
+    // What `protoc --descriptor_set_out` would write, compiled here without protoc.
+    let url = format!("grpc://127.0.0.1:{port}");
+    let toml = config(dir.path(), &url, "", HELLO, 50).replace("greeter.proto", "greeter.pb");
+    let set = protox::compile(["greeter.proto"], [dir.path()]).unwrap();
+    std::fs::write(
+        dir.path().join("greeter.pb"),
+        prost::Message::encode_to_vec(&set),
+    )
+    .unwrap();
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    ok_summary(&out, summary, 50);
+}
+
+#[test]
+fn a_server_that_is_not_there_counts_connect_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("grpc://127.0.0.1:{}", free_port());
+    let toml = config(dir.path(), &url, "", HELLO, 20);
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["errors"], 20, "{s:#}");
+    assert_eq!(s["error_kinds"]["connect"], 20, "{s:#}");
+}
+
+/// The demo target's services over TLS with a fresh self-signed certificate, ALPN h2.
+fn tls_demo(rt: &tokio::runtime::Runtime) -> u16 {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(loadtide::demo::serve_tls(
+        listener,
+        Some(common::tls::self_signed(&[b"h2"])),
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    port
+}
+
+#[test]
+fn grpcs_verifies_the_certificate_unless_insecure() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let port = tls_demo(&rt);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("grpcs://localhost:{port}");
+    let toml = config(dir.path(), &url, "insecure = true", HELLO, 50);
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    ok_summary(&out, summary, 50);
+    // A self-signed certificate fails verification: every call a `tls` error.
+    let toml = config(dir.path(), &url, "", HELLO, 10);
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["error_kinds"]["tls"], 10, "{s:#}");
+}
+
+#[test]
+fn bad_grpc_settings_are_refused_with_the_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = "grpc://127.0.0.1:50051";
+    let ep = |body: &str| format!("[[targets.greeter.endpoints]]\nname = \"a\"\n{body}\n");
+    let hello = "rpc = \"loadtide.demo.Greeter/SayHello\"";
+    let cases = [
+        (
+            config(d, url, "", &ep("rpc = \"loadtide.demo.Greeter/SayHi\""), 1),
+            "targets.greeter.endpoints[0].rpc",
+            "unknown method \"SayHi\" of loadtide.demo.Greeter: it has SayHello, SayHellos",
+        ),
+        (
+            config(d, url, "", &ep("rpc = \"demo.Greeter/SayHello\""), 1),
+            "targets.greeter.endpoints[0].rpc",
+            "unknown service \"demo.Greeter\": the proto defines loadtide.demo.Greeter",
+        ),
+        (
+            config(d, url, "", &ep("rpc = \"SayHello\""), 1),
+            "targets.greeter.endpoints[0].rpc",
+            "package.Service/Method",
+        ),
+        (
+            config(d, url, "", &ep(""), 1),
+            "targets.greeter.endpoints[0].rpc",
+            "missing",
+        ),
+        (
+            config(
+                d,
+                url,
+                "",
+                &ep(&format!("{hello}\nbody = '{{\"nam\": \"x\"}}'")),
+                1,
+            ),
+            "targets.greeter.endpoints[0].body",
+            "not a loadtide.demo.HelloRequest in JSON: unrecognized field name 'nam'",
+        ),
+        (
+            config(
+                d,
+                url,
+                "",
+                &ep(&format!("{hello}\nbody = '{{\"name\": 5}}'")),
+                1,
+            ),
+            "targets.greeter.endpoints[0].body",
+            "expected a string",
+        ),
+        (
+            config(d, url, "", &ep(&format!("{hello}\nmethod = \"POST\"")), 1),
+            "targets.greeter.endpoints[0].method",
+            "calls its `rpc`",
+        ),
+        (
+            config(d, url, "", &ep(&format!("{hello}\nbody = '{{{{ nope('")), 1),
+            "targets.greeter.endpoints[0].body",
+            "invalid template",
+        ),
+        (
+            config(d, url, "", &ep(hello), 1).replace("greeter.proto", "missing.proto"),
+            "targets.greeter.proto",
+            "missing.proto: no such file",
+        ),
+        (
+            config(d, url, "", &ep(hello), 1).replace("proto = \"greeter.proto\"", ""),
+            "targets.greeter.proto",
+            "missing",
+        ),
+        (
+            config(d, url, "http2 = false", &ep(hello), 1),
+            "targets.greeter.http2",
+            "HTTP/2 only",
+        ),
+        (
+            config(d, "grpc://127.0.0.1", "", &ep(hello), 1),
+            "targets.greeter.url",
+            "needs a port",
+        ),
+        (
+            config(d, "http://127.0.0.1:1", "", &ep("path = \"/\""), 1),
+            "targets.greeter.proto",
+            "only for grpc:// and grpcs:// targets",
+        ),
+    ];
+    assert_refused(d, &cases);
+    // A .proto that does not compile names the file and the line.
+    let toml = config(d, url, "", &ep(hello), 1);
+    std::fs::write(d.join("greeter.proto"), "syntax = \"proto3\";\nmessage {").unwrap();
+    let (out, _) = run_profile(d, &toml, "load");
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("targets.greeter.proto") && out.stderr.contains("greeter.proto:2"),
+        "{out:?}"
+    );
+    // Client-streaming methods are refused by name.
+    std::fs::write(
+        d.join("greeter.proto"),
+        proto().replace(
+            "service Greeter {",
+            "service Greeter {\n  rpc Upload (stream HelloRequest) returns (HelloReply);",
+        ),
+    )
+    .unwrap();
+    let toml = toml.replace("SayHello", "Upload");
+    let (out, _) = run_profile(d, &toml, "load");
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("streams requests from the client"),
+        "{out:?}"
+    );
+}
