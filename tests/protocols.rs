@@ -140,3 +140,76 @@ async fn http2_prior_knowledge_over_plain_http() {
     assert_eq!((s.requests, s.errors), (200, 0), "{:?}", s.error_kinds);
     assert_eq!(h2.load(Ordering::Relaxed), 200);
 }
+
+/// `profile` run in process against `metrics`, whose exposition is returned parsed.
+async fn run_with_metrics(profile: Arc<loadtide::config::Profile>) -> common::scrape::Scrape {
+    let metrics = loadtide::metrics::Metrics::new();
+    let recorder = loadtide::metrics::ProfileRecorder::new(&metrics, &profile, None);
+    let spec = loadtide::oneshot::one_pass(&profile, loadtide::engine::Shard::WHOLE, 1.0);
+    loadtide::engine::run_profile(
+        profile,
+        spec,
+        recorder,
+        tokio_util::sync::CancellationToken::new(),
+        std::time::Duration::from_secs(3),
+    )
+    .await;
+    common::scrape::Scrape::parse(&String::from_utf8(metrics.render()).unwrap())
+}
+
+#[tokio::test]
+async fn phases_are_timed_and_the_certificate_expiry_is_exported() {
+    let (port, _) = server(true).await;
+    let s = run_with_metrics(profile(
+        &format!("https://localhost:{port}"),
+        "insecure = true",
+    ))
+    .await;
+    let labels = |phase| [("profile", "p"), ("target", "t"), ("phase", phase)];
+    let count = |phase| s.value("loadtide_request_phase_seconds_count", &labels(phase));
+    // Up to 4 users, each on one keep-alive connection of its own: at most 4 connections
+    // for 200 requests, each through all three connection phases.
+    let connections = count("connect");
+    assert!((1.0..=4.0).contains(&connections), "{connections}");
+    for phase in ["dns", "tls"] {
+        assert_eq!(count(phase), connections, "{phase}: new connections only");
+    }
+    for phase in ["first_byte", "body"] {
+        assert_eq!(count(phase), 200.0, "{phase}: every request");
+    }
+    let first_byte = s.value("loadtide_request_phase_seconds_sum", &labels("first_byte"));
+    assert!(first_byte > 0.0, "{first_byte}");
+    assert_eq!(
+        s.value(
+            "loadtide_tls_cert_not_after_timestamp_seconds",
+            &[("profile", "p"), ("target", "t")]
+        ),
+        common::tls::NOT_AFTER
+    );
+}
+
+#[tokio::test]
+async fn a_plain_target_has_no_tls_phase_and_no_certificate_series() {
+    let (port, _) = server(false).await;
+    let s = run_with_metrics(profile(&format!("http://127.0.0.1:{port}"), "http2 = true")).await;
+    let count = |phase| {
+        s.value(
+            "loadtide_request_phase_seconds_count",
+            &[("profile", "p"), ("phase", phase)],
+        )
+    };
+    assert_eq!(count("tls"), 0.0);
+    // One shared HTTP/2 connection (a race of the first users may open one more).
+    assert!(
+        (1.0..=4.0).contains(&count("connect")),
+        "{}",
+        count("connect")
+    );
+    assert_eq!(count("first_byte"), 200.0);
+    assert!(s
+        .get(
+            "loadtide_tls_cert_not_after_timestamp_seconds",
+            &[("profile", "p")]
+        )
+        .is_none());
+}

@@ -6,7 +6,7 @@
 use std::error::Error as _;
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::HeaderMap;
@@ -24,6 +24,7 @@ use super::resolve::resolve_counted;
 use super::tls;
 use super::transport::{Pool, Transport};
 use crate::config::{Scheme, Target};
+use crate::metrics::connection::{ConnProbe, Phase};
 use crate::outcome::{Code, ErrorKind, Outcome};
 
 type Body = Full<Bytes>;
@@ -66,13 +67,13 @@ pub struct HttpClient {
     prepared: Vec<Prepared>,
     idle: Pool<Conn>,
     shared_h2: Mutex<Option<http2::SendRequest<Body>>>,
-    /// `loadtide_safety_refused_total` of the profile: DNS answers outside the allowlist.
-    refused: prometheus::IntCounter,
+    /// DNS answers outside the allowlist, phase timings, certificate expiry.
+    probe: ConnProbe,
 }
 
 impl HttpClient {
-    /// A client for `target`; connections its allowlist refuses are counted in `refused`.
-    pub fn new(target: Arc<Target>, refused: prometheus::IntCounter) -> Arc<Self> {
+    /// A client for `target`, recording what it learns of connections through `probe`.
+    pub fn new(target: Arc<Target>, probe: ConnProbe) -> Arc<Self> {
         let tls = matches!(target.scheme, Scheme::Https | Scheme::Grpcs).then(|| {
             let name = ServerName::try_from(target.host.clone())
                 .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("static name"));
@@ -113,12 +114,17 @@ impl HttpClient {
             tls,
             prepared,
             shared_h2: Mutex::new(None),
-            refused,
+            probe,
         })
     }
 
     pub(super) fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// A response body read whole, from its head at `head_at`.
+    pub(super) fn body_read(&self, head_at: Instant) {
+        self.probe.phase(Phase::Body, head_at.elapsed());
     }
 
     /// Sends a request built by the caller (a scenario step), keeping the response head and
@@ -132,6 +138,7 @@ impl HttpClient {
     ) -> (Outcome, Option<Captured>) {
         let exchange = async {
             let (head, mut body, conn) = self.send(req, slot).await?;
+            let head_at = Instant::now();
             let mut kept = Vec::new();
             let mut received = 0u64;
             while let Some(frame) = body.frame().await {
@@ -142,6 +149,7 @@ impl HttpClient {
                     kept.extend_from_slice(&data[..room.min(data.len())]);
                 }
             }
+            self.body_read(head_at);
             *slot = Some(conn);
             Ok::<_, ErrorKind>((head, Bytes::from(kept), received))
         };
@@ -193,6 +201,7 @@ impl HttpClient {
             Some(c) if !c.is_closed() => c,
             _ => self.checkout().await?,
         };
+        let sent = Instant::now();
         let response = match &mut conn {
             Conn::H1(s) => {
                 if s.ready().await.is_err() {
@@ -214,6 +223,7 @@ impl HttpClient {
             }
         }
         .map_err(|e| classify_hyper(&e))?;
+        self.probe.phase(Phase::FirstByte, sent.elapsed());
         let (head, body) = response.into_parts();
         Ok((head, body, conn))
     }
@@ -246,9 +256,17 @@ impl HttpClient {
 
     async fn connect(&self) -> Result<Conn, ErrorKind> {
         let t = &self.target;
+        let mut lap = Instant::now();
+        let mut phase = |p: Phase| {
+            let now = Instant::now();
+            self.probe.phase(p, now - lap);
+            lap = now;
+        };
         // A name resolving outside safety.allowed_hosts is refused before connecting.
-        let addrs = resolve_counted(t, &self.refused).await?;
+        let addrs = resolve_counted(t, &self.probe.refused).await?;
+        phase(Phase::Dns);
         let tcp = connect_tcp(&addrs).await?;
+        phase(Phase::Connect);
         match &self.tls {
             None => handshake(tcp, t.http2).await,
             Some((connector, name)) => {
@@ -256,6 +274,10 @@ impl HttpClient {
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|e| classify_io(&e, ErrorKind::Tls))?;
+                phase(Phase::Tls);
+                if let Some(at) = tls::earliest_expiry(stream.get_ref().1.peer_certificates()) {
+                    self.probe.cert_not_after(at);
+                }
                 handshake(stream, t.http2).await
             }
         }
@@ -290,6 +312,7 @@ impl Transport for HttpClient {
         *req.uri_mut() = p.uri.clone();
         *req.headers_mut() = p.headers.clone();
         let (head, mut body, conn) = self.send(req, slot).await?;
+        let head_at = Instant::now();
         let status = head.status.as_u16();
         let mut received = 0u64;
         let mut search = p.body_contains.as_deref().map(Search::new);
@@ -311,6 +334,7 @@ impl Transport for HttpClient {
             }
         }
         if body_error.is_none() {
+            self.body_read(head_at);
             *slot = Some(conn);
         }
         let status_ok = self.target.endpoints[idx].status_ok(status);

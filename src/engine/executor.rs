@@ -251,11 +251,11 @@ pub async fn run_profile(
             Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Grpc | Scheme::Grpcs => {
-            let client = GrpcClient::new(target, refused);
+            let client = GrpcClient::new(target, orders.recorder.conn_probe());
             Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {
-            let client = HttpClient::new(target, refused);
+            let client = HttpClient::new(target, orders.recorder.conn_probe());
             let session = orders.profile.scenario.as_ref().map(|s| {
                 Arc::new(Session::new(
                     s.clone(),

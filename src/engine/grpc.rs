@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Full};
 use super::client::{classify_hyper, Conn, HttpClient};
 use super::transport::{Pool, Transport};
 use crate::config::{GrpcMethod, Target, MAX_REPLY};
+use crate::metrics::connection::ConnProbe;
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 use crate::scenario::template::{Templates, Vars};
 
@@ -36,8 +37,8 @@ pub struct GrpcClient {
 }
 
 impl GrpcClient {
-    pub fn new(target: Arc<Target>, refused: prometheus::IntCounter) -> Arc<Self> {
-        let http = HttpClient::new(target.clone(), refused);
+    pub fn new(target: Arc<Target>, probe: ConnProbe) -> Arc<Self> {
+        let http = HttpClient::new(target.clone(), probe);
         let mut templates = Templates::new();
         let calls = target
             .endpoints
@@ -215,6 +216,7 @@ impl Transport for GrpcClient {
         *req.uri_mut() = call.uri.clone();
         *req.headers_mut() = call.headers.clone();
         let (head, mut body, conn) = self.http.send(req, slot).await?;
+        let head_at = std::time::Instant::now();
         let mut messages = Messages {
             pending: BytesMut::new(),
             count: 0,
@@ -237,6 +239,7 @@ impl Transport for GrpcClient {
                 Err(frame) => trailers = frame.into_trailers().ok(),
             }
         }
+        self.http.body_read(head_at);
         *slot = Some(conn);
         let code = if head.status != StatusCode::OK {
             status_of_http(head.status)

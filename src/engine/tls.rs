@@ -33,6 +33,16 @@ pub fn client_config(insecure: bool, http2: bool) -> Arc<ClientConfig> {
     Arc::new(config)
 }
 
+/// When the earliest-expiring of `chain` expires (Unix seconds): what a target's
+/// certificate-expiry gauge shows. None without certificates or when none parses.
+pub fn earliest_expiry(chain: Option<&[CertificateDer<'_>]>) -> Option<f64> {
+    chain?
+        .iter()
+        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
+        .map(|(_, cert)| cert.validity().not_after.timestamp() as f64)
+        .reduce(f64::min)
+}
+
 /// Accepts any server certificate but still checks the handshake signatures, so the
 /// connection is encrypted, just not authenticated.
 #[derive(Debug)]

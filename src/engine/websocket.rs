@@ -199,12 +199,16 @@ impl Shared {
         let _ = tcp.set_nodelay(true);
         let io: Box<dyn Io> = match &self.tls {
             None => Box::new(tcp),
-            Some((connector, name)) => Box::new(
-                timeout_at(until, connector.connect(name.clone(), tcp))
+            Some((connector, name)) => {
+                let stream = timeout_at(until, connector.connect(name.clone(), tcp))
                     .await
                     .map_err(|_| WsErrorKind::Tls)?
-                    .map_err(|_| WsErrorKind::Tls)?,
-            ),
+                    .map_err(|_| WsErrorKind::Tls)?;
+                if let Some(at) = tls::earliest_expiry(stream.get_ref().1.peer_certificates()) {
+                    self.recorder.conn_probe().cert_not_after(at);
+                }
+                Box::new(stream)
+            }
         };
         let (stream, _response) = timeout_at(
             until,

@@ -2,6 +2,7 @@
 //! profile/endpoint are resolved once (`recorder.rs`), so recording a request costs a few
 //! atomic adds: no label lookup, lock or allocation on the hot path.
 
+pub mod connection;
 mod duration_family;
 pub mod health;
 pub mod names;
@@ -48,6 +49,7 @@ pub struct Metrics {
     pub(crate) config_last_reload_ok: IntGauge,
     pub(crate) paused: IntGauge,
     pub(crate) ws: websocket::WsFamilies,
+    pub(crate) conn: connection::ConnFamilies,
     pub(crate) safety_refused: IntCounterVec,
     pub(crate) safety_max_rate: Gauge,
     pub(crate) safety_max_in_flight: IntGauge,
@@ -144,6 +146,7 @@ impl Metrics {
             config_last_reload_ok: int_gauge(CONFIG_LAST_RELOAD_OK, CONFIG_LAST_RELOAD_OK_HELP),
             paused: int_gauge(PAUSED, PAUSED_HELP),
             ws: websocket::WsFamilies::new(),
+            conn: connection::ConnFamilies::new(),
             safety_refused: counter(SAFETY_REFUSED, SAFETY_REFUSED_HELP, &["profile", "target"]),
             safety_max_rate: gauge(SAFETY_MAX_RATE, SAFETY_MAX_RATE_HELP),
             safety_max_in_flight: int_gauge(SAFETY_MAX_IN_FLIGHT, SAFETY_MAX_IN_FLIGHT_HELP),
@@ -213,6 +216,7 @@ impl Metrics {
             RUNTIME_ALIVE_TASKS_HELP,
         ))));
         m.ws.register(r);
+        m.conn.register(r);
         #[cfg(target_os = "linux")]
         register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),

@@ -139,3 +139,16 @@ pub const WS_CONNECTIONS_HELP: &str = "WebSocket connections by state: open, con
 pub const WS_ERRORS: &str = "loadtide_ws_errors_total";
 pub const WS_ERRORS_HELP: &str =
     "WebSocket errors by kind: connect, handshake, tls, closed (unexpected close), timeout (no reply in time), protocol, send.";
+
+pub const REQUEST_PHASE: &str = "loadtide_request_phase_seconds";
+pub const REQUEST_PHASE_HELP: &str =
+    "HTTP and gRPC request time by phase: dns, connect, tls (new connections only), first_byte (request sent to response head), body (response head to last byte).";
+pub const REQUEST_PHASE_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+pub const PHASES: [&str; 5] = ["dns", "connect", "tls", "first_byte", "body"];
+
+pub const TLS_CERT_NOT_AFTER: &str = "loadtide_tls_cert_not_after_timestamp_seconds";
+pub const TLS_CERT_NOT_AFTER_HELP: &str =
+    "When the earliest-expiring certificate the target presented at its last TLS handshake expires (Unix seconds); absent until a handshake succeeded.";

@@ -107,6 +107,7 @@ pub struct ProfileRecorder {
     dropped_safety_rate: IntCounter,
     dropped_safety_in_flight: IntCounter,
     refused: IntCounter,
+    conn: super::connection::ConnProbe,
     brake: Option<BrakeSeries>,
     lag: Histogram,
     intended_rps: Gauge,
@@ -223,6 +224,11 @@ impl ProfileRecorder {
             dropped_safety_rate,
             dropped_safety_in_flight,
             refused: metrics.safety_refused.with_label_values(&[p, t]),
+            conn: metrics.conn.probe(
+                p,
+                &profile.target,
+                metrics.safety_refused.with_label_values(&[p, t]),
+            ),
             brake,
             lag: metrics.scheduler_lag.with_label_values(&[p]),
             intended_rps: metrics.intended_rps.with_label_values(&[p]),
@@ -300,6 +306,12 @@ impl ProfileRecorder {
     /// `loadtide_safety_refused_total` of this profile, for the protocol clients.
     pub fn refused_counter(&self) -> IntCounter {
         self.refused.clone()
+    }
+
+    /// The connection phases and certificate expiry of this profile's target, for the HTTP,
+    /// gRPC and WebSocket clients.
+    pub fn conn_probe(&self) -> super::connection::ConnProbe {
+        self.conn.clone()
     }
 
     /// The brake's running totals; None for a profile without a brake.

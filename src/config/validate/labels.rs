@@ -21,6 +21,7 @@ const RESERVED_LABELS: &[&str] = &[
     "result",
     "scenario",
     "state",
+    "phase",
     "direction",
     "version",
     "revision",
