@@ -7,6 +7,7 @@
 #      every PromQL expression in dashboards/*.json (panel targets; `label_values()` variable
 #      queries through the series API, resolved in order so later variables use real values)
 #      and every rule (as Prometheus loaded it, via /api/v1/rules).
+# It also waits for the exemplars (trace ids) Prometheus stored from the OpenMetrics scrapes.
 # Fails, listing the expression, on any error, and on an empty result for dashboard and
 # recording-rule expressions. Alert expressions are checked for errors only: healthy, they
 # are empty (e.g. absent(up{job="loadtide"})).
@@ -52,6 +53,7 @@ scrape_configs:
 YML
 mkdir -p "$work/data"
 timeout "$LIMIT" prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" \
+  --enable-feature=exemplar-storage \
   --web.listen-address="127.0.0.1:$PROM_PORT" >"$work/prometheus.log" 2>&1 &
 pids+=($!)
 
@@ -119,6 +121,19 @@ wait("requests and scheduler lag observed",
 wait("WebSocket replies observed", lambda: nonempty("sum(rate(loadtide_ws_message_rtt_seconds_count[15s])) > 0"))
 wait("the bundled capacity profile's result", lambda: nonempty("loadtide_capacity_last_run_timestamp_seconds"))
 wait("every rule evaluated once", rules_evaluated)
+
+# Exemplars: Prometheus scrapes OpenMetrics and stores the trace ids of the daemon's sampled
+# requests (each carries a traceparent) on the latency buckets.
+def exemplars():
+    now = time.time()
+    data, err = api("/api/v1/query_exemplars", query="loadtide_request_duration_seconds_bucket",
+                    start="%.3f" % (now - 300), end="%.3f" % now)
+    if err:
+        sys.exit("FAIL: query_exemplars: " + err)
+    found = [e for s in data for e in s.get("exemplars", [])]
+    return found if all(re.fullmatch(r"[0-9a-f]{32}", e["labels"].get("trace_id", "")) for e in found) else None
+wait("exemplars with trace ids stored", lambda: exemplars())
+print("== %d exemplars stored" % len(exemplars()), flush=True)
 print("== data after %.1fs" % (time.monotonic() - t0), flush=True)
 
 failures, evaluated = [], 0

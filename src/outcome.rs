@@ -194,6 +194,17 @@ impl fmt::Display for Code {
     }
 }
 
+/// The W3C trace id a request carried in its `traceparent`, when it was marked sampled: the
+/// exemplar that links its latency to the target's trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceId(pub u128);
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
 /// The result of one request. `code` is set whenever a response arrived, also when the
 /// request counts as failed (`Status`/`Check`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +212,8 @@ pub struct Outcome {
     pub code: Option<Code>,
     pub error: Option<ErrorKind>,
     pub bytes_received: u64,
+    /// Set when the request carried a sampled `traceparent`.
+    pub trace: Option<TraceId>,
 }
 
 impl Outcome {
@@ -209,6 +222,7 @@ impl Outcome {
             code: None,
             error: Some(kind),
             bytes_received: 0,
+            trace: None,
         }
     }
 
@@ -218,6 +232,7 @@ impl Outcome {
             code: Some(code),
             error,
             bytes_received,
+            trace: None,
         }
     }
 }

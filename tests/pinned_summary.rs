@@ -65,12 +65,14 @@ async fn seeded_run(seed: u64, index: u32) -> Summary {
                     code: (kind == ErrorKind::Status).then_some(Code::Http(503)),
                     error: Some(kind),
                     bytes_received: 0,
+                    trace: None,
                 }
             } else {
                 Outcome {
                     code: Some(Code::Http(if rng.bool() { 200 } else { 201 })),
                     error: None,
                     bytes_received: rng.u64(100..2_000),
+                    trace: None,
                 }
             };
             s.record(endpoint, Duration::from_millis(ms), &outcome);

@@ -341,6 +341,26 @@ pub struct Profile {
     pub brake: Option<BrakeSpec>,
     /// `kind = "capacity"`: the daemon runs this capacity search once per activation.
     pub capacity: Option<Arc<capacity::CapacitySpec>>,
+    pub trace: Trace,
+}
+
+/// Whether a profile's HTTP and gRPC requests carry a W3C `traceparent`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trace {
+    /// `traceparent`; None: the mode's default (on in the daemon, off in one-shot runs).
+    pub enabled: Option<bool>,
+    /// The share of traced requests marked sampled.
+    pub sample_ratio: f64,
+}
+
+impl Trace {
+    /// The sample ratio when requests carry a traceparent, with `by_default` for an unset
+    /// `traceparent`; None when they carry none.
+    pub fn ratio(&self, by_default: bool) -> Option<f64> {
+        self.enabled
+            .unwrap_or(by_default)
+            .then_some(self.sample_ratio)
+    }
 }
 
 /// One configuration problem: where it is and what is wrong.

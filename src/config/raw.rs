@@ -148,6 +148,12 @@ pub struct RawProfile {
     /// Closed model: each user's pause after each request (or scenario iteration), like
     /// Locust's `wait_time`: `"1s"`, `["1s", "3s"]` or `{ exponential = "2s" }`.
     pub think: Option<crate::scenario::ThinkSpec>,
+    /// HTTP and gRPC: send a W3C `traceparent` header with each request (default: on for
+    /// `serve`, off for one-shot runs).
+    pub traceparent: Option<bool>,
+    /// The share of traced requests marked sampled (flag 01): the target's tracer records
+    /// those, and their trace ids become exemplars. 0..=1, default 1.
+    pub trace_sample_ratio: Option<f64>,
     /// Open model: `even` (default) or `poisson` inter-arrival gaps.
     pub arrivals: Option<String>,
     /// Seeds the random pattern and Poisson arrivals (default: derived from the profile name).

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::basic_auth::BasicAuth;
 use crate::html::escape;
 use crate::httpserve::{response, serve_tls, HttpResponse, Protocols};
+use crate::metrics::openmetrics;
 use crate::metrics::Metrics;
 use crate::pause::{Pause, PauseSource};
 
@@ -70,6 +71,12 @@ async fn handle(state: Arc<ServerState>, req: Request<Incoming>) -> HttpResponse
         }
     }
     match (req.method(), req.uri().path()) {
+        // OpenMetrics (with exemplars) when the scraper asks for it, as Prometheus does.
+        (&Method::GET, "/metrics") if openmetrics::wanted(accept(&req)) => response(
+            200,
+            openmetrics::CONTENT_TYPE,
+            state.metrics.render_openmetrics(),
+        ),
         (&Method::GET, "/metrics") => response(
             200,
             "text/plain; version=0.0.4; charset=utf-8",
@@ -182,4 +189,10 @@ fn landing(state: &ServerState) -> String {
          <h2>Profiles</h2><ul>{rows}</ul></body></html>\n",
         env!("CARGO_PKG_VERSION")
     )
+}
+
+fn accept(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
 }

@@ -22,10 +22,11 @@ use tokio_rustls::TlsConnector;
 
 use super::resolve::resolve_counted;
 use super::tls;
+use super::trace::Tracer;
 use super::transport::{Pool, Transport};
 use crate::config::{Scheme, Target};
 use crate::metrics::connection::{ConnProbe, Phase};
-use crate::outcome::{Code, ErrorKind, Outcome};
+use crate::outcome::{Code, ErrorKind, Outcome, TraceId};
 
 type Body = Full<Bytes>;
 
@@ -43,6 +44,10 @@ impl Conn {
         }
     }
 }
+
+/// What `send` returns: the response head, its body stream, the connection to reuse, and
+/// the trace id of a sampled `traceparent`.
+pub(super) type Sent = (http::response::Parts, Incoming, Conn, Option<TraceId>);
 
 /// A request template per endpoint, built once.
 struct Prepared {
@@ -69,11 +74,14 @@ pub struct HttpClient {
     shared_h2: Mutex<Option<http2::SendRequest<Body>>>,
     /// DNS answers outside the allowlist, phase timings, certificate expiry.
     probe: ConnProbe,
+    /// Set when requests carry a `traceparent`.
+    tracer: Option<Tracer>,
 }
 
 impl HttpClient {
-    /// A client for `target`, recording what it learns of connections through `probe`.
-    pub fn new(target: Arc<Target>, probe: ConnProbe) -> Arc<Self> {
+    /// A client for `target`, recording what it learns of connections through `probe`; with
+    /// `trace` (a sample ratio) requests carry a `traceparent`.
+    pub fn new(target: Arc<Target>, probe: ConnProbe, trace: Option<f64>) -> Arc<Self> {
         let tls = matches!(target.scheme, Scheme::Https | Scheme::Grpcs).then(|| {
             let name = ServerName::try_from(target.host.clone())
                 .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("static name"));
@@ -115,6 +123,7 @@ impl HttpClient {
             prepared,
             shared_h2: Mutex::new(None),
             probe,
+            tracer: trace.map(Tracer::new),
         })
     }
 
@@ -137,7 +146,7 @@ impl HttpClient {
         capture: usize,
     ) -> (Outcome, Option<Captured>) {
         let exchange = async {
-            let (head, mut body, conn) = self.send(req, slot).await?;
+            let (head, mut body, conn, trace) = self.send(req, slot).await?;
             let head_at = Instant::now();
             let mut kept = Vec::new();
             let mut received = 0u64;
@@ -151,14 +160,15 @@ impl HttpClient {
             }
             self.body_read(head_at);
             *slot = Some(conn);
-            Ok::<_, ErrorKind>((head, Bytes::from(kept), received))
+            Ok::<_, ErrorKind>((head, Bytes::from(kept), received, trace))
         };
         match tokio::time::timeout(self.target.timeout, exchange).await {
-            Ok(Ok((head, body, received))) => (
+            Ok(Ok((head, body, received, trace))) => (
                 Outcome {
                     code: Some(Code::Http(head.status.as_u16())),
                     error: None,
                     bytes_received: received,
+                    trace,
                 },
                 Some(Captured {
                     status: head.status.as_u16(),
@@ -191,12 +201,14 @@ impl HttpClient {
     }
 
     /// Sends `req` on the connection in `slot` (or a pooled or new one) and returns the
-    /// response head, its body stream, and the connection to reuse once the body is read.
+    /// response head, its body stream, the connection to reuse once the body is read, and
+    /// the trace id of a sampled `traceparent` it added.
     pub(super) async fn send(
         &self,
         mut req: Request<Full<Bytes>>,
         slot: &mut Option<Conn>,
-    ) -> Result<(http::response::Parts, Incoming, Conn), ErrorKind> {
+    ) -> Result<Sent, ErrorKind> {
+        let trace = self.tracer.and_then(|t| t.inject(req.headers_mut()));
         let mut conn = match slot.take() {
             Some(c) if !c.is_closed() => c,
             _ => self.checkout().await?,
@@ -225,7 +237,7 @@ impl HttpClient {
         .map_err(|e| classify_hyper(&e))?;
         self.probe.phase(Phase::FirstByte, sent.elapsed());
         let (head, body) = response.into_parts();
-        Ok((head, body, conn))
+        Ok((head, body, conn, trace))
     }
 
     /// An idle pooled connection, the shared HTTP/2 connection, or a new one.
@@ -311,7 +323,7 @@ impl Transport for HttpClient {
         *req.method_mut() = p.method.clone();
         *req.uri_mut() = p.uri.clone();
         *req.headers_mut() = p.headers.clone();
-        let (head, mut body, conn) = self.send(req, slot).await?;
+        let (head, mut body, conn, trace) = self.send(req, slot).await?;
         let head_at = Instant::now();
         let status = head.status.as_u16();
         let mut received = 0u64;
@@ -351,6 +363,7 @@ impl Transport for HttpClient {
             code: Some(Code::Http(status)),
             error,
             bytes_received: received,
+            trace,
         })
     }
 }

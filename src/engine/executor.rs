@@ -230,6 +230,10 @@ pub async fn run_profile(
     drain: Duration,
 ) -> RunEnd {
     let (target, refused) = (profile.target.clone(), recorder.refused_counter());
+    let trace = profile.trace.ratio(spec.trace_by_default);
+    if trace.is_some() {
+        recorder.add_request_bytes(super::trace::WIRE_SIZE);
+    }
     let orders = Orders {
         profile,
         spec,
@@ -251,11 +255,11 @@ pub async fn run_profile(
             Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Grpc | Scheme::Grpcs => {
-            let client = GrpcClient::new(target, orders.recorder.conn_probe());
+            let client = GrpcClient::new(target, orders.recorder.conn_probe(), trace);
             Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {
-            let client = HttpClient::new(target, orders.recorder.conn_probe());
+            let client = HttpClient::new(target, orders.recorder.conn_probe(), trace);
             let session = orders.profile.scenario.as_ref().map(|s| {
                 Arc::new(Session::new(
                     s.clone(),

@@ -37,8 +37,8 @@ pub struct GrpcClient {
 }
 
 impl GrpcClient {
-    pub fn new(target: Arc<Target>, probe: ConnProbe) -> Arc<Self> {
-        let http = HttpClient::new(target.clone(), probe);
+    pub fn new(target: Arc<Target>, probe: ConnProbe, trace: Option<f64>) -> Arc<Self> {
+        let http = HttpClient::new(target.clone(), probe, trace);
         let mut templates = Templates::new();
         let calls = target
             .endpoints
@@ -215,7 +215,7 @@ impl Transport for GrpcClient {
         *req.method_mut() = Method::POST;
         *req.uri_mut() = call.uri.clone();
         *req.headers_mut() = call.headers.clone();
-        let (head, mut body, conn) = self.http.send(req, slot).await?;
+        let (head, mut body, conn, trace) = self.http.send(req, slot).await?;
         let head_at = std::time::Instant::now();
         let mut messages = Messages {
             pending: BytesMut::new(),
@@ -263,7 +263,10 @@ impl Transport for GrpcClient {
         } else {
             None
         };
-        Ok(Outcome::replied(Code::Named(code), error, received))
+        Ok(Outcome {
+            trace,
+            ..Outcome::replied(Code::Named(code), error, received)
+        })
     }
 }
 

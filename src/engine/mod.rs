@@ -20,6 +20,7 @@ pub mod scheduled;
 pub mod session;
 pub mod socket;
 pub(crate) mod tls;
+pub mod trace;
 pub mod transport;
 mod websocket;
 

@@ -122,6 +122,9 @@ pub struct RunSpec {
     pub pause: Pause,
     /// `[safety]`'s global caps, shared by every profile of the process.
     pub limits: SafetyLimits,
+    /// Whether HTTP and gRPC requests carry a `traceparent` when the profile does not say:
+    /// the daemon's traffic does, one-shot runs' does not.
+    pub trace_by_default: bool,
 }
 
 impl RunSpec {
@@ -136,6 +139,7 @@ impl RunSpec {
             length,
             pause: Pause::default(),
             limits: SafetyLimits::default(),
+            trace_by_default: false,
         }
     }
 

@@ -62,6 +62,7 @@ pub fn activation_spec(
         length,
         pause: Pause::default(),
         limits: SafetyLimits::default(),
+        trace_by_default: false,
     })
 }
 
@@ -91,6 +92,7 @@ impl Job for LoadJob {
         let spec = RunSpec {
             pause: self.pause.clone(),
             limits: self.limits.clone(),
+            trace_by_default: true,
             ..spec
         };
         self.last = run_profile(

@@ -4,8 +4,10 @@
 
 pub mod connection;
 mod duration_family;
+pub mod exemplars;
 pub mod health;
 pub mod names;
+pub mod openmetrics;
 pub mod recorder;
 pub mod stats;
 pub mod websocket;
@@ -50,6 +52,7 @@ pub struct Metrics {
     pub(crate) paused: IntGauge,
     pub(crate) ws: websocket::WsFamilies,
     pub(crate) conn: connection::ConnFamilies,
+    pub(crate) exemplars: exemplars::ExemplarIndex,
     pub(crate) safety_refused: IntCounterVec,
     pub(crate) safety_max_rate: Gauge,
     pub(crate) safety_max_in_flight: IntGauge,
@@ -147,6 +150,7 @@ impl Metrics {
             paused: int_gauge(PAUSED, PAUSED_HELP),
             ws: websocket::WsFamilies::new(),
             conn: connection::ConnFamilies::new(),
+            exemplars: Default::default(),
             safety_refused: counter(SAFETY_REFUSED, SAFETY_REFUSED_HELP, &["profile", "target"]),
             safety_max_rate: gauge(SAFETY_MAX_RATE, SAFETY_MAX_RATE_HELP),
             safety_max_in_flight: int_gauge(SAFETY_MAX_IN_FLIGHT, SAFETY_MAX_IN_FLIGHT_HELP),
@@ -281,6 +285,20 @@ impl Metrics {
 
     /// The Prometheus text exposition (format 0.0.4) of every family.
     pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.gather(), &mut buf)
+            .expect("encoding into a Vec cannot fail");
+        buf
+    }
+
+    /// The OpenMetrics exposition of every family, with exemplars.
+    pub fn render_openmetrics(&self) -> Vec<u8> {
+        openmetrics::encode(&self.gather(), &self.exemplars).into_bytes()
+    }
+
+    /// Every family, with the `[labels]` on each series.
+    fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
         let mut families = self.registry.gather();
         let extra = self
             .static_labels
@@ -302,11 +320,7 @@ impl Metrics {
                 metric.set_label(labels);
             }
         }
-        let mut buf = Vec::with_capacity(16 * 1024);
-        TextEncoder::new()
-            .encode(&families, &mut buf)
-            .expect("encoding into a Vec cannot fail");
-        buf
+        families
     }
 }
 

@@ -27,9 +27,47 @@ pub struct EndpointRecorder {
     labels: [String; 5],
     errors: Vec<IntCounter>,
     request_bytes: u64,
+    /// Whether its configured headers hold a `traceparent` (none is added then).
+    own_traceparent: bool,
+    exemplars: Arc<super::exemplars::SeriesExemplars>,
 }
 
 impl EndpointRecorder {
+    /// The handles of endpoint `idx` of `profile`'s target.
+    fn new(metrics: &Metrics, profile: &Profile, idx: usize) -> Self {
+        let target = &profile.target;
+        let e = &target.endpoints[idx];
+        let values = [
+            profile.name.as_str(),
+            target.name.as_str(),
+            e.name.as_str(),
+            e.method.as_str(),
+            target.scheme.protocol(),
+        ];
+        EndpointRecorder {
+            duration: metrics.duration.series(
+                super::names::ENDPOINT_LABELS,
+                &values,
+                &target.buckets,
+            ),
+            responses: (0..CODES).map(|_| OnceLock::new()).collect(),
+            named: (0..NamedCode::COUNT).map(|_| OnceLock::new()).collect(),
+            responses_vec: metrics.responses.clone(),
+            labels: values.map(str::to_string),
+            errors: ErrorKind::ALL
+                .iter()
+                .map(|k| {
+                    metrics
+                        .errors
+                        .with_label_values(&[&values[..], &[k.as_str()]].concat())
+                })
+                .collect(),
+            request_bytes: target.request_size(e),
+            own_traceparent: target.request_headers(e).contains_key("traceparent"),
+            exemplars: metrics.exemplars.series(&values, &target.buckets),
+        }
+    }
+
     fn response(&self, code: Code) -> Option<&IntCounter> {
         let slot = match code {
             Code::Http(status) => self
@@ -107,6 +145,8 @@ pub struct ProfileRecorder {
     dropped_safety_rate: IntCounter,
     dropped_safety_in_flight: IntCounter,
     refused: IntCounter,
+    /// Bytes each request adds for its `traceparent` (0 while requests carry none).
+    trace_bytes: std::sync::atomic::AtomicU64,
     conn: super::connection::ConnProbe,
     brake: Option<BrakeSeries>,
     lag: Histogram,
@@ -129,40 +169,12 @@ impl ProfileRecorder {
     pub fn new(metrics: &Metrics, profile: &Profile, stats: Option<SharedStats>) -> Arc<Self> {
         let p = profile.name.as_str();
         let t = profile.target.name.as_str();
-        let proto = profile.target.scheme.protocol();
         let endpoints = (0..profile.target.endpoints.len())
             .map(|idx| {
-                if !profile.endpoints.contains(&idx) {
-                    return None;
-                }
-                let e = &profile.target.endpoints[idx];
-                let m = e.method.as_str();
-                let values = [p, t, e.name.as_str(), m, proto];
-                Some(EndpointRecorder {
-                    duration: metrics.duration.series(
-                        super::names::ENDPOINT_LABELS,
-                        &values,
-                        &profile.target.buckets,
-                    ),
-                    responses: (0..CODES).map(|_| OnceLock::new()).collect(),
-                    named: (0..NamedCode::COUNT).map(|_| OnceLock::new()).collect(),
-                    responses_vec: metrics.responses.clone(),
-                    labels: values.map(str::to_string),
-                    errors: ErrorKind::ALL
-                        .iter()
-                        .map(|k| {
-                            metrics.errors.with_label_values(&[
-                                p,
-                                t,
-                                e.name.as_str(),
-                                m,
-                                proto,
-                                k.as_str(),
-                            ])
-                        })
-                        .collect(),
-                    request_bytes: profile.target.request_size(e),
-                })
+                profile
+                    .endpoints
+                    .contains(&idx)
+                    .then(|| EndpointRecorder::new(metrics, profile, idx))
             })
             .collect();
         // Make every series visible at 0 from the start: alerts on `rate()` need a baseline.
@@ -224,6 +236,7 @@ impl ProfileRecorder {
             dropped_safety_rate,
             dropped_safety_in_flight,
             refused: metrics.safety_refused.with_label_values(&[p, t]),
+            trace_bytes: Default::default(),
             conn: metrics.conn.probe(
                 p,
                 &profile.target,
@@ -258,7 +271,16 @@ impl ProfileRecorder {
         if let Some(k) = outcome.error {
             ep.errors[k.index()].inc();
         }
-        self.bytes_sent.inc_by(ep.request_bytes);
+        let traceparent = if ep.own_traceparent {
+            0
+        } else {
+            self.trace_bytes.load(Ordering::Relaxed)
+        };
+        self.bytes_sent.inc_by(ep.request_bytes + traceparent);
+        if let Some(trace) = outcome.trace {
+            ep.exemplars
+                .record(latency.as_secs_f64(), trace, outcome.error);
+        }
         self.bytes_received.inc_by(outcome.bytes_received);
         if let Some(b) = &self.brake {
             b.requests.fetch_add(1, Ordering::Relaxed);
@@ -301,6 +323,11 @@ impl ProfileRecorder {
     /// A connection refused because the target's name resolved outside the allowlist.
     pub fn refused(&self) {
         self.refused.inc();
+    }
+
+    /// Requests now carry this many bytes more (a `traceparent` header) than configured.
+    pub fn add_request_bytes(&self, bytes: u64) {
+        self.trace_bytes.store(bytes, Ordering::Relaxed);
     }
 
     /// `loadtide_safety_refused_total` of this profile, for the protocol clients.

@@ -341,6 +341,7 @@ mod tests {
             code: Some(Code::Http(status)),
             error: None,
             bytes_received: 10,
+            trace: None,
         }
     }
 

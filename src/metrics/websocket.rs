@@ -210,6 +210,7 @@ impl WsRecorder {
                 code: None,
                 error: None,
                 bytes_received: bytes as u64,
+                trace: None,
             };
             s.lock().expect("stats lock poisoned").record(0, rtt, &ok);
         }

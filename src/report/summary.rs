@@ -437,6 +437,7 @@ mod tests {
                     code: Some(Code::Http(200)),
                     error: None,
                     bytes_received: 1,
+                    trace: None,
                 },
             );
         }
@@ -448,6 +449,7 @@ mod tests {
                     code: Some(Code::Http(503)),
                     error: Some(ErrorKind::Status),
                     bytes_received: 1,
+                    trace: None,
                 },
             );
         }
@@ -495,6 +497,7 @@ mod tests {
                     code: Some(Code::Http(if failed { 500 } else { 200 })),
                     error: failed.then_some(ErrorKind::Status),
                     bytes_received: 1,
+                    trace: None,
                 },
             );
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::super::capacity::CapacitySpec;
 use super::super::checks::{valid_name, Collector};
 use super::super::raw::{RawConfig, RawPattern, RawProfile};
-use super::super::{Arrivals, Load, Profile, Scheme, Target, Threshold};
+use super::super::{Arrivals, Load, Profile, Scheme, Target, Threshold, Trace};
 use super::websocket;
 use crate::scenario::model::Scenario;
 use crate::schedule::calendar::Schedule;
@@ -104,6 +104,7 @@ pub(super) fn profile(
         .brake
         .as_ref()
         .and_then(|b| super::super::safety::brake(c, &key, b, ws));
+    let trace = trace(c, &key, p, target.as_deref());
     if c.errors.len() != before {
         return None;
     }
@@ -123,7 +124,38 @@ pub(super) fn profile(
         thresholds,
         brake,
         capacity,
+        trace,
     })
+}
+
+/// `traceparent` and `trace_sample_ratio`: only HTTP and gRPC requests carry the header.
+fn trace(c: &mut Collector, key: &str, p: &RawProfile, target: Option<&Target>) -> Trace {
+    let ratio = p.trace_sample_ratio.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&ratio) {
+        c.err(
+            format!("{key}.trace_sample_ratio"),
+            format!("invalid ratio {ratio}: must be between 0 and 1"),
+        );
+    }
+    let carries =
+        target.is_some_and(|t| (t.scheme.is_http() && t.websocket.is_none()) || t.scheme.is_grpc());
+    if !carries && target.is_some() {
+        for (k, set) in [
+            ("traceparent", p.traceparent == Some(true)),
+            ("trace_sample_ratio", p.trace_sample_ratio.is_some()),
+        ] {
+            if set {
+                c.err(
+                    format!("{key}.{k}"),
+                    "only HTTP and gRPC requests carry a traceparent",
+                );
+            }
+        }
+    }
+    Trace {
+        enabled: if carries { p.traceparent } else { Some(false) },
+        sample_ratio: ratio,
+    }
 }
 
 /// `kind` and the `[profiles.NAME.capacity]` table. A capacity profile's start rate stands in

@@ -15,6 +15,7 @@ fn ok() -> Outcome {
         code: Some(Code::Http(200)),
         error: None,
         bytes_received: 1,
+        trace: None,
     }
 }
 
@@ -23,6 +24,7 @@ fn status(code: u16) -> Outcome {
         code: Some(Code::Http(code)),
         error: Some(ErrorKind::Status),
         bytes_received: 1,
+        trace: None,
     }
 }
 

@@ -42,6 +42,7 @@ fn summary(samples: &[Sample], started_at: f64, secs: f64) -> Summary {
             code: Some(Code::Http(status)),
             error: (status >= 500).then_some(ErrorKind::Status),
             bytes_received: 3,
+            trace: None,
         };
         s.record(idx, Duration::from_micros(us), &outcome);
     }
