@@ -1470,3 +1470,76 @@ fn init_writes_a_starter_that_checks_and_never_overwrites() {
     assert_code(&fish, 0);
     assert!(fish.stdout.contains("complete -c loadtide"), "{fish:?}");
 }
+
+#[test]
+fn check_output_json_describes_profiles_or_lists_the_errors() {
+    let out = exec(&["check", "--output", "json", "--at", "2026-12-07T10:05:00Z"]);
+    assert_code(&out, 0);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["ok"].as_bool(), doc["config"].as_str()),
+        (Some(true), Some("config/loadtide.toml"))
+    );
+    let profiles = doc["profiles"].as_array().unwrap();
+    let steady = profiles.iter().find(|p| p["name"] == "steady").unwrap();
+    assert_eq!(steady["model"], "open", "{steady:#}");
+    assert_eq!(steady["load"], "open model, 20 req/s, max 200 in flight");
+    assert_eq!(steady["thresholds"][0], "p95<250ms", "{steady:#}");
+    assert_eq!(steady["protocol"], "http");
+    let shares: f64 = steady["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["share"].as_f64().unwrap())
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-9, "{steady:#}");
+    // The text form's profiles, one for one.
+    let text = exec(&["check"]);
+    let listed = text
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("profile "))
+        .count();
+    assert_eq!(profiles.len(), listed);
+    // A scheduled profile's next starts are RFC 3339 instants after --at.
+    let bursts = profiles.iter().find(|p| p["name"] == "bursts").unwrap();
+    assert_eq!(
+        bursts["next_starts"][0], "2026-12-07T10:10:00Z",
+        "{bursts:#}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[targets.api]\nurl = \"ftp://x\"\ntimout = \"1s\"\n").unwrap();
+    let out = exec(&[
+        "check",
+        "--output",
+        "json",
+        "--config",
+        bad.to_str().unwrap(),
+    ]);
+    assert_code(&out, 2);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    let keys: Vec<&str> = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"targets.api.timout"), "{doc:#}");
+    let typo = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "targets.api.timout")
+        .unwrap();
+    assert!(
+        typo["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean \"timeout\""),
+        "{typo:#}"
+    );
+    assert_eq!(typo["file"], bad.to_str().unwrap());
+}

@@ -4,10 +4,16 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::{print_config_errors, EXIT_USAGE};
+use super::generate::print_all;
+use super::{print_config_errors, CheckOutput, EXIT_USAGE};
 use crate::config::{self, Config, Load};
 
-pub(super) fn check(path: &Path, env: Option<&str>, at: Option<SystemTime>) -> u8 {
+pub(super) fn check(
+    path: &Path,
+    env: Option<&str>,
+    at: Option<SystemTime>,
+    output: CheckOutput,
+) -> u8 {
     let at = at
         .map(chrono::DateTime::<chrono::Utc>::from)
         .unwrap_or_else(chrono::Utc::now);
@@ -15,15 +21,23 @@ pub(super) fn check(path: &Path, env: Option<&str>, at: Option<SystemTime>) -> u
         let overlay = env.map(|e| config::overlay_keys(path, e)).transpose()?;
         Ok((c, overlay))
     });
-    match loaded {
-        Ok((c, overlay)) => {
-            print!("{}", describe_config(path, &c, at));
-            if let Some((file, keys)) = overlay {
-                print!("{}", describe_overlay(&file, &keys));
-            }
-            0
+    match (loaded, output) {
+        (Ok((c, overlay)), CheckOutput::Json) => {
+            let doc = super::check_json::config(path, &c, overlay, at);
+            print_all(format!("{doc:#}\n").as_bytes())
         }
-        Err(e) => {
+        (Err(e), CheckOutput::Json) => {
+            let doc = super::check_json::errors(path, &e);
+            print_all(format!("{doc:#}\n").as_bytes()).max(EXIT_USAGE)
+        }
+        (Ok((c, overlay)), CheckOutput::Text) => {
+            let mut text = describe_config(path, &c, at);
+            if let Some((file, keys)) = overlay {
+                text.push_str(&describe_overlay(&file, &keys));
+            }
+            print_all(text.as_bytes())
+        }
+        (Err(e), CheckOutput::Text) => {
             print_config_errors(&e);
             EXIT_USAGE
         }
@@ -60,55 +74,7 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
     }
     o.push_str(&describe_safety(c));
     for p in &c.profiles {
-        let value = |pattern: &crate::schedule::Pattern, unit: &str| match pattern {
-            crate::schedule::Pattern::Constant { value } => format!("{value} {unit}"),
-            other => format!("{unit}: {}", other.describe()),
-        };
-        let load = match &p.load {
-            Load::Open {
-                rate,
-                max_in_flight,
-            } => {
-                let poisson = match p.arrivals {
-                    config::Arrivals::Poisson { .. } => ", Poisson arrivals",
-                    config::Arrivals::Even => "",
-                };
-                format!(
-                    "open model, {}{poisson}, max {max_in_flight} in flight",
-                    value(rate, "req/s")
-                )
-            }
-            Load::Closed { users, think } => {
-                let spawn = p
-                    .spawn_rate
-                    .map(|r| format!(", spawning {r}/s"))
-                    .unwrap_or_default();
-                let think = think
-                    .map(|t| format!(", think {}", t.describe()))
-                    .unwrap_or_default();
-                format!("closed model, {}{spawn}{think}", value(users, "users"))
-            }
-            Load::WebSocket {
-                connections,
-                message_rate,
-            } => format!(
-                "websocket, {}, {message_rate} msg/s each",
-                value(connections, "connections")
-            ),
-        };
-        let length = match (p.duration, p.requests) {
-            (Some(d), Some(n)) => format!("for {} or {n} requests", humantime::format_duration(d)),
-            (Some(d), None) => format!("for {}", humantime::format_duration(d)),
-            (None, Some(n)) => format!("for {n} requests"),
-            (None, None) => "until stopped".to_string(),
-        };
-        let (load, length) = match &p.capacity {
-            Some(c) => (
-                crate::capacity::describe(c),
-                "once per activation".to_string(),
-            ),
-            None => (load, length),
-        };
+        let (load, length) = load_and_length(p);
         let t = &p.target;
         let _ = writeln!(o, "profile {}: {load}, {length}", p.name);
         let _ = writeln!(
@@ -164,6 +130,60 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
         o.push_str(&crate::timetable::describe(p, at));
     }
     o
+}
+
+/// A profile's load ("open model, 20 req/s, max 1000 in flight") and how long it runs.
+pub(super) fn load_and_length(p: &config::Profile) -> (String, String) {
+    let value = |pattern: &crate::schedule::Pattern, unit: &str| match pattern {
+        crate::schedule::Pattern::Constant { value } => format!("{value} {unit}"),
+        other => format!("{unit}: {}", other.describe()),
+    };
+    let load = match &p.load {
+        Load::Open {
+            rate,
+            max_in_flight,
+        } => {
+            let poisson = match p.arrivals {
+                config::Arrivals::Poisson { .. } => ", Poisson arrivals",
+                config::Arrivals::Even => "",
+            };
+            format!(
+                "open model, {}{poisson}, max {max_in_flight} in flight",
+                value(rate, "req/s")
+            )
+        }
+        Load::Closed { users, think } => {
+            let spawn = p
+                .spawn_rate
+                .map(|r| format!(", spawning {r}/s"))
+                .unwrap_or_default();
+            let think = think
+                .map(|t| format!(", think {}", t.describe()))
+                .unwrap_or_default();
+            format!("closed model, {}{spawn}{think}", value(users, "users"))
+        }
+        Load::WebSocket {
+            connections,
+            message_rate,
+        } => format!(
+            "websocket, {}, {message_rate} msg/s each",
+            value(connections, "connections")
+        ),
+    };
+    let length = match (p.duration, p.requests) {
+        (Some(d), Some(n)) => format!("for {} or {n} requests", humantime::format_duration(d)),
+        (Some(d), None) => format!("for {}", humantime::format_duration(d)),
+        (None, Some(n)) => format!("for {n} requests"),
+        (None, None) => "until stopped".to_string(),
+    };
+    let (load, length) = match &p.capacity {
+        Some(c) => (
+            crate::capacity::describe(c),
+            "once per activation".to_string(),
+        ),
+        None => (load, length),
+    };
+    (load, length)
 }
 
 /// `check`'s safety section: the allowlist, the caps and the peak rates against `max_rate`.

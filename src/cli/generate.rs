@@ -29,7 +29,7 @@ pub(super) fn man() -> u8 {
 }
 
 /// Writes `bytes` to stdout; a closed pipe (`| head`) is not an error worth a message.
-fn print_all(bytes: &[u8]) -> u8 {
+pub(super) fn print_all(bytes: &[u8]) -> u8 {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {

@@ -14,6 +14,7 @@ use crate::config::{self, ConfigErrors};
 
 mod capacity;
 mod check;
+mod check_json;
 pub mod exit;
 mod generate;
 mod healthcheck;
@@ -49,6 +50,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// What `check` prints: the readable summary, or one JSON document (errors included).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckOutput {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run every profile of the config until SIGTERM, exposing /metrics.
@@ -70,6 +78,9 @@ pub enum Command {
         /// Show the timetable as of this instant instead of now (RFC 3339).
         #[arg(long, value_name = "TIME", value_parser = parse_start_at)]
         at: Option<SystemTime>,
+        /// json: one document on stdout, with the errors (file, key, message) when invalid.
+        #[arg(long, value_enum, default_value = "text")]
+        output: CheckOutput,
     },
     /// Find the highest arrival rate the target sustains within SLOs (step up, then bisect)
     ///
@@ -170,7 +181,12 @@ async fn dispatch(command: Command) -> u8 {
     match command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Run(args) => run::command(*args).await,
-        Command::Check { config, env, at } => check::check(&config, env.as_deref(), at),
+        Command::Check {
+            config,
+            env,
+            at,
+            output,
+        } => check::check(&config, env.as_deref(), at, output),
         Command::Capacity(args) => capacity::command(*args).await,
         Command::Merge(args) => merge::merge_command(args),
         Command::Healthcheck(args) => healthcheck::healthcheck(args).await,
