@@ -121,17 +121,10 @@ async fn search(
 ) -> bool {
     tracing::info!(profile = %profile.name, "capacity search starting");
     let stop = cancel.child_token();
-    let mut paused = pause.subscribe();
-    let on_pause = stop.clone();
+    let (pause, on_pause) = (pause.clone(), stop.clone());
     let watcher = tokio::spawn(async move {
-        loop {
-            if *paused.borrow_and_update() {
-                on_pause.cancel();
-                return;
-            }
-            if paused.changed().await.is_err() {
-                return;
-            }
+        if pause.wait_paused(&on_pause).await {
+            on_pause.cancel();
         }
     });
     let name = profile.name.clone();

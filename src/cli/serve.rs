@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// Enable POST /-/reload, /-/pause and /-/resume.
     #[arg(long = "web.enable-lifecycle")]
     pub lifecycle: bool,
+    /// Enable the control API: GET /api/v1/profiles, POST /api/v1/profiles/NAME/{pause,resume},
+    /// PUT /api/v1/profiles/NAME/rate_multiplier (changes last until the next reload).
+    #[arg(long = "web.enable-control-api")]
+    pub control_api: bool,
     /// TLS and basic auth for every endpoint, from a Prometheus exporter-toolkit
     /// web-config.yml (read once at start).
     #[arg(
@@ -72,6 +76,7 @@ pub(super) async fn serve(args: ServeArgs) -> u8 {
         env: args.env,
         listen,
         lifecycle: args.lifecycle,
+        control_api: args.control_api,
         shard: args.shard.unwrap_or(Shard::WHOLE),
         web,
         pause_file: args.pause_file,

@@ -39,6 +39,11 @@ fn sha256(data: &[u8]) -> Digest {
 }
 
 /// The user and password of an `Authorization: Basic ...` header.
+/// The user name a request's basic credentials give (for the audit log; checked or not).
+pub fn user_of(header: Option<&HeaderValue>) -> Option<String> {
+    credentials(header).map(|(user, _)| user)
+}
+
 fn credentials(header: Option<&HeaderValue>) -> Option<(String, Vec<u8>)> {
     let value = header?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;

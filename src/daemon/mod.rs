@@ -21,11 +21,14 @@ use crate::config::{self, ConfigErrors};
 use crate::engine::{RunEnd, SafetyLimits, Shard};
 use crate::metrics::Metrics;
 use crate::pause::Pause;
+use control::Controls;
 use profiles::Daemon;
 use server::ServerState;
 use webconfig::WebConfig;
 
 pub mod basic_auth;
+mod control;
+mod control_api;
 mod pause_file;
 mod profiles;
 pub mod server;
@@ -51,6 +54,8 @@ pub struct DaemonOptions {
     /// Overrides `server.listen` (`--web.listen-address`).
     pub listen: Option<SocketAddr>,
     pub lifecycle: bool,
+    /// Serve the control API (`--web.enable-control-api`).
+    pub control_api: bool,
     /// This instance's share of every profile (`--shard`).
     pub shard: Shard,
     /// TLS and basic auth for the endpoints (`--web.config.file`), already loaded.
@@ -132,6 +137,17 @@ fn web_security(
     )
 }
 
+/// Samples each profile's request count once a second, for the control API's achieved rate.
+async fn sample_controls(controls: Arc<Controls>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => controls.sample(),
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     let mut current =
@@ -149,7 +165,10 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     let pause = start_pause(opts.pause_file.as_deref(), &metrics, &server_cancel);
     let (tls, auth) = web_security(opts.web.as_ref());
     let (reload_tx, mut reload_rx) = mpsc::channel(4);
+    let controls = Controls::new(pause.clone(), metrics.clone());
+    tokio::spawn(sample_controls(controls.clone(), server_cancel.clone()));
     let state = Arc::new(ServerState {
+        control: opts.control_api.then(|| controls.clone()),
         metrics: metrics.clone(),
         ready: Default::default(),
         lifecycle: opts.lifecycle,
@@ -187,7 +206,7 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         running: BTreeMap::new(),
         drain: current.server.drain_timeout,
         shard: opts.shard,
-        pause,
+        controls,
     };
     daemon.apply(&current);
     state.ready.store(true, Ordering::Relaxed);

@@ -9,11 +9,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::control::Controls;
 use super::server::ServerState;
 use crate::config::{self, Config, Load, Profile};
 use crate::engine::{RunEnd, SafetyLimits, Shard};
 use crate::metrics::{Metrics, ProfileRecorder};
-use crate::pause::Pause;
 
 pub(super) struct Running {
     pub(super) profile: Arc<Profile>,
@@ -28,7 +28,8 @@ pub(super) struct Daemon {
     pub(super) running: BTreeMap<String, Running>,
     pub(super) drain: Duration,
     pub(super) shard: Shard,
-    pub(super) pause: Pause,
+    /// Each profile's own pause and load multiplier (the control API's switches).
+    pub(super) controls: Arc<Controls>,
     /// `[safety]`'s caps, shared by every profile; updated in place on reload.
     pub(super) limits: SafetyLimits,
 }
@@ -85,6 +86,7 @@ impl Daemon {
     fn start(&mut self, profile: Arc<Profile>) {
         let recorder = ProfileRecorder::new(&self.metrics, &profile, None);
         let cancel = CancellationToken::new();
+        let control = self.controls.of(&profile.name);
         tracing::info!(profile = %profile.name, "starting profile: {}", describe(&profile));
         let handle = if profile.capacity.is_some() {
             tokio::spawn(crate::capacity::daemon::follow(
@@ -93,7 +95,7 @@ impl Daemon {
                 self.metrics.clone(),
                 recorder.clone(),
                 cancel.clone(),
-                self.pause.clone(),
+                control.pause,
                 self.limits.clone(),
             ))
         } else {
@@ -103,7 +105,7 @@ impl Daemon {
                 recorder.clone(),
                 cancel.clone(),
                 self.drain,
-                self.pause.clone(),
+                (control.pause, control.multiplier),
                 self.limits.clone(),
             ))
         };
@@ -137,6 +139,9 @@ impl Daemon {
     pub(super) fn apply(&mut self, new: &Config) {
         self.apply_caps(&new.safety);
         self.metrics.set_static_labels(&new.labels);
+        // The config is the truth again: API pauses and multipliers end with a reload.
+        let names: Vec<&str> = new.profiles.iter().map(|p| p.name.as_str()).collect();
+        self.controls.reset(&names);
         let mut keep = BTreeMap::new();
         for p in &new.profiles {
             match self.running.remove(&p.name) {

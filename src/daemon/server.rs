@@ -37,6 +37,8 @@ pub struct ServerState {
     /// The kill switch, and the file that also holds it (for messages).
     pub pause: Pause,
     pub pause_file: Option<PathBuf>,
+    /// The control API's switches, when `--web.enable-control-api` serves it.
+    pub control: Option<Arc<super::control::Controls>>,
 }
 
 /// Serves until `cancel` fires; over TLS when `tls` is given.
@@ -82,6 +84,16 @@ async fn handle(state: Arc<ServerState>, req: Request<Incoming>) -> HttpResponse
             "text/plain; version=0.0.4; charset=utf-8",
             state.metrics.render(),
         ),
+        (_, path) if path == "/api/v1/profiles" || path.starts_with("/api/v1/profiles/") => {
+            match state.control.clone() {
+                Some(c) => super::control_api::handle(&c, req).await,
+                None => response(
+                    404,
+                    "text/plain",
+                    "the control API is off; start with --web.enable-control-api\n",
+                ),
+            }
+        }
         (&Method::GET | &Method::HEAD, "/-/healthy") => {
             response(200, "text/plain", "loadtide is Healthy.\n")
         }

@@ -26,4 +26,4 @@ mod websocket;
 
 pub use executor::{run_profile, RunEnd};
 pub use limits::SafetyLimits;
-pub use plan::{RunSpec, Shard};
+pub use plan::{Multiplier, RunSpec, Shard};

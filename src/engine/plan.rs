@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,6 +126,8 @@ pub struct RunSpec {
     /// Whether HTTP and gRPC requests carry a `traceparent` when the profile does not say:
     /// the daemon's traffic does, one-shot runs' does not.
     pub trace_by_default: bool,
+    /// The control API's factor on the load (1 unless changed).
+    pub multiplier: Multiplier,
 }
 
 impl RunSpec {
@@ -140,6 +143,7 @@ impl RunSpec {
             pause: Pause::default(),
             limits: SafetyLimits::default(),
             trace_by_default: false,
+            multiplier: Multiplier::default(),
         }
     }
 
@@ -150,7 +154,8 @@ impl RunSpec {
             .starting_at(self.offset)
             .with_speed(self.speed)
             .looping(self.repeat)
-            .sharded(self.shard, scale);
+            .sharded(self.shard, scale)
+            .scaled_by(self.multiplier.clone());
         match &self.clock {
             Some(c) => plan.following(c.clone()),
             None => plan,
@@ -171,6 +176,30 @@ pub struct Plan {
     share: f64,
     clock: Option<PatternClock>,
     synced_until: f64,
+    /// The control API's live factor on the pattern's values.
+    multiplier: Option<Multiplier>,
+}
+
+/// A live factor on a profile's load (the control API's `rate_multiplier`, 0 to 10), read
+/// wherever the plan is: the pacer integrates the scaled rate, so a change takes effect
+/// within its look-ahead (a second) and arrivals stay evenly spaced.
+#[derive(Clone, Debug)]
+pub struct Multiplier(Arc<AtomicU64>);
+
+impl Default for Multiplier {
+    fn default() -> Self {
+        Multiplier(Arc::new(AtomicU64::new(1.0f64.to_bits())))
+    }
+}
+
+impl Multiplier {
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+
+    pub fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Ordering::Relaxed);
+    }
 }
 
 impl fmt::Debug for Plan {
@@ -196,7 +225,14 @@ impl Plan {
             share: 1.0,
             clock: None,
             synced_until: f64::INFINITY,
+            multiplier: None,
         }
+    }
+
+    /// Scales every value by `m`'s current factor.
+    pub fn scaled_by(mut self, m: Multiplier) -> Plan {
+        self.multiplier = Some(m);
+        self
     }
 
     /// Starts `at` into the pattern instead of at its beginning.
@@ -259,7 +295,8 @@ impl Plan {
     pub fn value_at(&mut self, real: f64) -> f64 {
         let t = self.pattern_time(real);
         // Pattern time is capped at ~31,700 years: `--speed 1e308` made the conversion panic.
-        let v = self.pattern.rate_at(Duration::from_secs_f64(t.min(1e12))) * self.share;
+        let m = self.multiplier.as_ref().map_or(1.0, Multiplier::get);
+        let v = self.pattern.rate_at(Duration::from_secs_f64(t.min(1e12))) * self.share * m;
         if v.is_finite() {
             v.max(0.0)
         } else {
@@ -271,6 +308,21 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multiplier_scales_the_plan_live_and_shards_share_it() {
+        let m = Multiplier::default();
+        let spec = RunSpec {
+            multiplier: m.clone(),
+            ..RunSpec::once(None)
+        };
+        let mut plan = spec.plan(&Pattern::Constant { value: 40.0 }, true);
+        assert_eq!(plan.value_at(1.0), 40.0);
+        m.set(2.5);
+        assert_eq!(plan.value_at(1.0), 100.0, "read at each call, no restart");
+        m.set(0.0);
+        assert_eq!(plan.value_at(1.0), 0.0);
+    }
 
     #[test]
     fn shards_split_users_exactly() {

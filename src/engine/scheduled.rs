@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::follow::{Job, Turn};
-use super::plan::PatternClock;
+use super::plan::{Multiplier, PatternClock};
 use super::{run_profile, RunEnd, RunSpec, SafetyLimits, Shard};
 use crate::config::Profile;
 use crate::metrics::ProfileRecorder;
@@ -63,6 +63,7 @@ pub fn activation_spec(
         pause: Pause::default(),
         limits: SafetyLimits::default(),
         trace_by_default: false,
+        multiplier: Default::default(),
     })
 }
 
@@ -75,6 +76,7 @@ struct LoadJob {
     cancel: CancellationToken,
     drain: Duration,
     pause: Pause,
+    multiplier: Multiplier,
     limits: SafetyLimits,
     last: RunEnd,
 }
@@ -93,6 +95,7 @@ impl Job for LoadJob {
             pause: self.pause.clone(),
             limits: self.limits.clone(),
             trace_by_default: true,
+            multiplier: self.multiplier.clone(),
             ..spec
         };
         self.last = run_profile(
@@ -112,15 +115,15 @@ impl Job for LoadJob {
     }
 }
 
-/// Follows `profile`'s schedule until `cancel` fires; every activation obeys `pause` and the
-/// process-wide `limits`.
+/// Follows `profile`'s schedule until `cancel` fires; every activation obeys `pause`, the
+/// load `multiplier` and the process-wide `limits`.
 pub async fn follow(
     profile: Arc<Profile>,
     shard: Shard,
     recorder: Arc<ProfileRecorder>,
     cancel: CancellationToken,
     drain: Duration,
-    pause: Pause,
+    (pause, multiplier): (Pause, Multiplier),
     limits: SafetyLimits,
 ) -> RunEnd {
     let mut job = LoadJob {
@@ -130,6 +133,7 @@ pub async fn follow(
         cancel: cancel.clone(),
         drain,
         pause,
+        multiplier,
         limits,
         last: RunEnd {
             elapsed: Duration::ZERO,

@@ -58,6 +58,18 @@ impl DurationFamily {
     }
 }
 
+impl DurationFamily {
+    /// The observations of every series whose label value `at` is `value` (at 0: a profile's).
+    pub fn count_where(&self, at: usize, value: &str) -> u64 {
+        let series = self.series.lock().expect("duration family lock poisoned");
+        series
+            .iter()
+            .filter(|(k, _)| k.get(at).is_some_and(|v| v == value))
+            .map(|(_, h)| h.get_sample_count())
+            .sum()
+    }
+}
+
 impl Collector for DurationFamily {
     fn desc(&self) -> Vec<&Desc> {
         vec![&self.desc]

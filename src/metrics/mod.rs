@@ -3,6 +3,7 @@
 //! atomic adds: no label lookup, lock or allocation on the hot path.
 
 pub mod connection;
+mod control;
 mod duration_family;
 pub mod exemplars;
 pub mod health;
@@ -20,6 +21,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+pub use control::ProfileStatus;
 pub use duration_family::DurationFamily;
 pub use recorder::{BrakeTotals, DropReason, EndpointRecorder, ProfileRecorder, TripReason};
 pub use stats::{RunStats, SharedStats};
@@ -42,6 +44,8 @@ pub struct Metrics {
     pub(crate) scheduler_lag: HistogramVec,
     pub(crate) profile_active: IntGaugeVec,
     pub(crate) next_start: GaugeVec,
+    pub(crate) profile_paused: IntGaugeVec,
+    pub(crate) profile_rate_multiplier: GaugeVec,
     pub(crate) checks: IntCounterVec,
     pub(crate) scenario_duration: HistogramVec,
     pub(crate) scenario_iterations: IntCounterVec,
@@ -127,6 +131,12 @@ impl Metrics {
             ),
             profile_active: int_gauges(PROFILE_ACTIVE, PROFILE_ACTIVE_HELP, &["profile"]),
             next_start: gauges(NEXT_START, NEXT_START_HELP, &["profile"]),
+            profile_paused: int_gauges(PROFILE_PAUSED, PROFILE_PAUSED_HELP, &["profile"]),
+            profile_rate_multiplier: gauges(
+                PROFILE_RATE_MULTIPLIER,
+                PROFILE_RATE_MULTIPLIER_HELP,
+                &["profile"],
+            ),
             checks: counter(
                 CHECKS,
                 CHECKS_HELP,
@@ -197,6 +207,8 @@ impl Metrics {
         register(Box::new(m.scheduler_lag.clone()));
         register(Box::new(m.profile_active.clone()));
         register(Box::new(m.next_start.clone()));
+        register(Box::new(m.profile_paused.clone()));
+        register(Box::new(m.profile_rate_multiplier.clone()));
         register(Box::new(m.checks.clone()));
         register(Box::new(m.scenario_duration.clone()));
         register(Box::new(m.scenario_iterations.clone()));

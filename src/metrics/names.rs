@@ -152,3 +152,11 @@ pub const PHASES: [&str; 5] = ["dns", "connect", "tls", "first_byte", "body"];
 pub const TLS_CERT_NOT_AFTER: &str = "loadtide_tls_cert_not_after_timestamp_seconds";
 pub const TLS_CERT_NOT_AFTER_HELP: &str =
     "When the earliest-expiring certificate the target presented at its last TLS handshake expires (Unix seconds); absent until a handshake succeeded.";
+
+pub const PROFILE_PAUSED: &str = "loadtide_profile_paused";
+pub const PROFILE_PAUSED_HELP: &str =
+    "1 while the control API holds this profile paused (the kill switch is loadtide_paused).";
+
+pub const PROFILE_RATE_MULTIPLIER: &str = "loadtide_profile_rate_multiplier";
+pub const PROFILE_RATE_MULTIPLIER_HELP: &str =
+    "The control API's factor on this profile's configured load (1 unless changed; a reload puts it back).";
