@@ -76,7 +76,7 @@ impl GrpcClient {
         if let Some(f) = &call.frame {
             return Ok(f.clone());
         }
-        let name = &self.http_target().endpoints[idx].name;
+        let name = &self.http.target().endpoints[idx].name;
         let json = self.templates.render(name, &Vars::new()).map_err(|e| {
             tracing::debug!(endpoint = %name, error = %e, "gRPC body template failed");
             ErrorKind::Other
@@ -86,10 +86,6 @@ impl GrpcClient {
             ErrorKind::Other
         })?;
         Ok(frame(&message))
-    }
-
-    fn http_target(&self) -> &Target {
-        self.http.target()
     }
 }
 

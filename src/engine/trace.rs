@@ -29,26 +29,28 @@ impl Tracer {
         if headers.contains_key(&TRACEPARENT) {
             return None;
         }
-        let (value, sampled) = self.next();
-        headers.insert(TRACEPARENT.clone(), value.0);
-        sampled.then_some(value.1)
-    }
-
-    /// A new header value and whether it is sampled.
-    fn next(&self) -> ((HeaderValue, TraceId), bool) {
-        // All-zero ids are invalid: retry the (astronomically unlikely) zero draw.
-        let trace = loop {
-            let t = fastrand::u128(..);
-            if t != 0 {
-                break t;
-            }
-        };
+        // All-zero ids are invalid: the ranges leave zero out.
+        let trace = fastrand::u128(1..);
         let parent = fastrand::u64(1..);
         let sampled = self.sample_ratio >= 1.0 || fastrand::f64() < self.sample_ratio;
-        let text = format!("00-{trace:032x}-{parent:016x}-0{}", u8::from(sampled));
-        let value = HeaderValue::from_str(&text).expect("hex digits and dashes");
-        ((value, TraceId(trace)), sampled)
+        headers.insert(TRACEPARENT.clone(), header(trace, parent, sampled));
+        sampled.then_some(TraceId(trace))
     }
+}
+
+/// `00-<trace>-<parent>-<flags>`, written into a stack buffer: no formatting machinery on
+/// the request path, one copy into the header value.
+fn header(trace: u128, parent: u64, sampled: bool) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    for i in 0..32 {
+        b[3 + i] = HEX[((trace >> (4 * (31 - i))) & 0xf) as usize];
+    }
+    for i in 0..16 {
+        b[36 + i] = HEX[((parent >> (4 * (15 - i))) & 0xf) as usize];
+    }
+    b[54] = if sampled { b'1' } else { b'0' };
+    HeaderValue::from_bytes(&b).expect("hex digits and dashes")
 }
 
 #[cfg(test)]
@@ -61,6 +63,16 @@ mod tests {
         assert_eq!(parts.len(), 4, "{v:?}");
         assert_eq!(parts[0], "00");
         (parts[1].into(), parts[2].into(), parts[3].into())
+    }
+
+    #[test]
+    fn the_header_is_written_as_formatting_would() {
+        let (t, p) = (
+            0x0af7651916cd43dd8448eb211c80319c_u128,
+            0xb7ad6b7169203331_u64,
+        );
+        assert_eq!(header(t, p, true), format!("00-{t:032x}-{p:016x}-01"));
+        assert_eq!(header(1, 1, false), format!("00-{:032x}-{:016x}-00", 1, 1));
     }
 
     #[test]
