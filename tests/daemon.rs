@@ -701,14 +701,17 @@ fn static_labels_are_on_every_series_and_follow_a_reload() {
     // A reload changes them; a bad one keeps the last good set.
     d.write_config(&labelled("us-east"));
     d.signal("HUP");
-    let s = eventually("the new label", Duration::from_secs(10), || {
-        let s = d.scrape();
-        (label_values(&s, "location").keys().collect::<Vec<_>>() == [&Some("us-east".into())])
-            .then_some(s)
-    });
-    assert_eq!(
-        s.value("loadtide_config_reloads_total", &[("result", "success")]),
-        1.0
+    // The labels change while the reload is applied and the counter moves once it is
+    // done, so a scrape can fall between the two: wait for both.
+    eventually(
+        "the new label and the counted reload",
+        Duration::from_secs(10),
+        || {
+            let s = d.scrape();
+            (label_values(&s, "location").keys().collect::<Vec<_>>() == [&Some("us-east".into())]
+                && s.value("loadtide_config_reloads_total", &[("result", "success")]) == 1.0)
+                .then_some(())
+        },
     );
     d.write_config(&format!("[labels]\nprofile = \"x\"\n{body}"));
     d.signal("HUP");
