@@ -7,7 +7,11 @@
 # scripts/report-browser/package-lock.json and installed with `npm ci` into
 # target/report-browser/) and checks it: no network request but the file, every chart drawn,
 # thresholds PASSED/FAILED, the failing window listed and shaded; a full-page screenshot and a
-# PDF are kept in target/report-browser/ (report.png, report.pdf). About 20 s after install.
+# PDF are kept in target/report-browser/ (report.png, report.pdf). Then it starts `loadtide
+# serve` on a three-profile config against the same demo target and has
+# scripts/report-browser/check-status.mjs check the status page on `/` the same way (rows and
+# states, sparklines drawn, rounding, plurals, self-refresh, nothing fetched; status.png).
+# About 35 s after install.
 # Usage: scripts/e2e-report-browser.sh [path/to/loadtide]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +26,8 @@ if ! cmp -s scripts/report-browser/package-lock.json "$tools/package-lock.json" 
   cp scripts/report-browser/package.json scripts/report-browser/package-lock.json "$tools/"
   (cd "$tools" && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 fi
-cp scripts/report-browser/check-report.mjs "$tools/"
-rm -f "$tools/report.html" "$tools/report.png" "$tools/report.pdf"
+cp scripts/report-browser/{harness,check-report,check-status}.mjs "$tools/"
+rm -f "$tools/report.html" "$tools/report.png" "$tools/report.pdf" "$tools/status.png"
 
 . scripts/e2e-common.sh
 "$bin" demo-target --listen "127.0.0.1:$DEMO_PORT" >"$work/demo.log" 2>&1 &
@@ -33,7 +37,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-cat >"$work/report.toml" <<TOML
+cat >"$work/demo.toml" <<TOML
 [targets.demo]
 url = "http://127.0.0.1:$DEMO_PORT"
 timeout = "5s"
@@ -47,7 +51,9 @@ weight = 19
 name = "missing"
 path = "/no-such-page"
 weight = 1
+TOML
 
+cat "$work/demo.toml" - >"$work/report.toml" <<TOML
 [profiles.ramp]
 target = "demo"
 rate = { pattern = "ramp", from = 10, to = 80, over = "8s" }
@@ -68,3 +74,34 @@ grep -q "failing windows: 1–3 s" "$work/run.txt" || { echo "the text summary d
 
 echo "== Chromium $(chromium --version 2>/dev/null | awk '{print $2}'): the report as a person sees it"
 (cd "$tools" && timeout 120 node check-report.mjs report.html .)
+
+cat "$work/demo.toml" - >"$work/serve.toml" <<TOML
+[profiles.browse]
+target = "demo"
+rate = 40
+
+[profiles.one-user]
+target = "demo"
+endpoints = ["list_items"]
+users = 1
+
+[profiles.nightly]
+target = "demo"
+endpoints = ["list_items"]
+rate = 5
+schedule = { start = "2099-01-01" }
+TOML
+
+echo "== loadtide serve on three profiles; the status page on / in Chromium"
+timeout 120 "$bin" serve --config "$work/serve.toml" --web.listen-address "127.0.0.1:$LT_PORT" \
+  >"$work/serve.out" 2>"$work/loadtide.log" &
+pids+=($!)
+# Two snapshots (5 s apart) give the page its last minute and sparklines.
+for _ in $(seq 150); do
+  page=$(curl -sf "http://127.0.0.1:$LT_PORT/" 2>/dev/null || true)
+  grep -q '<tr data-profile="browse">.*<polyline' <<<"$page" &&
+    grep -q '<tr data-profile="one-user">.*<polyline' <<<"$page" && break
+  sleep 0.1
+done
+(cd "$tools" && timeout 120 node check-status.mjs "http://127.0.0.1:$LT_PORT/" . \
+  browse=active one-user=active nightly=idle)

@@ -1071,21 +1071,100 @@ fn an_absent_target_counts_connect_errors_and_the_daemon_keeps_serving() {
     assert_eq!(d.get("/-/healthy").0, 200);
 }
 
+/// The `<tr>` of profile `name` on the status page.
+fn status_row<'a>(page: &'a str, name: &str) -> &'a str {
+    let start = page
+        .find(&format!("<tr data-profile=\"{name}\">"))
+        .unwrap_or_else(|| panic!("no row for {name}: {page}"));
+    let end = start + page[start..].find("</tr>").expect("the row ends");
+    &page[start..end]
+}
+
+/// The text of the row's cells, tags dropped.
+fn cells(row: &str) -> Vec<String> {
+    row.split("<td")
+        .skip(1)
+        .map(|c| {
+            let mut text = String::new();
+            let mut in_tag = true;
+            for ch in c.chars() {
+                match ch {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    _ if !in_tag => text.push(ch),
+                    _ => {}
+                }
+            }
+            text
+        })
+        .collect()
+}
+
 #[test]
-fn landing_page_lists_profiles_and_health_endpoints_answer() {
+fn status_page_shows_rates_latency_errors_and_next_start_per_profile() {
     let target = Target::start();
     let config = format!(
-        "{}{}{}",
+        "{}{}{}{}schedule = {{ start = \"2099-01-01\" }}\n",
         target_toml(target.addr(), "5s"),
-        open_profile("alpha-arrivals", &["ok"], "5"),
-        closed_profile("bravo-browsers", &["slow"], 1)
+        open_profile("alpha-arrivals", &["ok", "fail"], "20"),
+        closed_profile("bravo-browsers", &["slow"], 1),
+        open_profile("later", &["ok"], "5"),
     );
     let d = Daemon::start(&config, &[]);
-    let (status, body) = d.get("/");
-    assert_eq!(status, 200);
-    assert!(body.contains("alpha-arrivals"), "{body}");
-    assert!(body.contains("bravo-browsers"), "{body}");
-    assert!(body.contains("/metrics"), "{body}");
+    // The page keeps a snapshot every 5 s: the last minute needs two of them.
+    let page = eventually("a sparkline", Duration::from_secs(20), || {
+        let (status, page) = d.get("/");
+        assert_eq!(status, 200);
+        status_row(&page, "alpha-arrivals")
+            .contains("<polyline")
+            .then_some(page)
+    });
+    assert!(page.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
+    assert!(page.contains("3 profiles"), "{page}");
+    assert!(
+        !page.contains("src=") && !page.contains("<script"),
+        "self-contained"
+    );
+
+    // Name, description, state, achieved, intended, p50, p99, errors, sparkline, next.
+    let alpha = cells(status_row(&page, "alpha-arrivals"));
+    assert!(
+        alpha[0].contains("(2 endpoints): open model, 20 req/s"),
+        "{alpha:?}"
+    );
+    assert_eq!(alpha[1], "active");
+    let achieved: f64 = alpha[2].trim_end_matches("/s").parse().unwrap();
+    assert!((10.0..=30.0).contains(&achieved), "{alpha:?}");
+    assert_eq!(alpha[3], "20/s");
+    assert!(
+        alpha[4].ends_with("ms") || alpha[4].ends_with("µs"),
+        "{alpha:?}"
+    );
+    // Half the requests go to /fail, which answers 500.
+    let errors: f64 = alpha[6].trim_end_matches('%').parse().unwrap();
+    assert!((25.0..=75.0).contains(&errors), "{alpha:?}");
+    assert_eq!(alpha[6].len(), 3, "two significant figures: {alpha:?}");
+
+    let bravo = cells(status_row(&page, "bravo-browsers"));
+    assert!(
+        bravo[0].contains("(1 endpoint): closed model, 1 user"),
+        "{bravo:?}"
+    );
+    assert_eq!(
+        bravo[3], "1 user",
+        "a closed model intends users: {bravo:?}"
+    );
+    assert_eq!(bravo[6], "0%", "{bravo:?}");
+
+    let later = cells(status_row(&page, "later"));
+    assert_eq!(later[1], "idle");
+    assert_eq!(later[2], "–", "nothing achieved before the start");
+    assert_eq!(later[3], "–", "nothing intended before the start");
+    assert!(
+        later[8].starts_with("in ") && later[8].ends_with(" years"),
+        "{later:?}"
+    );
+
     let (status, body) = d.get("/-/healthy");
     assert_eq!(status, 200, "{body}");
     assert_eq!(d.get("/-/ready").0, 200);
@@ -1430,7 +1509,7 @@ fn web_config_puts_every_endpoint_behind_tls_and_basic_auth() {
     promtool_check(&s.text);
     let (status, _, body) = https("GET", "/", good).unwrap();
     assert_eq!(status, 200);
-    assert!(body.contains("Traffic: running"), "{body}");
+    assert!(body.contains("<tr data-profile=\"p\">"), "{body}");
     let (status, _, body) = https("POST", "/-/reload", good).unwrap();
     assert_eq!(status, 200, "{body}");
 
@@ -1600,8 +1679,14 @@ fn pause_and_resume_stop_and_restart_both_models_and_hold_across_reload() {
         2.0
     );
     let (_, page) = d.get("/");
-    assert!(page.contains("PAUSED</b> by POST /-/pause"), "{page}");
-    assert!(page.contains("<b>paused</b> open"), "{page}");
+    assert!(
+        page.contains("All traffic is paused by POST /-/pause."),
+        "{page}"
+    );
+    assert!(
+        status_row(&page, "open").contains("<span class=\"state paused\">paused</span>"),
+        "{page}"
+    );
     assert_eq!(d.post("/-/pause").0, 200, "pausing twice is fine");
 
     // A reload restarts the changed profile paused, and keeps the unchanged one paused.

@@ -5,7 +5,7 @@
 // and checks their sizes.
 // Usage: node check-report.mjs REPORT.html OUT_DIR
 // Environment: CHROMIUM (default /usr/bin/chromium).
-import { chromium } from 'playwright-core';
+import { check, finish, launch } from './harness.mjs';
 import { statSync, readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,18 +16,7 @@ if (!report || !outDir) {
   process.exit(2);
 }
 const url = pathToFileURL(resolve(report)).href;
-const failures = [];
-const check = (ok, what) => {
-  console.log(`   ${ok ? 'ok  ' : 'FAIL'} ${what}`);
-  if (!ok) failures.push(what);
-};
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  // Root in a container: Chromium's sandbox needs user namespaces it may not have.
-  args: ['--no-sandbox'],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
@@ -106,8 +95,4 @@ try {
 } finally {
   await browser.close();
 }
-if (failures.length) {
-  console.error(`${failures.length} check(s) failed`);
-  process.exit(1);
-}
-console.log('   all report checks passed');
+finish('all report checks passed');

@@ -132,8 +132,13 @@ impl Controls {
         }
     }
 
+    /// Whether `name` is held, by its own pause or the kill switch.
+    pub fn is_paused(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|c| c.pause.is_paused())
+    }
+
     /// Requests per second completed over the last seconds; None before two samples.
-    fn achieved(&self, name: &str) -> Option<f64> {
+    pub fn achieved(&self, name: &str) -> Option<f64> {
         let counts = self.counts.lock().expect("counts lock poisoned");
         let ring = counts.get(name)?;
         let ((t0, c0), (t1, c1)) = (ring.front()?, ring.back()?);

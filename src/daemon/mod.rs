@@ -32,6 +32,8 @@ mod control_api;
 mod pause_file;
 mod profiles;
 pub mod server;
+mod status;
+mod status_page;
 pub mod webconfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -137,12 +139,23 @@ fn web_security(
     )
 }
 
-/// Samples each profile's request count once a second, for the control API's achieved rate.
-async fn sample_controls(controls: Arc<Controls>, cancel: CancellationToken) {
+/// Samples each profile's request count once a second (the achieved rate) and its totals
+/// every `status::EVERY` (the status page's last minute and sparkline).
+async fn sample_controls(
+    controls: Arc<Controls>,
+    history: Arc<status::StatusHistory>,
+    cancel: CancellationToken,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
+    let every = status::EVERY.as_secs();
+    for n in 0u64.. {
         tokio::select! {
-            _ = tick.tick() => controls.sample(),
+            _ = tick.tick() => {
+                controls.sample();
+                if n % every == 0 {
+                    history.sample(&controls.names());
+                }
+            }
             _ = cancel.cancelled() => return,
         }
     }
@@ -166,9 +179,11 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
     let (tls, auth) = web_security(opts.web.as_ref());
     let (reload_tx, mut reload_rx) = mpsc::channel(4);
     let controls = Controls::new(pause.clone(), metrics.clone());
-    tokio::spawn(sample_controls(controls.clone(), server_cancel.clone()));
+    let history = status::StatusHistory::new(metrics.clone());
     let state = Arc::new(ServerState {
-        control: opts.control_api.then(|| controls.clone()),
+        controls: controls.clone(),
+        control_api: opts.control_api,
+        history,
         metrics: metrics.clone(),
         ready: Default::default(),
         lifecycle: opts.lifecycle,
@@ -209,6 +224,12 @@ pub async fn serve(opts: DaemonOptions) -> Result<(), DaemonError> {
         controls,
     };
     daemon.apply(&current);
+    // After the first apply, so the first snapshot already has every profile.
+    tokio::spawn(sample_controls(
+        daemon.controls.clone(),
+        state.history.clone(),
+        server_cancel.clone(),
+    ));
     state.ready.store(true, Ordering::Relaxed);
     let status = |n: usize| format!("serving /metrics; {n} profile(s) running");
     crate::notify::ready(&status(daemon.running.len()));

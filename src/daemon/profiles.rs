@@ -14,6 +14,7 @@ use super::server::ServerState;
 use crate::config::{self, Config, Load, Profile};
 use crate::engine::{RunEnd, SafetyLimits, Shard};
 use crate::metrics::{Metrics, ProfileRecorder};
+use crate::schedule::Pattern;
 
 pub(super) struct Running {
     pub(super) profile: Arc<Profile>,
@@ -34,12 +35,29 @@ pub(super) struct Daemon {
     pub(super) limits: SafetyLimits,
 }
 
-fn describe(p: &Profile) -> String {
+/// A constant as its number, any other pattern as its description.
+fn amount(p: &Pattern) -> String {
+    match p {
+        Pattern::Constant { value } => value.to_string(),
+        other => other.describe(),
+    }
+}
+
+/// "1 user", "3 users", "ramp 0 → 10 over 1m (linear) users".
+fn counted(p: &Pattern, noun: &str) -> String {
+    match p {
+        Pattern::Constant { value } if *value == 1.0 => format!("1 {noun}"),
+        _ => format!("{} {noun}s", amount(p)),
+    }
+}
+
+/// What the profile runs, for the log and the status page: "target api (2 endpoints): …".
+fn summary(p: &Profile) -> String {
     let load = match &p.load {
-        Load::Open { rate, .. } => format!("open model, {} req/s", rate.rate_at(Duration::ZERO)),
+        Load::Open { rate, .. } => format!("open model, {} req/s", amount(rate)),
         Load::Closed { users, think } => format!(
-            "closed model, {} users{}",
-            users.rate_at(Duration::ZERO),
+            "closed model, {}{}",
+            counted(users, "user"),
             think
                 .map(|t| format!(", think {}", t.describe()))
                 .unwrap_or_default()
@@ -48,8 +66,8 @@ fn describe(p: &Profile) -> String {
             connections,
             message_rate,
         } => format!(
-            "websocket, {} connections, {message_rate} msg/s each",
-            connections.rate_at(Duration::ZERO)
+            "websocket, {}, {message_rate} msg/s each",
+            counted(connections, "connection")
         ),
     };
     let load = match &p.capacity {
@@ -65,8 +83,7 @@ fn describe(p: &Profile) -> String {
         None => load,
     };
     format!(
-        "{} → target {} ({}): {load}",
-        p.name,
+        "target {} ({}): {load}",
         p.target.name,
         crate::report::render::count(p.endpoints.len(), "endpoint")
     )
@@ -87,7 +104,7 @@ impl Daemon {
         let recorder = ProfileRecorder::new(&self.metrics, &profile, None);
         let cancel = CancellationToken::new();
         let control = self.controls.of(&profile.name);
-        tracing::info!(profile = %profile.name, "starting profile: {}", describe(&profile));
+        tracing::info!(profile = %profile.name, "starting profile: {} → {}", profile.name, summary(&profile));
         let handle = if profile.capacity.is_some() {
             tokio::spawn(crate::capacity::daemon::follow(
                 profile.clone(),
@@ -124,7 +141,7 @@ impl Daemon {
         let lines = self
             .running
             .values()
-            .map(|r| (r.profile.name.clone(), describe(&r.profile)))
+            .map(|r| (r.profile.name.clone(), summary(&r.profile)))
             .collect();
         *self.state.profiles.write().expect("status lock poisoned") = lines;
     }

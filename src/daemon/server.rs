@@ -1,5 +1,5 @@
 //! The daemon's HTTP surface: `/metrics` (Prometheus text format), `/-/healthy`, `/-/ready`,
-//! a landing page on `/` and, only with `--web.enable-lifecycle`, `POST /-/reload`,
+//! the status page on `/` and, only with `--web.enable-lifecycle`, `POST /-/reload`,
 //! `/-/pause` and `/-/resume`; all of it behind the web config's TLS and basic auth when one
 //! is given. It reads the registry, a status snapshot and the kill switch; it never reaches
 //! into the engine.
@@ -16,7 +16,6 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::basic_auth::BasicAuth;
-use crate::html::escape;
 use crate::httpserve::{response, serve_tls, HttpResponse, Protocols};
 use crate::metrics::openmetrics;
 use crate::metrics::Metrics;
@@ -37,8 +36,12 @@ pub struct ServerState {
     /// The kill switch, and the file that also holds it (for messages).
     pub pause: Pause,
     pub pause_file: Option<PathBuf>,
-    /// The control API's switches, when `--web.enable-control-api` serves it.
-    pub control: Option<Arc<super::control::Controls>>,
+    /// Each profile's switches and achieved rate; the control API (served only with
+    /// `--web.enable-control-api`) changes them.
+    pub controls: Arc<super::control::Controls>,
+    pub control_api: bool,
+    /// The profiles' recent totals, for the status page.
+    pub history: Arc<super::status::StatusHistory>,
 }
 
 /// Serves until `cancel` fires; over TLS when `tls` is given.
@@ -85,9 +88,9 @@ async fn handle(state: Arc<ServerState>, req: Request<Incoming>) -> HttpResponse
             state.metrics.render(),
         ),
         (_, path) if path == "/api/v1/profiles" || path.starts_with("/api/v1/profiles/") => {
-            match state.control.clone() {
-                Some(c) => super::control_api::handle(&c, req).await,
-                None => response(
+            match state.control_api {
+                true => super::control_api::handle(&state.controls, req).await,
+                false => response(
                     404,
                     "text/plain",
                     "the control API is off; start with --web.enable-control-api\n",
@@ -149,58 +152,13 @@ async fn handle(state: Arc<ServerState>, req: Request<Incoming>) -> HttpResponse
             "text/plain",
             "Lifecycle API is not enabled (start with --web.enable-lifecycle).\n",
         ),
-        (&Method::GET, "/") => response(200, "text/html; charset=utf-8", landing(&state)),
+        (&Method::GET, "/") => response(
+            200,
+            "text/html; charset=utf-8",
+            super::status_page::render(&state),
+        ),
         _ => response(404, "text/plain", "not found\n"),
     }
-}
-
-fn landing(state: &ServerState) -> String {
-    let paused = state.pause.is_paused();
-    let rows: String = state
-        .profiles
-        .read()
-        .expect("status lock poisoned")
-        .iter()
-        .map(|(name, description)| {
-            let active = state
-                .metrics
-                .profile_active
-                .with_label_values(&[name.as_str()])
-                .get()
-                == 1;
-            let s = match (active, paused) {
-                (true, false) => "active",
-                (true, true) => "paused",
-                (false, _) => "idle",
-            };
-            format!("<li><b>{s}</b> {}</li>", escape(description))
-        })
-        .collect();
-    let traffic = match (
-        state.pause.held_by(PauseSource::Api),
-        state.pause.held_by(PauseSource::File),
-    ) {
-        (false, false) => "running".to_string(),
-        (true, false) => "<b>PAUSED</b> by POST /-/pause".to_string(),
-        (api, true) => format!(
-            "<b>PAUSED</b> by the pause file {}{}",
-            escape(
-                &state
-                    .pause_file
-                    .as_ref()
-                    .map(|f| f.display().to_string())
-                    .unwrap_or_default()
-            ),
-            if api { " and by POST /-/pause" } else { "" }
-        ),
-    };
-    format!(
-        "<!doctype html><html><head><title>loadtide</title></head><body><h1>loadtide {}</h1>\
-         <p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a></p>\
-         <p>Traffic: {traffic}</p>\
-         <h2>Profiles</h2><ul>{rows}</ul></body></html>\n",
-        env!("CARGO_PKG_VERSION")
-    )
 }
 
 fn accept(req: &Request<Incoming>) -> Option<&str> {

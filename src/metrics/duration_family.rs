@@ -6,9 +6,12 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use prometheus::core::Metric as _;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Histogram, HistogramOpts};
+
+use super::totals::SeriesCounts;
 
 pub struct DurationFamily {
     desc: Desc,
@@ -67,6 +70,25 @@ impl DurationFamily {
             .filter(|(k, _)| k.get(at).is_some_and(|v| v == value))
             .map(|(_, h)| h.get_sample_count())
             .sum()
+    }
+
+    /// The bucket counts of every series whose label value `at` is `value`, by label values.
+    pub fn counts_where(&self, at: usize, value: &str) -> BTreeMap<Vec<String>, SeriesCounts> {
+        let series = self.series.lock().expect("duration family lock poisoned");
+        series
+            .iter()
+            .filter(|(k, _)| k.get(at).is_some_and(|v| v == value))
+            .map(|(k, h)| {
+                let m = h.metric();
+                let buckets = m.get_histogram().get_bucket();
+                let counts = SeriesCounts {
+                    bounds: buckets.iter().map(|b| b.upper_bound()).collect(),
+                    cumulative: buckets.iter().map(|b| b.cumulative_count()).collect(),
+                    count: m.get_histogram().get_sample_count(),
+                };
+                (k.clone(), counts)
+            })
+            .collect()
     }
 }
 

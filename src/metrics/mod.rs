@@ -11,6 +11,7 @@ pub mod names;
 pub mod openmetrics;
 pub mod recorder;
 pub mod stats;
+pub mod totals;
 pub mod websocket;
 pub mod window;
 
