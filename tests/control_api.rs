@@ -7,76 +7,27 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::cli::{free_port, KillOnDrop};
+use common::daemon::Daemon;
 use common::scrape::Scrape;
 use common::{Behavior, TestServer};
 use serde_json::Value;
 
-struct Daemon {
-    _child: KillOnDrop,
-    addr: SocketAddr,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
 fn serve(target: &TestServer, flags: &[&str]) -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("loadtide.toml");
-    std::fs::write(
-        &config,
-        format!(
+    Daemon::start(
+        &format!(
             "[targets.api]\nurl = \"{}\"\n[[targets.api.endpoints]]\nname = \"get\"\n\
              [profiles.steady]\ntarget = \"api\"\nrate = 40\n\
              [profiles.other]\ntarget = \"api\"\nrate = 1\n",
             target.url()
         ),
+        flags,
     )
-    .unwrap();
-    let log = dir.path().join("daemon.log");
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let child = Command::new(env!("CARGO_BIN_EXE_loadtide"))
-        .args(["--log-format", "human", "serve", "--config"])
-        .arg(&config)
-        .args(["--web.listen-address", &addr.to_string()])
-        .args(flags)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let d = Daemon {
-        _child: KillOnDrop(child),
-        addr,
-        log,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while call(&d, "GET", "/-/ready", "").map(|r| r.0) != Some(200) {
-        assert!(Instant::now() < deadline, "the daemon did not get ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    d
 }
 
-/// One request to the daemon: (status, body).
 fn call(d: &Daemon, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(d.addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
+    d.call(method, path, body)
 }
 
 fn json(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, Value) {

@@ -85,6 +85,19 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
             t.authority(),
             humantime::format_duration(t.timeout)
         );
+        if let Some(sd) = &t.file_sd {
+            let list: Vec<String> = sd.initial.iter().map(|i| i.to_string()).collect();
+            let _ = writeln!(
+                o,
+                "  connections go to {} from file_sd (re-read on change and every {}): {}",
+                crate::report::render::count(list.len(), "instance"),
+                humantime::format_duration(sd.refresh_interval),
+                list.join(", ")
+            );
+        }
+        if let Some(server) = t.dns_server {
+            let _ = writeln!(o, "  names resolved by DNS server {server}");
+        }
         if let Some(sc) = &p.scenario {
             let _ = writeln!(o, "  scenario {} (each iteration in order):", sc.name);
             for line in sc.describe() {

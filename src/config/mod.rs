@@ -4,6 +4,7 @@
 
 pub mod capacity;
 mod checks;
+pub mod discovery;
 pub mod raw;
 pub mod safety;
 mod scenario;
@@ -89,6 +90,10 @@ pub struct Target {
     /// The CIDRs of `safety.allowed_hosts`: when set, every address the host resolves to
     /// must lie in one of them, or the connection is refused before it is made.
     pub dns_allow: Option<Arc<[ipnet::IpNet]>>,
+    /// `file_sd`: the instances connections go to, instead of the URL's host.
+    pub file_sd: Option<discovery::FileSd>,
+    /// `dns_server`: names are resolved by this server instead of the system's resolver.
+    pub dns_server: Option<std::net::SocketAddr>,
 }
 
 impl Target {

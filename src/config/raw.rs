@@ -94,6 +94,19 @@ pub struct RawTarget {
     /// a descriptor set (`.pb`, `.protoset`, `.desc`: `protoc --descriptor_set_out`), relative
     /// to the config's directory.
     pub proto: Option<String>,
+    /// http(s):// and grpc(s):// targets: the instances behind the URL, from Prometheus
+    /// file_sd files.
+    pub file_sd: Option<RawFileSd>,
+    /// The DNS server (`ip:port`, UDP then TCP) that resolves the target's names.
+    pub dns_server: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileSd {
+    #[serde(default)]
+    pub files: Vec<String>,
+    pub refresh_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -226,6 +226,24 @@ pub(super) fn check_target(c: &mut Collector, safety: &Safety, t: &mut Target) {
         );
     }
     t.dns_allow = allow.dns_nets();
+    if let Some(server) = t
+        .dns_server
+        .filter(|s| !allow.allows_host(&s.ip().to_string()))
+    {
+        c.err(
+            format!("targets.{}.dns_server", t.name),
+            format!("{server} is not in safety.allowed_hosts ({allow})"),
+        );
+    }
+    if let Some(sd) = &mut t.file_sd {
+        sd.allow = Some(allow.clone());
+        if let Some(i) = sd.initial.iter().find(|i| !allow.allows_host(&i.host)) {
+            c.err(
+                format!("targets.{}.file_sd.files", t.name),
+                format!("instance {i} is not in safety.allowed_hosts ({allow})"),
+            );
+        }
+    }
 }
 
 /// The most arrivals per second a profile can ask for: the open model's peak rate, or a

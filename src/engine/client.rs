@@ -5,6 +5,7 @@
 
 use std::error::Error as _;
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::resolve::resolve_counted;
+use super::peers::Peers;
 use super::tls;
 use super::trace::Tracer;
 use super::transport::{Pool, Transport};
@@ -30,17 +31,37 @@ use crate::outcome::{Code, ErrorKind, Outcome, TraceId};
 
 type Body = Full<Bytes>;
 
-/// A connection ready to carry requests.
-pub enum Conn {
+/// A connection ready to carry requests: the instance it goes to (an index into the peers'
+/// list) and the peers' generation it was made in.
+pub struct Conn {
+    send: Sender,
+    instance: usize,
+    generation: u64,
+}
+
+enum Sender {
     H1(http1::SendRequest<Body>),
     H2(http2::SendRequest<Body>),
 }
 
 impl Conn {
+    /// Another handle on a shared HTTP/2 connection (HTTP/1.1 ones are never shared).
+    fn share(&self) -> Conn {
+        let send = match &self.send {
+            Sender::H2(s) => Sender::H2(s.clone()),
+            Sender::H1(_) => unreachable!("only HTTP/2 connections are shared"),
+        };
+        Conn {
+            send,
+            instance: self.instance,
+            generation: self.generation,
+        }
+    }
+
     fn is_closed(&self) -> bool {
-        match self {
-            Conn::H1(s) => s.is_closed(),
-            Conn::H2(s) => s.is_closed(),
+        match &self.send {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
         }
     }
 }
@@ -71,7 +92,12 @@ pub struct HttpClient {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     prepared: Vec<Prepared>,
     idle: Pool<Conn>,
-    shared_h2: Mutex<Option<http2::SendRequest<Body>>>,
+    /// HTTP/2: one shared connection per instance, used round robin.
+    shared_h2: Mutex<Vec<Conn>>,
+    /// The peers' generation the idle pool was last swept for.
+    pool_generation: std::sync::atomic::AtomicU64,
+    /// Where new connections go (the host, or `file_sd`'s instances) and when old ones retire.
+    peers: Arc<Peers>,
     /// DNS answers outside the allowlist, phase timings, certificate expiry.
     probe: ConnProbe,
     /// Set when requests carry a `traceparent`.
@@ -118,10 +144,12 @@ impl HttpClient {
             .collect();
         Arc::new(HttpClient {
             idle: Pool::new(target.max_connections),
+            peers: Peers::new(target.clone(), probe.clone()),
             target,
             tls,
             prepared,
-            shared_h2: Mutex::new(None),
+            shared_h2: Mutex::new(Vec::new()),
+            pool_generation: Default::default(),
             probe,
             tracer: trace.map(Tracer::new),
         })
@@ -209,17 +237,19 @@ impl HttpClient {
         slot: &mut Option<Conn>,
     ) -> Result<Sent, ErrorKind> {
         let trace = self.tracer.and_then(|t| t.inject(req.headers_mut()));
+        let now = Instant::now();
+        self.peers.tick(now);
         let mut conn = match slot.take() {
-            Some(c) if !c.is_closed() => c,
+            Some(c) if self.current(&c) => c,
             _ => self.checkout().await?,
         };
         let sent = Instant::now();
-        let response = match &mut conn {
-            Conn::H1(s) => {
+        let response = match &mut conn.send {
+            Sender::H1(s) => {
                 if s.ready().await.is_err() {
                     // The server closed this keep-alive connection while it sat idle.
-                    conn = self.connect().await?;
-                    let Conn::H1(s) = &mut conn else {
+                    conn = self.connect(conn.instance).await?;
+                    let Sender::H1(s) = &mut conn.send else {
                         return Err(ErrorKind::Other);
                     };
                     s.ready().await.map_err(|e| classify_hyper(&e))?;
@@ -228,7 +258,7 @@ impl HttpClient {
                     s.send_request(req).await
                 }
             }
-            Conn::H2(s) => {
+            Sender::H2(s) => {
                 *req.version_mut() = Version::HTTP_2;
                 s.ready().await.map_err(|e| classify_hyper(&e))?;
                 s.send_request(req).await
@@ -240,33 +270,69 @@ impl HttpClient {
         Ok((head, body, conn, trace))
     }
 
-    /// An idle pooled connection, the shared HTTP/2 connection, or a new one.
-    async fn checkout(&self) -> Result<Conn, ErrorKind> {
-        if self.target.http2 {
-            if let Some(s) = self
-                .shared_h2
-                .lock()
-                .expect("h2 lock poisoned")
-                .as_ref()
-                .filter(|s| !s.is_closed())
-            {
-                return Ok(Conn::H2(s.clone()));
-            }
-            let conn = self.connect().await?;
-            if let Conn::H2(s) = &conn {
-                *self.shared_h2.lock().expect("h2 lock poisoned") = Some(s.clone());
-            }
-            return Ok(conn);
-        }
-        while let Some(c) = self.take_idle() {
-            if !c.is_closed() {
-                return Ok(c);
-            }
-        }
-        self.connect().await
+    /// Whether `conn` is open and was made since the peers last changed.
+    fn current(&self, conn: &Conn) -> bool {
+        !conn.is_closed() && conn.generation == self.peers.generation()
     }
 
-    async fn connect(&self) -> Result<Conn, ErrorKind> {
+    /// A connection to the next instance (round robin, so open-model requests spread over
+    /// every instance whatever the pool holds): an idle pooled one, a shared HTTP/2 one, or
+    /// a new one.
+    async fn checkout(&self) -> Result<Conn, ErrorKind> {
+        let k = self.peers.pick();
+        if self.target.http2 {
+            return self.checkout_h2(k).await;
+        }
+        match self.idle_for(k) {
+            Some(c) => Ok(c),
+            None => self.connect(k).await,
+        }
+    }
+
+    /// An idle HTTP/1.1 connection to instance `k` that is still current.
+    fn idle_for(&self, k: usize) -> Option<Conn> {
+        let generation = self.peers.generation();
+        if self.pool_generation.swap(generation, Ordering::AcqRel) != generation {
+            self.idle.retain(|c| c.generation == generation);
+        }
+        while let Some(c) = self.idle.take_where(|c| c.instance == k) {
+            if self.current(&c) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Keeps an HTTP/1.1 connection for the next request; an HTTP/2 handle is dropped (its
+    /// connection stays shared).
+    pub(super) fn keep_idle(&self, conn: Conn) {
+        if matches!(conn.send, Sender::H1(_)) && !conn.is_closed() {
+            self.idle.put(conn);
+        }
+    }
+
+    /// HTTP/2 multiplexes: one connection per instance is shared by all its requests.
+    async fn checkout_h2(&self, k: usize) -> Result<Conn, ErrorKind> {
+        let generation = self.peers.generation();
+        {
+            let mut shared = self.shared_h2.lock().expect("h2 lock poisoned");
+            shared.retain(|c| self.current(c));
+            if let Some(c) = shared.iter().find(|c| c.instance == k) {
+                return Ok(c.share());
+            }
+        }
+        let conn = self.connect(k).await?;
+        if conn.generation == generation {
+            let mut shared = self.shared_h2.lock().expect("h2 lock poisoned");
+            if !shared.iter().any(|c| c.instance == k) {
+                shared.push(conn.share());
+            }
+        }
+        Ok(conn)
+    }
+
+    /// A new connection to instance `k`.
+    async fn connect(&self, k: usize) -> Result<Conn, ErrorKind> {
         let t = &self.target;
         let mut lap = Instant::now();
         let mut phase = |p: Phase| {
@@ -274,12 +340,14 @@ impl HttpClient {
             self.probe.phase(p, now - lap);
             lap = now;
         };
+        // Read first: a change while connecting retires this connection at its next use.
+        let generation = self.peers.generation();
         // A name resolving outside safety.allowed_hosts is refused before connecting.
-        let addrs = resolve_counted(t, &self.probe.refused).await?;
+        let addrs = self.peers.addrs_of(k).await?;
         phase(Phase::Dns);
         let tcp = connect_tcp(&addrs).await?;
         phase(Phase::Connect);
-        match &self.tls {
+        let send = match &self.tls {
             None => handshake(tcp, t.http2).await,
             Some((connector, name)) => {
                 let stream = connector
@@ -292,7 +360,12 @@ impl HttpClient {
                 }
                 handshake(stream, t.http2).await
             }
-        }
+        }?;
+        Ok(Conn {
+            send,
+            instance: k,
+            generation,
+        })
     }
 }
 
@@ -315,6 +388,16 @@ impl Transport for HttpClient {
 
     fn reusable(conn: &Conn) -> bool {
         !conn.is_closed()
+    }
+
+    /// None: `send` checks out a connection to the next instance itself (an idle one from
+    /// the pool, or a new one), so open-model requests spread over every instance.
+    fn take_idle(&self) -> Option<Conn> {
+        None
+    }
+
+    fn put_idle(&self, conn: Conn) {
+        self.keep_idle(conn);
     }
 
     async fn exchange(&self, idx: usize, slot: &mut Option<Conn>) -> Result<Outcome, ErrorKind> {
@@ -368,7 +451,7 @@ impl Transport for HttpClient {
     }
 }
 
-async fn handshake<S>(io: S, http2: bool) -> Result<Conn, ErrorKind>
+async fn handshake<S>(io: S, http2: bool) -> Result<Sender, ErrorKind>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -380,13 +463,13 @@ where
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Conn::H2(send))
+        Ok(Sender::H2(send))
     } else {
         let (send, conn) = http1::handshake(io).await.map_err(|e| classify_hyper(&e))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Conn::H1(send))
+        Ok(Sender::H1(send))
     }
 }
 

@@ -205,6 +205,14 @@ impl Transport for GrpcClient {
         HttpClient::reusable(conn)
     }
 
+    fn take_idle(&self) -> Option<Conn> {
+        None
+    }
+
+    fn put_idle(&self, conn: Conn) {
+        self.http.keep_idle(conn);
+    }
+
     async fn exchange(&self, idx: usize, slot: &mut Option<Conn>) -> Result<Outcome, ErrorKind> {
         let call = &self.calls[idx];
         let mut req = Request::new(Full::new(self.request(idx)?));

@@ -12,6 +12,7 @@ pub mod follow;
 mod grpc;
 pub mod limits;
 pub mod pacer;
+mod peers;
 pub mod plan;
 mod postgres;
 mod redis;

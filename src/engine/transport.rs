@@ -97,6 +97,18 @@ impl<C> Pool<C> {
         self.idle.lock().expect("pool lock poisoned").pop()
     }
 
+    /// The most recently returned idle connection `want` accepts.
+    pub fn take_where(&self, want: impl FnMut(&C) -> bool) -> Option<C> {
+        let mut idle = self.idle.lock().expect("pool lock poisoned");
+        let at = idle.iter().rposition(want)?;
+        Some(idle.remove(at))
+    }
+
+    /// Drops (closing) every idle connection `keep` refuses.
+    pub fn retain(&self, keep: impl FnMut(&C) -> bool) {
+        self.idle.lock().expect("pool lock poisoned").retain(keep);
+    }
+
     /// Keeps `conn` unless the pool is full (then it is dropped, closing it).
     pub fn put(&self, conn: C) {
         let mut idle = self.idle.lock().expect("pool lock poisoned");

@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use prometheus::{GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, Opts, Registry};
+use prometheus::{
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
+};
 
 use super::names::*;
 use crate::config::Target;
@@ -24,6 +27,9 @@ pub enum Phase {
 pub(crate) struct ConnFamilies {
     phase: HistogramVec,
     cert_not_after: GaugeVec,
+    dns_errors: IntCounterVec,
+    discovery_errors: IntCounterVec,
+    discovery_instances: IntGaugeVec,
 }
 
 impl ConnFamilies {
@@ -40,6 +46,21 @@ impl ConnFamilies {
                 &["profile", "target"],
             )
             .expect("static metric definition"),
+            dns_errors: IntCounterVec::new(
+                Opts::new(DNS_ERRORS, DNS_ERRORS_HELP),
+                &["profile", "target"],
+            )
+            .expect("static metric definition"),
+            discovery_errors: IntCounterVec::new(
+                Opts::new(DISCOVERY_ERRORS, DISCOVERY_ERRORS_HELP),
+                &["profile", "target"],
+            )
+            .expect("static metric definition"),
+            discovery_instances: IntGaugeVec::new(
+                Opts::new(DISCOVERY_INSTANCES, DISCOVERY_INSTANCES_HELP),
+                &["profile", "target"],
+            )
+            .expect("static metric definition"),
         }
     }
 
@@ -47,6 +68,9 @@ impl ConnFamilies {
         for c in [
             Box::new(self.phase.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(self.cert_not_after.clone()),
+            Box::new(self.dns_errors.clone()),
+            Box::new(self.discovery_errors.clone()),
+            Box::new(self.discovery_instances.clone()),
         ] {
             r.register(c).expect("each family is registered once");
         }
@@ -67,6 +91,15 @@ impl ConnFamilies {
                 family: self.cert_not_after.clone(),
                 labels: [profile.to_string(), target.to_string()],
             }),
+            // Where the client resolves names itself (HTTP, gRPC), with the target's file_sd.
+            dns_errors: phases.then(|| self.dns_errors.with_label_values(&[profile, target])),
+            discovery: t.file_sd.as_ref().map(|_| {
+                (
+                    self.discovery_errors.with_label_values(&[profile, target]),
+                    self.discovery_instances
+                        .with_label_values(&[profile, target]),
+                )
+            }),
         }
     }
 }
@@ -86,6 +119,8 @@ pub struct ConnProbe {
     pub refused: IntCounter,
     phases: Option<[Histogram; 5]>,
     cert: Option<CertGauge>,
+    dns_errors: Option<IntCounter>,
+    discovery: Option<(IntCounter, IntGauge)>,
 }
 
 impl ConnProbe {
@@ -95,6 +130,29 @@ impl ConnProbe {
             refused,
             phases: None,
             cert: None,
+            dns_errors: None,
+            discovery: None,
+        }
+    }
+
+    /// A lookup of one of the target's names failed.
+    pub fn dns_error(&self) {
+        if let Some(c) = &self.dns_errors {
+            c.inc();
+        }
+    }
+
+    /// A re-read of the target's file_sd files failed.
+    pub fn discovery_error(&self) {
+        if let Some((c, _)) = &self.discovery {
+            c.inc();
+        }
+    }
+
+    /// The file_sd files list `n` instances now.
+    pub fn instances(&self, n: usize) {
+        if let Some((_, g)) = &self.discovery {
+            g.set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 

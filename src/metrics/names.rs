@@ -160,3 +160,13 @@ pub const PROFILE_PAUSED_HELP: &str =
 pub const PROFILE_RATE_MULTIPLIER: &str = "loadtide_profile_rate_multiplier";
 pub const PROFILE_RATE_MULTIPLIER_HELP: &str =
     "The control API's factor on this profile's configured load (1 unless changed; a reload puts it back).";
+
+pub const DNS_ERRORS: &str = "loadtide_dns_resolution_errors_total";
+pub const DNS_ERRORS_HELP: &str =
+    "Lookups of a target's host names that failed (no answer, resolver error, or an answer safety.allowed_hosts refuses).";
+pub const DISCOVERY_ERRORS: &str = "loadtide_discovery_read_errors_total";
+pub const DISCOVERY_ERRORS_HELP: &str =
+    "Re-reads of a target's file_sd files that failed (missing, malformed, or an instance outside safety.allowed_hosts); the last good set stays in use.";
+pub const DISCOVERY_INSTANCES: &str = "loadtide_discovery_instances";
+pub const DISCOVERY_INSTANCES_HELP: &str =
+    "Instances a target's file_sd files list now (the ones its connections go to).";

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod daemon;
 pub mod echo;
 pub mod scrape;
 pub mod tls;
@@ -117,6 +118,11 @@ impl Script {
     pub fn start(self) -> TestServer {
         TestServer::start(self)
     }
+
+    /// Starts serving the script on `addr` (a loopback address).
+    pub fn start_on(self, addr: SocketAddr) -> TestServer {
+        TestServer::start_at(self, addr)
+    }
 }
 
 struct State {
@@ -155,6 +161,14 @@ impl TestServer {
 
     /// Starts `script` on `127.0.0.1:0`. Stall windows are anchored at this call.
     pub fn start(script: Script) -> Self {
+        Self::start_at(script, SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    fn start_at(script: Script, at: SocketAddr) -> Self {
+        assert!(
+            at.ip().is_loopback(),
+            "test servers listen on loopback only"
+        );
         let reset = script.default == Behavior::Reset
             || script.routes.iter().any(|(_, b)| *b == Behavior::Reset);
         let state = Arc::new(State {
@@ -184,7 +198,7 @@ impl TestServer {
                     .build()
                     .expect("test server runtime");
                 rt.block_on(async move {
-                    let listener = listen().expect("listen on a loopback test port");
+                    let listener = listen(at).expect("listen on a loopback test port");
                     bound
                         .send(listener.local_addr().expect("bound address"))
                         .expect("the starting test waits for the address");
@@ -277,9 +291,9 @@ impl Drop for TestServer {
 /// a stall: at 200 new connections a second the queue overflows, the kernel drops the SYNs and
 /// clients retry a whole second later, which would add the kernel's retransmission timer to
 /// the latencies under test.
-fn listen() -> io::Result<TcpListener> {
+fn listen(at: SocketAddr) -> io::Result<TcpListener> {
     let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    socket.bind(at)?;
     socket.listen(4096)
 }
 

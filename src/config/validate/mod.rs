@@ -2,6 +2,7 @@
 //! `target`, profiles in `profile`, the WebSocket keys in `websocket`; scenarios and safety
 //! limits in their own modules of `config`. Every problem goes to one `Collector`.
 
+mod discovery;
 mod grpc;
 mod labels;
 mod profile;

@@ -10,7 +10,7 @@ use http::Method;
 use super::super::checks::{parse_url, valid_name, Collector};
 use super::super::raw::{RawEndpoint, RawTarget};
 use super::super::{Endpoint, Scheme, Target, DEFAULT_BUCKETS};
-use super::{grpc, protocols, redis, socket, sql, websocket};
+use super::{discovery, grpc, protocols, redis, socket, sql, websocket};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_CONNECTIONS: u64 = 1_000;
@@ -72,24 +72,12 @@ pub(super) fn target(
             "must be at least 1, got 0",
         );
     }
-    let buckets = match &t.buckets {
-        None => DEFAULT_BUCKETS.to_vec(),
-        Some(b) => {
-            let ok = !b.is_empty()
-                && b.iter().all(|v| v.is_finite() && *v > 0.0)
-                && b.windows(2).all(|w| w[0] < w[1]);
-            if !ok {
-                c.err(
-                    format!("{key}.buckets"),
-                    format!("invalid buckets {b:?}: need positive seconds in increasing order"),
-                );
-            }
-            b.clone()
-        }
-    };
+    let buckets = buckets(c, &key, t);
     let ws = websocket::target(c, &key, t);
     let login = sql::login(c, &key, t, scheme, &base_path);
     let pool = grpc::descriptors(c, &key, t, scheme, base_dir);
+    let file_sd = discovery::file_sd(c, &key, t, (scheme, port), base_dir);
+    let dns_server = discovery::dns_server(c, &key, t);
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for (i, e) in t.endpoints.iter().enumerate() {
         let ekey = format!("{key}.endpoints[{i}]");
@@ -133,7 +121,28 @@ pub(super) fn target(
         },
         login,
         dns_allow: None,
+        file_sd,
+        dns_server,
     })
+}
+
+/// The target's latency buckets: positive seconds in increasing order, or the defaults.
+fn buckets(c: &mut Collector, key: &str, t: &RawTarget) -> Vec<f64> {
+    match &t.buckets {
+        None => DEFAULT_BUCKETS.to_vec(),
+        Some(b) => {
+            let ok = !b.is_empty()
+                && b.iter().all(|v| v.is_finite() && *v > 0.0)
+                && b.windows(2).all(|w| w[0] < w[1]);
+            if !ok {
+                c.err(
+                    format!("{key}.buckets"),
+                    format!("invalid buckets {b:?}: need positive seconds in increasing order"),
+                );
+            }
+            b.clone()
+        }
+    }
 }
 
 /// What an endpoint needs to know of its target.
