@@ -124,8 +124,11 @@ impl Peers {
 
     /// The instance the next request goes to: round robin over the current list.
     pub fn pick(&self) -> usize {
-        let n = self.instance_count().max(1);
-        self.next.fetch_add(1, Ordering::Relaxed) % n
+        match self.instance_count() {
+            // The common case: no shared counter bouncing between cores.
+            0 | 1 => 0,
+            n => self.next.fetch_add(1, Ordering::Relaxed) % n,
+        }
     }
 
     /// The addresses to try, in order, for instance `k` of the current list.
