@@ -16,7 +16,9 @@
 # The VM has no hardware counters, so the event is cpu-clock at $FREQ Hz.
 # For each case, in $OUT_DIR: CASE.perf.data, CASE.self.txt (perf report --no-children, the
 # flat profile), CASE.children.txt (inclusive) and CASE.children-loadtide.txt (its loadtide::
-# lines), CASE.dso.txt (by binary/kernel), CASE.comm.txt (by thread name), CASE.json (loadtide's summary) and CASE.time (GNU time). Only 127.0.0.1;
+# lines), CASE.dso.txt (by binary/kernel), CASE.comm.txt (by thread name), CASE.areas.txt
+# (samples grouped by area of the request path, with the top leaf functions of each:
+# bench/perf_areas.py over CASE.script.txt, `perf script`), CASE.json (loadtide's summary) and CASE.time (GNU time). Only 127.0.0.1;
 # everything is bounded by timeout; everything started here is stopped by PID on exit.
 #
 # Knobs (env): CASES("closed open") SECONDS_EACH(10) CONNS(50) OPEN_RATE(20000) FREQ(1999)
@@ -55,8 +57,14 @@ if [ -z "${LOADTIDE_BIN:-}" ]; then
     timeout --foreground 3600 cargo build --release --locked -q || die "loadtide build failed"
   LOADTIDE_BIN=/tmp/loadtide-perf-target/release/loadtide
 fi
+if [ -z "${TARGET_BIN:-}" ] && [ ! -f "$SHARED_BENCH/target/Cargo.toml" ] \
+    && [ -x /tmp/bench-target/release/bench-target ]; then
+  # e.g. from a git worktree elsewhere, where ../shared is not next to the checkout
+  log "no $SHARED_BENCH/target; using the bench-target built before in /tmp/bench-target"
+  TARGET_BIN=/tmp/bench-target/release/bench-target
+fi
 if [ -z "${TARGET_BIN:-}" ]; then
-  [ -f "$SHARED_BENCH/target/Cargo.toml" ] || die "no $SHARED_BENCH/target (set TARGET_BIN)"
+  [ -f "$SHARED_BENCH/target/Cargo.toml" ] || die "no $SHARED_BENCH/target (set TARGET_BIN or SHARED_BENCH)"
   log "building bench-target (CARGO_TARGET_DIR=/tmp/bench-target)"
   (cd "$SHARED_BENCH/target" && CARGO_TARGET_DIR=/tmp/bench-target timeout --foreground 1800 \
     cargo build --release --locked -q) || die "bench-target build failed"
@@ -114,6 +122,10 @@ for c in $CASES; do
   timeout 900 "${rep[@]}" --no-children --sort sym --percent-limit "$PERCENT_LIMIT" -g none > "$OUT_DIR/$c.self.txt" 2>/dev/null || true
   timeout 900 "${rep[@]}" --children --sort sym --percent-limit 0.3 -g none > "$OUT_DIR/$c.children.txt" 2>/dev/null || true
   grep -E '^ +[0-9.]+%.*loadtide::' "$OUT_DIR/$c.children.txt" > "$OUT_DIR/$c.children-loadtide.txt" || true
+  # every sample's call chain, grouped into the areas of the request path (bench/perf_areas.py)
+  timeout 900 perf script -i "$OUT_DIR/$c.perf.data" --comm tokio-rt-worker -F comm,tid,time,ip,sym --inline \
+    > "$OUT_DIR/$c.script.txt" 2>/dev/null || true
+  python3 "$REPO_DIR/bench/perf_areas.py" "$OUT_DIR/$c.script.txt" 6 > "$OUT_DIR/$c.areas.txt" || true
   python3 - "$OUT_DIR/$c.json" "$OUT_DIR/$c.time" <<'PY' >&2
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -129,5 +141,7 @@ PY
   grep -E '^ +[0-9]' "$OUT_DIR/$c.dso.txt" | head -12
   echo "== $c: loadtide's own functions, inclusive (--children, >= 0.3%) =="
   head -30 "$OUT_DIR/$c.children-loadtide.txt"
+  echo "== $c: samples by area of the request path (bench/perf_areas.py; worker thread) =="
+  sed -n '1,/^-- top/p' "$OUT_DIR/$c.areas.txt" | sed '$d'
 done
 echo "raw outputs: $OUT_DIR"
