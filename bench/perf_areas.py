@@ -24,7 +24,8 @@ AREAS = [  # (area, regex on the whole call chain), first match wins
      r"Run<T>::open::\{\{closure\}\}::\{\{closure\}\}|Transport::call|User<T>::run"),
     ("pacer loop (open model: next_due, sleep_until, permits, lag)",
      r"Run<T>::open::\{\{closure\}\}|Run<T>::drive"),
-    ("timer driver (tokio time wheel)", r"tokio::runtime::time::"),
+    ("time driver (tokio's timer wheel; the park in epoll_wait until the next timer runs under it)",
+     r"tokio::runtime::time::"),
     ("tokio scheduler, park/epoll, wakers", r"tokio::runtime::|mio::"),
 ]
 
