@@ -212,7 +212,7 @@ wait_quiet() {  # until the machine is at most QUIET_PCT % busy, at most QUIET_M
     a=$(head -1 /proc/stat); sleep 1; b=$(head -1 /proc/stat)
     busy=$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); t = 0;
       for (i = 2; i <= 9; i++) t += y[i] - x[i]; id = (y[5] - x[5]) + (y[6] - x[6]);
-      printf "%.1f", t > 0 ? 100 * (t - id) / t : 0 }')
+      printf "%.1f", (t > 0 ? 100 * (t - id) / t : 0) }')
     awk -v b="$busy" -v t="$QUIET_PCT" 'BEGIN { exit !(b <= t) }' && return 0
     [ "$waited" -ge "$QUIET_MAX_S" ] && { echo "  warning: machine ${busy}% busy; running anyway" >&2; return 0; }
     [ "$waited" -eq 0 ] && echo "  waiting for foreign load to settle (machine ${busy}% busy)..." >&2
