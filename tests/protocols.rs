@@ -213,3 +213,33 @@ async fn a_plain_target_has_no_tls_phase_and_no_certificate_series() {
         )
         .is_none());
 }
+
+/// Users starting together on an HTTP/2 target share one connection: the first handshake is
+/// waited for instead of each user opening its own.
+#[tokio::test]
+async fn http2_users_starting_at_once_share_one_connection() {
+    let (port, h2) = server(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[targets.t]\nurl = \"http://127.0.0.1:{port}\"\nhttp2 = true\n\
+             [[targets.t.endpoints]]\nname = \"e\"\n\
+             [profiles.p]\ntarget = \"t\"\nusers = 20\nspawn_rate = 1000\nrequests = 400\n"
+        ),
+    )
+    .unwrap();
+    let profile = loadtide::config::load(&path)
+        .unwrap()
+        .profile("p")
+        .unwrap()
+        .clone();
+    let s = run_with_metrics(profile).await;
+    assert_eq!(h2.load(Ordering::Relaxed), 400);
+    let connects = s.value(
+        "loadtide_request_phase_seconds_count",
+        &[("profile", "p"), ("phase", "connect")],
+    );
+    assert_eq!(connects, 1.0, "one connection for 20 users");
+}

@@ -94,6 +94,7 @@ pub struct HttpClient {
     idle: Pool<Conn>,
     /// HTTP/2: one shared connection per instance, used round robin.
     shared_h2: Mutex<Vec<Conn>>,
+    h2_connecting: tokio::sync::Mutex<()>,
     /// The peers' generation the idle pool was last swept for.
     pool_generation: std::sync::atomic::AtomicU64,
     /// Where new connections go (the host, or `file_sd`'s instances) and when old ones retire.
@@ -149,6 +150,7 @@ impl HttpClient {
             tls,
             prepared,
             shared_h2: Mutex::new(Vec::new()),
+            h2_connecting: tokio::sync::Mutex::new(()),
             pool_generation: Default::default(),
             probe,
             tracer: trace.map(Tracer::new),
@@ -313,14 +315,16 @@ impl HttpClient {
 
     /// HTTP/2 multiplexes: one connection per instance is shared by all its requests.
     async fn checkout_h2(&self, k: usize) -> Result<Conn, ErrorKind> {
-        let generation = self.peers.generation();
-        {
-            let mut shared = self.shared_h2.lock().expect("h2 lock poisoned");
-            shared.retain(|c| self.current(c));
-            if let Some(c) = shared.iter().find(|c| c.instance == k) {
-                return Ok(c.share());
-            }
+        if let Some(c) = self.shared_for(k) {
+            return Ok(c);
         }
+        // One handshake at a time: users starting together wait for it and share the
+        // connection it makes, instead of each opening its own.
+        let _connecting = self.h2_connecting.lock().await;
+        if let Some(c) = self.shared_for(k) {
+            return Ok(c);
+        }
+        let generation = self.peers.generation();
         let conn = self.connect(k).await?;
         if conn.generation == generation {
             let mut shared = self.shared_h2.lock().expect("h2 lock poisoned");
@@ -329,6 +333,13 @@ impl HttpClient {
             }
         }
         Ok(conn)
+    }
+
+    /// The live shared HTTP/2 connection to instance `k`, if there is one.
+    fn shared_for(&self, k: usize) -> Option<Conn> {
+        let mut shared = self.shared_h2.lock().expect("h2 lock poisoned");
+        shared.retain(|c| self.current(c));
+        shared.iter().find(|c| c.instance == k).map(Conn::share)
     }
 
     /// A new connection to instance `k`.

@@ -435,7 +435,9 @@ impl<T: Transport> Run<T> {
             tracker.spawn(async move {
                 recorder.started();
                 let mut slot = client.take_idle();
-                let outcome = client.call(idx, &mut slot).await;
+                // Boxed: the spawned task then holds a pointer, not the whole request future,
+                // which tokio would otherwise copy into the task cell on every arrival.
+                let outcome = Box::pin(client.call(idx, &mut slot)).await;
                 let latency = origin.elapsed();
                 if let Some(conn) = slot {
                     client.put_idle(conn);
