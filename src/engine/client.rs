@@ -239,13 +239,13 @@ impl HttpClient {
         slot: &mut Option<Conn>,
     ) -> Result<Sent, ErrorKind> {
         let trace = self.tracer.and_then(|t| t.inject(req.headers_mut()));
-        let now = Instant::now();
-        self.peers.tick(now);
         let mut conn = match slot.take() {
             Some(c) if self.current(&c) => c,
             _ => self.checkout().await?,
         };
         let sent = Instant::now();
+        // The same clock read: a due refresh starts in the background, never delays this.
+        self.peers.tick(sent);
         let response = match &mut conn.send {
             Sender::H1(s) => {
                 if s.ready().await.is_err() {
@@ -294,7 +294,10 @@ impl HttpClient {
     /// An idle HTTP/1.1 connection to instance `k` that is still current.
     fn idle_for(&self, k: usize) -> Option<Conn> {
         let generation = self.peers.generation();
-        if self.pool_generation.swap(generation, Ordering::AcqRel) != generation {
+        // A load first: a swap on every checkout would bounce the cache line between cores.
+        if self.pool_generation.load(Ordering::Acquire) != generation
+            && self.pool_generation.swap(generation, Ordering::AcqRel) != generation
+        {
             self.idle.retain(|c| c.generation == generation);
         }
         while let Some(c) = self.idle.take_where(|c| c.instance == k) {

@@ -205,8 +205,9 @@ impl Transport for GrpcClient {
         HttpClient::reusable(conn)
     }
 
+    /// As the HTTP client's: `send` checks a connection out per request.
     fn take_idle(&self) -> Option<Conn> {
-        None
+        self.http.take_idle()
     }
 
     fn put_idle(&self, conn: Conn) {
