@@ -3,8 +3,6 @@
 //! pool); HTTP/2 shares one multiplexed connection. Every failure is classified into an
 //! `ErrorKind` here and returned as data.
 
-use std::error::Error as _;
-use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,12 +16,13 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::classify::{classify_hyper, classify_io, connect_tcp};
+use super::h1::{self, Wire, WireRequest};
 use super::peers::Peers;
 use super::tls;
-use super::trace::Tracer;
+use super::trace::{Tracer, TRACEPARENT};
 use super::transport::{Pool, Transport};
 use crate::config::{Scheme, Target};
 use crate::metrics::connection::{ConnProbe, Phase};
@@ -42,6 +41,8 @@ pub struct Conn {
 enum Sender {
     H1(http1::SendRequest<Body>),
     H2(http2::SendRequest<Body>),
+    /// The lean path (`h1.rs`): no connection task.
+    Wire(Wire),
 }
 
 impl Conn {
@@ -49,7 +50,7 @@ impl Conn {
     fn share(&self) -> Conn {
         let send = match &self.send {
             Sender::H2(s) => Sender::H2(s.clone()),
-            Sender::H1(_) => unreachable!("only HTTP/2 connections are shared"),
+            Sender::H1(_) | Sender::Wire(_) => unreachable!("only HTTP/2 connections are shared"),
         };
         Conn {
             send,
@@ -62,6 +63,7 @@ impl Conn {
         match &self.send {
             Sender::H1(s) => s.is_closed(),
             Sender::H2(s) => s.is_closed(),
+            Sender::Wire(w) => !w.is_open(),
         }
     }
 }
@@ -91,6 +93,9 @@ pub struct HttpClient {
     target: Arc<Target>,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     prepared: Vec<Prepared>,
+    /// The endpoints' requests rendered for the lean path; empty when hyper carries them
+    /// (HTTP/2, scenarios, gRPC).
+    wire: Vec<WireRequest>,
     idle: Pool<Conn>,
     /// HTTP/2: one shared connection per instance, used round robin.
     shared_h2: Mutex<Vec<Conn>>,
@@ -107,8 +112,9 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// A client for `target`, recording what it learns of connections through `probe`; with
-    /// `trace` (a sample ratio) requests carry a `traceparent`.
-    pub fn new(target: Arc<Target>, probe: ConnProbe, trace: Option<f64>) -> Arc<Self> {
+    /// `trace` (a sample ratio) requests carry a `traceparent`. `lean`: endpoint requests
+    /// over HTTP/1.1 take the lean path, for a client nothing calls `send` on (no scenario).
+    pub fn new(target: Arc<Target>, probe: ConnProbe, trace: Option<f64>, lean: bool) -> Arc<Self> {
         let tls = matches!(target.scheme, Scheme::Https | Scheme::Grpcs).then(|| {
             let name = ServerName::try_from(target.host.clone())
                 .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("static name"));
@@ -143,7 +149,25 @@ impl HttpClient {
                 }
             })
             .collect();
+        let wire = if lean && !target.http2 && matches!(target.scheme, Scheme::Http | Scheme::Https)
+        {
+            target
+                .endpoints
+                .iter()
+                .map(|e| {
+                    WireRequest::new(
+                        &e.method,
+                        &e.path,
+                        &target.request_headers(e),
+                        e.body.clone(),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Arc::new(HttpClient {
+            wire,
             idle: Pool::new(target.max_connections),
             peers: Peers::new(target.clone(), probe.clone()),
             target,
@@ -265,6 +289,8 @@ impl HttpClient {
                 s.ready().await.map_err(|e| classify_hyper(&e))?;
                 s.send_request(req).await
             }
+            // A lean client is made only where nothing calls `send`.
+            Sender::Wire(_) => return Err(ErrorKind::Other),
         }
         .map_err(|e| classify_hyper(&e))?;
         self.probe.phase(Phase::FirstByte, sent.elapsed());
@@ -311,7 +337,7 @@ impl HttpClient {
     /// Keeps an HTTP/1.1 connection for the next request; an HTTP/2 handle is dropped (its
     /// connection stays shared).
     pub(super) fn keep_idle(&self, conn: Conn) {
-        if matches!(conn.send, Sender::H1(_)) && !conn.is_closed() {
+        if !matches!(conn.send, Sender::H2(_)) && !conn.is_closed() {
             self.idle.put(conn);
         }
     }
@@ -361,7 +387,9 @@ impl HttpClient {
         phase(Phase::Dns);
         let tcp = connect_tcp(&addrs).await?;
         phase(Phase::Connect);
+        let lean = !self.wire.is_empty();
         let send = match &self.tls {
+            None if lean => Ok(Sender::Wire(Wire::new(h1::Stream::Plain(tcp)))),
             None => handshake(tcp, t.http2).await,
             Some((connector, name)) => {
                 let stream = connector
@@ -372,7 +400,11 @@ impl HttpClient {
                 if let Some(at) = tls::earliest_expiry(stream.get_ref().1.peer_certificates()) {
                     self.probe.cert_not_after(at);
                 }
-                handshake(stream, t.http2).await
+                if lean {
+                    Ok(Sender::Wire(Wire::new(h1::Stream::Tls(Box::new(stream)))))
+                } else {
+                    handshake(stream, t.http2).await
+                }
             }
         }?;
         Ok(Conn {
@@ -380,6 +412,96 @@ impl HttpClient {
             instance: k,
             generation,
         })
+    }
+    /// What a response to endpoint `idx` came to: its body's failure, an unexpected status
+    /// or a failed body check, in that order.
+    fn judge(
+        &self,
+        idx: usize,
+        status: u16,
+        body_error: Option<ErrorKind>,
+        search: Option<Search<'_>>,
+        received: u64,
+        trace: Option<TraceId>,
+    ) -> Outcome {
+        let error = if let Some(e) = body_error {
+            Some(e)
+        } else if !self.target.endpoints[idx].status_ok(status) {
+            Some(ErrorKind::Status)
+        } else if search.is_some_and(|s| !s.found) {
+            Some(ErrorKind::Check)
+        } else {
+            None
+        };
+        Outcome {
+            code: Some(Code::Http(status)),
+            error,
+            bytes_received: received,
+            trace,
+        }
+    }
+
+    /// `exchange` on the lean path. A kept connection the server closed while it sat idle
+    /// is replaced before the request; an idempotent request that meets such a close with
+    /// nothing back is sent once more on a new connection, as browsers do.
+    async fn exchange_wire(
+        &self,
+        idx: usize,
+        slot: &mut Option<Conn>,
+    ) -> Result<Outcome, ErrorKind> {
+        let w = &self.wire[idx];
+        let p = &self.prepared[idx];
+        let (bytes, trace) = match self.tracer {
+            Some(t) if !p.headers.contains_key(&TRACEPARENT) => {
+                let (value, id) = t.next();
+                (w.bytes(Some((TRACEPARENT.as_str(), value.as_bytes()))), id)
+            }
+            _ => (w.bytes(None), None),
+        };
+        let mut conn = match slot.take() {
+            Some(c) if self.current(&c) => c,
+            _ => self.checkout().await?,
+        };
+        let mut retried = false;
+        loop {
+            let Sender::Wire(wire) = &mut conn.send else {
+                return Err(ErrorKind::Other);
+            };
+            if wire.went_stale() {
+                conn = self.connect(conn.instance).await?;
+                continue;
+            }
+            let sent = Instant::now();
+            // The same clock read: a due refresh starts in the background, never delays this.
+            self.peers.tick(sent);
+            let reused = wire.reused();
+            let head = match wire.start(&bytes, w.head_only()).await {
+                Ok(head) => head,
+                Err(f) if f.nothing_back && reused && w.idempotent() && !retried => {
+                    retried = true;
+                    conn = self.connect(conn.instance).await?;
+                    continue;
+                }
+                Err(f) => return Err(f.kind),
+            };
+            self.probe.phase(Phase::FirstByte, sent.elapsed());
+            let head_at = Instant::now();
+            let mut received = 0u64;
+            let mut search = p.body_contains.as_deref().map(Search::new);
+            let body = wire
+                .read_body(&head, |data| {
+                    received += data.len() as u64;
+                    if let Some(search) = search.as_mut() {
+                        search.feed(data);
+                    }
+                })
+                .await;
+            if body.is_ok() {
+                self.body_read(head_at);
+                *slot = Some(conn);
+            }
+            return Ok(self.judge(idx, head.status, body.err(), search, received, trace));
+        }
     }
 }
 
@@ -415,6 +537,9 @@ impl Transport for HttpClient {
     }
 
     async fn exchange(&self, idx: usize, slot: &mut Option<Conn>) -> Result<Outcome, ErrorKind> {
+        if !self.wire.is_empty() {
+            return self.exchange_wire(idx, slot).await;
+        }
         let p = &self.prepared[idx];
         let mut req = Request::new(Full::new(p.body.clone()));
         *req.method_mut() = p.method.clone();
@@ -446,22 +571,7 @@ impl Transport for HttpClient {
             self.body_read(head_at);
             *slot = Some(conn);
         }
-        let status_ok = self.target.endpoints[idx].status_ok(status);
-        let error = if let Some(e) = body_error {
-            Some(e)
-        } else if !status_ok {
-            Some(ErrorKind::Status)
-        } else if search.is_some_and(|s| !s.found) {
-            Some(ErrorKind::Check)
-        } else {
-            None
-        };
-        Ok(Outcome {
-            code: Some(Code::Http(status)),
-            error,
-            bytes_received: received,
-            trace,
-        })
+        Ok(self.judge(idx, status, body_error, search, received, trace))
     }
 }
 
@@ -519,71 +629,6 @@ impl<'a> Search<'a> {
         window.drain(..window.len().saturating_sub(n - 1));
         self.carry = window;
     }
-}
-
-/// A failed connect (or socket setup) as a kind; running out of file descriptors is also
-/// logged, since it is the generator's limit, not the target's.
-pub(super) fn connect_error(e: &io::Error) -> ErrorKind {
-    if crate::fdlimit::is_exhaustion(e) {
-        crate::fdlimit::exhausted("connect", e);
-    }
-    classify_io(e, ErrorKind::Connect)
-}
-
-/// A TCP connection to the first of `addrs` that accepts, with Nagle off: requests are small
-/// and their latency is the measurement.
-pub(super) async fn connect_tcp(addrs: &[std::net::SocketAddr]) -> Result<TcpStream, ErrorKind> {
-    let tcp = TcpStream::connect(addrs)
-        .await
-        .map_err(|e| connect_error(&e))?;
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
-}
-
-pub(super) fn classify_io(e: &io::Error, default: ErrorKind) -> ErrorKind {
-    use io::ErrorKind as K;
-    match e.kind() {
-        K::TimedOut => ErrorKind::Timeout,
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
-            if default != ErrorKind::Connect =>
-        {
-            ErrorKind::Reset
-        }
-        K::UnexpectedEof if default == ErrorKind::Tls => ErrorKind::Tls,
-        K::UnexpectedEof => ErrorKind::Reset,
-        // Under a hyper error (default `Reset`), InvalidInput/InvalidData is hyper's decoder
-        // rejecting a malformed body (a chunk size that is not hex, ...): a protocol error,
-        // not a reset. (rustls reports certificate problems as InvalidData too; those come
-        // with the `Tls` default and stay `tls`.)
-        K::InvalidData | K::InvalidInput if default == ErrorKind::Reset => ErrorKind::Protocol,
-        _ => default,
-    }
-}
-
-/// Maps a hyper error to a kind: the io error underneath when there is one.
-pub(super) fn classify_hyper(e: &hyper::Error) -> ErrorKind {
-    if e.is_timeout() {
-        return ErrorKind::Timeout;
-    }
-    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() || e.is_user() {
-        return ErrorKind::Protocol;
-    }
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<io::Error>() {
-            return classify_io(io, ErrorKind::Reset);
-        }
-        if let Some(h2) = s.downcast_ref::<hyper::Error>() {
-            if h2.is_parse() {
-                return ErrorKind::Protocol;
-            }
-        }
-        source = s.source();
-    }
-    if e.is_incomplete_message() || e.is_closed() || e.is_canceled() || e.is_body_write_aborted() {
-        return ErrorKind::Reset;
-    }
-    ErrorKind::Other
 }
 
 #[cfg(test)]

@@ -259,7 +259,9 @@ pub async fn run_profile(
             Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {
-            let client = HttpClient::new(target, orders.recorder.conn_probe(), trace);
+            // Scenario steps need hyper's response heads; plain endpoints take the lean path.
+            let lean = orders.profile.scenario.is_none();
+            let client = HttpClient::new(target, orders.recorder.conn_probe(), trace, lean);
             let session = orders.profile.scenario.as_ref().map(|s| {
                 Arc::new(Session::new(
                     s.clone(),
@@ -521,6 +523,12 @@ impl<T: Transport> Run<T> {
                 }
             });
             recorder.set_virtual_users(crowd.len() as i64);
+        }
+        if cancel.is_cancelled() {
+            // The stop zeroed the gauge, but a tick that was under way as it came may have
+            // written the crowd's size after it, and none follows. A replacement run of the
+            // same name writes its own within a tick.
+            recorder.set_virtual_users(0);
         }
         crowd.retire_all();
         stop.cancel();

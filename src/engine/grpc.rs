@@ -13,7 +13,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_T
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 
-use super::client::{classify_hyper, Conn, HttpClient};
+use super::classify::classify_hyper;
+use super::client::{Conn, HttpClient};
 use super::transport::{Pool, Transport};
 use crate::config::{GrpcMethod, Target, MAX_REPLY};
 use crate::metrics::connection::ConnProbe;
@@ -38,7 +39,7 @@ pub struct GrpcClient {
 
 impl GrpcClient {
     pub fn new(target: Arc<Target>, probe: ConnProbe, trace: Option<f64>) -> Arc<Self> {
-        let http = HttpClient::new(target.clone(), probe, trace);
+        let http = HttpClient::new(target.clone(), probe, trace, false);
         let mut templates = Templates::new();
         let calls = target
             .endpoints

@@ -5,11 +5,13 @@
 
 pub mod brake;
 mod budget;
+mod classify;
 pub mod client;
 mod closed;
 pub mod executor;
 pub mod follow;
 mod grpc;
+mod h1;
 pub mod limits;
 pub mod pacer;
 mod peers;

@@ -13,7 +13,7 @@ use memchr::memmem;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use super::client::{classify_io, connect_error, connect_tcp};
+use super::classify::{classify_io, connect_error, connect_tcp};
 use super::resolve::resolve_counted;
 use super::transport::{Pool, Transport};
 use crate::config::{Reply, Scheme, Target, MAX_REPLY};

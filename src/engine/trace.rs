@@ -29,12 +29,21 @@ impl Tracer {
         if headers.contains_key(&TRACEPARENT) {
             return None;
         }
+        let (value, id) = self.next();
+        headers.insert(TRACEPARENT.clone(), value);
+        id
+    }
+
+    /// A new `traceparent` value, and its trace id when it is sampled.
+    pub fn next(&self) -> (HeaderValue, Option<TraceId>) {
         // All-zero ids are invalid: the ranges leave zero out.
         let trace = fastrand::u128(1..);
         let parent = fastrand::u64(1..);
         let sampled = self.sample_ratio >= 1.0 || fastrand::f64() < self.sample_ratio;
-        headers.insert(TRACEPARENT.clone(), header(trace, parent, sampled));
-        sampled.then_some(TraceId(trace))
+        (
+            header(trace, parent, sampled),
+            sampled.then_some(TraceId(trace)),
+        )
     }
 }
 
