@@ -67,6 +67,7 @@ fn merging_two_runs_gives_the_summary_of_all_their_requests() {
         dir.path().join("b.json"),
         dir.path().join("m.json"),
     );
+    let (report_html, report_md) = (dir.path().join("m.html"), dir.path().join("m.md"));
     // Two runs side by side, one against a fast path and one against a slower one.
     std::thread::scope(|scope| {
         for (path, json) in [("/", &a), ("/slow", &b)] {
@@ -100,9 +101,23 @@ fn merging_two_runs_gives_the_summary_of_all_their_requests() {
         m.to_str().unwrap(),
         "--threshold",
         "p99<10s",
+        "--report",
+        report_html.to_str().unwrap(),
+        "--report",
+        report_md.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let s = read_json(&m);
+    // The merged run's reports carry the merged figures, not one shard's.
+    let html = std::fs::read_to_string(&report_html).unwrap();
+    assert!(
+        html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"),
+        "{html}"
+    );
+    assert!(html.contains("2 shard summaries, merged"), "{html}");
+    let md = std::fs::read_to_string(&report_md).unwrap();
+    assert!(md.contains("800"), "{md}");
+    assert!(md.contains("p99<10s"), "{md}");
 
     assert_eq!(u(&s["requests"]), u(&sa["requests"]) + u(&sb["requests"]));
     assert_eq!(u(&s["requests"]), 800, "{s:#}");

@@ -24,6 +24,9 @@ pub struct MergeArgs {
     /// Pass/fail criterion checked besides those the inputs carry, e.g. 'p99<300ms' (repeatable).
     #[arg(long = "threshold", short = 't')]
     pub thresholds: Vec<String>,
+    /// Write a report of the merged run: self-contained HTML (.html) or Markdown (.md) (repeatable).
+    #[arg(long = "report", value_name = "PATH", value_parser = super::run::parse_report_path)]
+    pub reports: Vec<PathBuf>,
     /// No text summary on stdout (the exit code and --json still tell).
     #[arg(long, short)]
     pub quiet: bool,
@@ -109,9 +112,32 @@ pub fn merge_command(args: MergeArgs) -> u8 {
             return EXIT_RUNTIME;
         }
     }
+    if let Err(e) = write_reports(&args, &summary) {
+        eprintln!("error: {e}");
+        return EXIT_RUNTIME;
+    }
     if passed {
         0
     } else {
         EXIT_THRESHOLDS
     }
+}
+
+/// The `--report` files of the merged summary.
+fn write_reports(args: &MergeArgs, summary: &Summary) -> Result<(), String> {
+    use crate::report::{html, markdown};
+    let meta = html::ReportMeta {
+        deltas: Vec::new(),
+        command: crate::redact::command_line(std::env::args()),
+        target: format!("{} shard summaries, merged", args.files.len()),
+    };
+    for path in &args.reports {
+        let text = match path.extension().and_then(|e| e.to_str()) {
+            Some("md") => markdown::markdown(summary, &meta),
+            _ => html::html(summary, &meta),
+        };
+        std::fs::write(path, text)
+            .map_err(|e| format!("cannot write the report {}: {e}", path.display()))?;
+    }
+    Ok(())
 }

@@ -96,7 +96,7 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-fn parse_report_path(s: &str) -> Result<PathBuf, String> {
+pub(super) fn parse_report_path(s: &str) -> Result<PathBuf, String> {
     let p = PathBuf::from(s);
     match p.extension().and_then(|e| e.to_str()) {
         Some("html" | "htm" | "md") => Ok(p),
