@@ -467,7 +467,9 @@ impl HttpClient {
             let Sender::Wire(wire) = &mut conn.send else {
                 return Err(ErrorKind::Other);
             };
-            if wire.went_stale() {
+            // Only a kept connection can have gone stale; a server that closes every new
+            // one fails the request below instead of looping here.
+            if wire.reused() && wire.went_stale() {
                 conn = self.connect(conn.instance).await?;
                 continue;
             }
