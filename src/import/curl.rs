@@ -1,6 +1,6 @@
 //! `loadtide import curl '<command line>'`: the request a curl command would send, as one
-//! target, one endpoint and a short constant-rate profile. The command line is split as a
-//! POSIX shell would (shell-words); the options that shape the request are understood, the
+//! target, one endpoint and a short constant-rate profile. The command line is split as bash
+//! would (`shell.rs`); the options that shape the request are understood, the
 //! ones that only shape curl's own output are skipped, and any other is an error naming it,
 //! so nothing the user asked for is silently lost. A password (`-u user:pass`, or in the
 //! URL) is never written: the request becomes a one-step scenario whose basic auth reads it
@@ -135,7 +135,7 @@ fn usage(message: impl Into<String>) -> ImportError {
 /// The config draft for `command` (a curl command line, `curl` itself optional); `@file`
 /// arguments are read relative to `cwd`.
 pub fn import(command: &str, cwd: &Path) -> Result<Draft, ImportError> {
-    let words = split(command)?;
+    let words = super::shell::split(command).map_err(usage)?;
     let mut words = words.into_iter().peekable();
     if words.peek().map(String::as_str) == Some("curl") {
         words.next();
@@ -177,18 +177,6 @@ pub fn import(command: &str, cwd: &Path) -> Result<Draft, ImportError> {
 
 fn missing(flag: &str) -> ImportError {
     usage(format!("curl option `{flag}` needs a value"))
-}
-
-/// Splits the command line as a POSIX shell would, line continuations included.
-fn split(command: &str) -> Result<Vec<String>, ImportError> {
-    if command.contains("$'") {
-        return Err(usage(
-            "ANSI-C quoted strings ($'…') are not supported: quote with '…' or \"…\", or put \
-             the body in a file and give -d @FILE",
-        ));
-    }
-    let joined = command.replace("\\\r\n", " ").replace("\\\n", " ");
-    shell_words::split(&joined).map_err(|e| usage(format!("cannot split the command line: {e}")))
 }
 
 fn set_url(req: &mut Request, url: String) -> Result<(), ImportError> {
@@ -365,7 +353,14 @@ fn body(req: &mut Request, url: &mut Url) -> Result<Option<Body>, ImportError> {
         return Ok(None);
     }
     let body = match req.data_file.take() {
-        Some(f) if req.data.len() == 1 => Body::File(f),
+        Some(f) if req.data.len() == 1 => {
+            req.notes.push(format!(
+                "the body is read from {} when the config loads: keep the file there, or move \
+                 it beside the config and make `body_file` relative to it",
+                f.display()
+            ));
+            Body::File(f)
+        }
         Some(_) => {
             return Err(usage(
                 "a --data-binary @FILE (or --json @FILE) body can't be joined with other data",
@@ -603,6 +598,29 @@ mod tests {
             let e = import(cmd, Path::new(".")).expect_err(cmd);
             assert!(e.to_string().contains(needle), "{cmd}: {e}");
         }
+    }
+
+    #[test]
+    fn a_browsers_copy_as_curl() {
+        let d = req(r#"curl 'https://shop.example.com/api/cart' \
+  -H 'accept: */*' \
+  -H 'content-type: application/json' \
+  -b 'sid=abc; theme=dark' \
+  -H 'sec-ch-ua: "Chromium";v="131"' \
+  --data-raw $'{"note":"it\'s"}' \
+  --compressed"#);
+        let e = &d.targets[0].endpoints[0];
+        assert_eq!(e.method, "POST");
+        assert_eq!(e.body, Some(Body::Text(r#"{"note":"it's"}"#.into())));
+        assert_eq!(
+            e.headers,
+            vec![
+                ("accept".into(), "*/*".into()),
+                ("content-type".into(), "application/json".into()),
+                ("cookie".into(), "sid=abc; theme=dark".into()),
+                ("sec-ch-ua".into(), r#""Chromium";v="131""#.into()),
+            ]
+        );
     }
 
     #[test]

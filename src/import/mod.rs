@@ -16,6 +16,7 @@ pub mod curl;
 pub mod har;
 pub mod openapi;
 mod render;
+mod shell;
 
 pub use render::render;
 
