@@ -293,6 +293,24 @@ fn keep_static_keeps_the_assets() {
 }
 
 #[test]
+fn host_keeps_only_the_requests_to_that_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, c, out) = import(
+        dir.path(),
+        &["har", &fixture("session.har"), "--host", "API.example.com"],
+        &[],
+    );
+    assert!(out.stderr.contains("kept 1 of 10 requests"), "{out:?}");
+    assert!(
+        out.stderr.contains("8 to other hosts than --host"),
+        "{out:?}"
+    );
+    let targets: Vec<&String> = c["targets"].as_table().unwrap().keys().collect();
+    assert_eq!(targets, ["api_example_com"]);
+    assert_eq!(strs(&c["safety"]["allowed_hosts"]), ["api.example.com"]);
+}
+
+#[test]
 fn a_har_import_replays_the_session_in_order() {
     let target = Capture::start();
     let dir = tempfile::tempdir().unwrap();
@@ -407,6 +425,61 @@ fn openapi_import_has_an_endpoint_per_operation_with_parameters_filled() {
         "{text}"
     );
     assert_eq!(c["profiles"]["steady"]["rate"].as_integer(), Some(5));
+}
+
+#[test]
+fn an_openapi_import_runs_every_operation_against_url() {
+    let target = Capture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/api/v3", target.addr);
+    let (path, _, _) = import(
+        dir.path(),
+        &["openapi", &fixture("petstore.yaml"), "--url", &url],
+        &[],
+    );
+    // Six operations weighing 1 3 3 1 3 1, picked at random by weight: in 150 requests each
+    // is all but certain to come up ((11/12)^150 < 1e-5 for a light one to be missed).
+    let p = path.to_str().unwrap();
+    let args = [
+        "run",
+        "--config",
+        p,
+        "--profile",
+        "steady",
+        "--rate",
+        "50",
+        "--requests",
+        "150",
+        "--quiet",
+    ];
+    assert_code(&exec(&args, &[]), 0);
+    let seen = target.seen();
+    let mut sent: Vec<String> = seen
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.target))
+        .collect();
+    sent.sort();
+    sent.dedup();
+    assert_eq!(
+        sent,
+        [
+            "DELETE /api/v3/pet/1",
+            "GET /api/v3/pet/1",
+            "GET /api/v3/pet?status=available",
+            "GET /api/v3/store/order/7",
+            "POST /api/v3/pet",
+            "PUT /api/v3/user/example",
+        ],
+        "{seen:#?}"
+    );
+    let add = seen.iter().find(|r| r.method == "POST").unwrap();
+    assert_eq!(add.headers["content-type"], "application/json");
+    assert_eq!(
+        add.body.as_ref(),
+        br#"{"name":"doggie","photoUrls":["example"]}"#
+    );
+    let del = seen.iter().find(|r| r.method == "DELETE").unwrap();
+    assert_eq!(del.headers["api_key"], "key-123");
 }
 
 #[test]

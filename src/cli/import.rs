@@ -34,6 +34,9 @@ pub enum Source {
         /// Keep images, CSS, scripts, fonts and media (left out by default).
         #[arg(long)]
         keep_static: bool,
+        /// Only the requests to this host (repeatable; default: every host in the recording).
+        #[arg(long = "host", value_name = "HOST")]
+        hosts: Vec<String>,
         #[command(flatten)]
         out: Output,
     },
@@ -119,8 +122,12 @@ fn convert(source: Source) -> Result<(Draft, Output), ImportError> {
         Source::Har {
             file,
             keep_static,
+            hosts,
             out,
-        } => (import::har::import(&file, keep_static)?, out),
+        } => {
+            let filter = import::har::Filter { keep_static, hosts };
+            (import::har::import(&file, &filter)?, out)
+        }
         Source::Openapi { file, url, out } => {
             (import::openapi::import(&file, url.as_deref())?, out)
         }

@@ -135,8 +135,18 @@ struct Kept {
     end_ms: Option<f64>,
 }
 
+/// Which entries of a recording are imported.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// Static assets too (by default they are left out).
+    pub keep_static: bool,
+    /// Only requests to these hosts (case-insensitive); empty: every host.
+    pub hosts: Vec<String>,
+}
+
 /// The config draft for the HAR file at `path`.
-pub fn import(path: &Path, keep_static: bool) -> Result<Draft, ImportError> {
+pub fn import(path: &Path, filter: &Filter) -> Result<Draft, ImportError> {
+    let keep_static = filter.keep_static;
     let input = path.display().to_string();
     let bad = |m: String| ImportError::new(&input, m);
     let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
@@ -155,7 +165,7 @@ pub fn import(path: &Path, keep_static: bool) -> Result<Draft, ImportError> {
         ));
     }
     let mut kept = Vec::new();
-    let (mut statics, mut other, mut bad_times) = (0, 0, 0);
+    let (mut statics, mut other, mut elsewhere, mut bad_times) = (0, 0, 0, 0);
     for (i, raw) in entries.iter().enumerate() {
         let e: Entry = serde_json::from_value(raw.clone())
             .map_err(|err| bad(format!("`log.entries[{i}]`: {err}")))?;
@@ -163,6 +173,15 @@ pub fn import(path: &Path, keep_static: bool) -> Result<Draft, ImportError> {
             other += 1; // data:, blob:, ws:, extensions' own URLs
             continue;
         };
+        if !filter.hosts.is_empty()
+            && !filter
+                .hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&url.host))
+        {
+            elsewhere += 1;
+            continue;
+        }
         if !keep_static && is_static(&e.response.content.mime_type, &url.path) {
             statics += 1;
             continue;
@@ -189,23 +208,22 @@ pub fn import(path: &Path, keep_static: bool) -> Result<Draft, ImportError> {
             url,
         });
     }
+    let left_out =
+        format!(
+        "{statics} static assets (images, CSS, scripts, fonts, media{}), {other} that were not \
+         HTTP and {elsewhere} to other hosts than --host",
+        if keep_static { "" } else { "; --keep-static keeps them" }
+    );
     if kept.is_empty() {
         return Err(bad(format!(
-            "none of its {} entries is left to import ({statics} static assets, give \
-             --keep-static to keep them; {other} not HTTP)",
+            "none of its {} entries is left to import: {left_out}",
             entries.len()
         )));
     }
     let mut notes = vec![format!(
-        "kept {} of {} requests; left out {statics} static assets (images, CSS, scripts, \
-         fonts, media{}) and {other} that were not HTTP",
+        "kept {} of {} requests; left out {left_out}",
         kept.len(),
         entries.len(),
-        if keep_static {
-            ""
-        } else {
-            "; --keep-static keeps them"
-        }
     )];
     if bad_times > 0 {
         notes.push(format!(
@@ -268,10 +286,16 @@ fn draft(input: &str, kept: Vec<Kept>, mut notes: Vec<String>) -> Draft {
         }
     }
     if origins.len() > 1 {
+        let each: Vec<String> = origins
+            .iter()
+            .map(|(u, e)| format!("{} ({})", u.origin, e.len()))
+            .collect();
         notes.push(format!(
-            "the recording spans {} origins; a scenario runs against one target, so each \
-             origin has its own target, scenario and profile (order kept within each)",
-            origins.len()
+            "the recording spans {} origins: {}; a scenario runs against one target, so each \
+             origin has its own target, scenario and profile (order kept within each): \
+             remove the ones not to load (third parties), or give --host",
+            origins.len(),
+            each.join(", ")
         ));
     }
     let users = (100 / origins.len() as u64).clamp(1, USERS);
@@ -354,4 +378,32 @@ fn draft(input: &str, kept: Vec<Kept>, mut notes: Vec<String>) -> Draft {
     }
     draft.notes = notes;
     draft
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_assets_by_mime_type_or_extension() {
+        for (mime, path) in [
+            ("image/png", "/x"),
+            ("text/css; charset=utf-8", "/x"),
+            ("application/javascript", "/x"),
+            ("font/woff2", "/x"),
+            ("video/mp4", "/x"),
+            ("", "/app.JS?v=3"),
+            ("application/octet-stream", "/fonts/a.woff2"),
+        ] {
+            assert!(is_static(mime, path), "{mime} {path}");
+        }
+        for (mime, path) in [
+            ("application/json", "/api/items"),
+            ("text/html", "/"),
+            ("", "/v1.2/items"),
+            ("application/json", "/api/items.json"),
+        ] {
+            assert!(!is_static(mime, path), "{mime} {path}");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! body comes from the media type's or schema's example, else is built from the schema.
 //! Reads weigh more than writes. Only local `$ref`s (`#/components/...`) are followed.
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use serde_yaml::Value;
@@ -52,7 +53,10 @@ pub fn import(path: &Path, url: Option<&str>) -> Result<Draft, ImportError> {
     }
     let base = server(&doc, url).map_err(bad)?;
     let parsed = parse_http_url(&base).map_err(|e| bad(format!("server URL: {e}")))?;
-    let spec = Spec { doc: &doc };
+    let spec = Spec {
+        doc: &doc,
+        building: RefCell::default(),
+    };
     let mut endpoints = Vec::new();
     let mut names = Names::default();
     let mut notes = Vec::new();
@@ -148,6 +152,8 @@ fn scalar(v: &Value) -> Option<String> {
 
 struct Spec<'a> {
     doc: &'a Value,
+    /// The `$ref`s of the schemas `build` is inside of, outermost first.
+    building: RefCell<Vec<String>>,
 }
 
 impl Spec<'_> {
@@ -312,7 +318,17 @@ impl Spec<'_> {
     /// A value that fits `schema`: its example or default, else its properties' (required
     /// ones, or all when none is), its items', its type's.
     fn build(&self, schema: &Value, depth: usize) -> Value {
-        let schema = self.resolve(schema);
+        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            // A schema that contains itself (a tree's children) ends where it recurs.
+            if self.building.borrow().iter().any(|b| b == r) {
+                return Value::Null;
+            }
+            self.building.borrow_mut().push(r.to_string());
+            let v = self.build(&self.resolve(schema), depth);
+            self.building.borrow_mut().pop();
+            return v;
+        }
+        let schema = schema.clone();
         if let Some(v) = schema.get("example").or_else(|| schema.get("default")) {
             return v.clone();
         }
@@ -428,5 +444,62 @@ fn by_type(schema: &Value) -> Value {
             }
             .into(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> Value {
+        serde_yaml::from_str(yaml).expect("YAML")
+    }
+
+    #[test]
+    fn a_recursive_schema_ends_where_it_recurs() {
+        let doc = spec(
+            "components: {schemas: {Node: {type: object, properties: {name: {type: string}, \
+             children: {type: array, items: {$ref: '#/components/schemas/Node'}}}}}}",
+        );
+        let s = Spec {
+            doc: &doc,
+            building: RefCell::default(),
+        };
+        let v = s.build(&spec("$ref: '#/components/schemas/Node'"), 0);
+        let json = serde_json::to_string(&v).expect("JSON");
+        assert_eq!(json, r#"{"name":"example","children":[null]}"#);
+    }
+
+    #[test]
+    fn values_by_type_and_format() {
+        for (schema, want) in [
+            ("{type: integer}", "1"),
+            ("{type: boolean}", "true"),
+            (
+                "{type: string, format: uuid}",
+                "00000000-0000-4000-8000-000000000001",
+            ),
+            ("{type: string}", "example"),
+            ("{}", "example"),
+        ] {
+            assert_eq!(
+                scalar(&by_type(&spec(schema))).as_deref(),
+                Some(want),
+                "{schema}"
+            );
+        }
+    }
+
+    #[test]
+    fn server_variables_take_their_defaults() {
+        let doc = spec(
+            "servers: [{url: '{proto}://h:{port}/v1', variables: {proto: {default: http}, \
+             port: {default: '8080'}}}]",
+        );
+        assert_eq!(server(&doc, None).expect("url"), "http://h:8080/v1");
+        assert_eq!(server(&doc, Some("http://x/")).expect("url"), "http://x/");
+        assert!(server(&spec("{}"), None)
+            .expect_err("none")
+            .contains("--url"));
     }
 }
