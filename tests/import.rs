@@ -381,15 +381,15 @@ fn openapi_import_has_an_endpoint_per_operation_with_parameters_filled() {
     assert_eq!(
         names,
         [
-            "addpet",
-            "findpets",
-            "getpetbyid",
+            "add_pet",
+            "find_pets",
+            "get_pet_by_id",
             "delete_pet_petid",
             "get_store_order_orderid",
-            "updateuser",
+            "update_user",
         ]
     );
-    let add = by_name("addpet");
+    let add = by_name("add_pet");
     assert_eq!(add["method"].as_str(), Some("POST"));
     let body: serde_json::Value = serde_json::from_str(add["body"].as_str().unwrap()).unwrap();
     assert_eq!(
@@ -397,10 +397,10 @@ fn openapi_import_has_an_endpoint_per_operation_with_parameters_filled() {
         serde_json::json!({"name": "doggie", "photoUrls": ["example"]})
     );
     assert_eq!(add["weight"].as_integer(), Some(1));
-    let find = by_name("findpets");
+    let find = by_name("find_pets");
     assert_eq!(find["path"].as_str(), Some("/pet?status=available"));
     assert_eq!(find["weight"].as_integer(), Some(3));
-    assert_eq!(by_name("getpetbyid")["path"].as_str(), Some("/pet/1"));
+    assert_eq!(by_name("get_pet_by_id")["path"].as_str(), Some("/pet/1"));
     let del = by_name("delete_pet_petid");
     assert_eq!(del["path"].as_str(), Some("/pet/1"));
     assert_eq!(del["headers"]["api_key"].as_str(), Some("key-123"));
@@ -408,7 +408,7 @@ fn openapi_import_has_an_endpoint_per_operation_with_parameters_filled() {
         by_name("get_store_order_orderid")["path"].as_str(),
         Some("/store/order/7")
     );
-    let upd = by_name("updateuser");
+    let upd = by_name("update_user");
     assert_eq!(upd["path"].as_str(), Some("/user/example"));
     assert_eq!(
         upd["body"].as_str(),

@@ -76,6 +76,19 @@ pub fn import(path: &Path, url: Option<&str>) -> Result<Draft, ImportError> {
     if endpoints.is_empty() {
         return Err(bad("no operations under `paths`: nothing to import".into()));
     }
+    let writes: Vec<&str> = endpoints
+        .iter()
+        .filter(|e| !matches!(e.method.as_str(), "GET" | "HEAD" | "OPTIONS"))
+        .map(|e| e.name.as_str())
+        .collect();
+    if !writes.is_empty() {
+        notes.push(format!(
+            "{} operations may change data ({}): remove the ones not to run against a shared \
+             environment",
+            writes.len(),
+            writes.join(", ")
+        ));
+    }
     let mut target_names = Names::default();
     let name = target_name(&mut target_names, &parsed);
     let comments = spec.credentials(&name, &mut notes);
@@ -192,7 +205,7 @@ impl Spec<'_> {
     ) -> RequestDraft {
         let method_up = method.to_ascii_uppercase();
         let name = match op.get("operationId").and_then(Value::as_str) {
-            Some(id) => names.unique(&slug(id, "operation")),
+            Some(id) => names.unique(&slug(&snake(id), "operation")),
             None => request_name(names, &method_up, path),
         };
         let mut comments = vec![match op.get("summary").and_then(Value::as_str) {
@@ -415,6 +428,20 @@ impl Spec<'_> {
     }
 }
 
+/// `getPetById` -> `get_Pet_By_Id` (slug then lowers it): camelCase words kept apart.
+fn snake(id: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in id.chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push('_');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(c);
+    }
+    out
+}
+
 /// The first of an `examples` map's values.
 fn first_example(v: &Value) -> Option<Value> {
     let (_, e) = v.get("examples")?.as_mapping()?.iter().next()?;
@@ -488,6 +515,12 @@ mod tests {
                 "{schema}"
             );
         }
+    }
+
+    #[test]
+    fn operation_ids_keep_their_words() {
+        assert_eq!(slug(&snake("getPetById"), "x"), "get_pet_by_id");
+        assert_eq!(slug(&snake("list-users_v2"), "x"), "list_users_v2");
     }
 
     #[test]
