@@ -502,7 +502,8 @@ fn openapi_json_with_a_relative_server_takes_url() {
     assert_eq!(t["url"].as_str(), Some("http://127.0.0.1:8080/v1"));
     let eps = t["endpoints"].as_array().unwrap();
     assert_eq!(eps[0]["path"].as_str(), Some("/items/abc%201"));
-    assert_eq!(eps[1]["body"].as_str(), Some(r#"{"name":"pen"}"#));
+    assert_eq!(eps[1]["path"].as_str(), Some("/things/example/parts"));
+    assert_eq!(eps[2]["body"].as_str(), Some(r#"{"name":"pen"}"#));
 }
 
 // ---------------------------------------------------------------------------------------------

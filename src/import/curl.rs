@@ -82,7 +82,7 @@ fn long(name: &str) -> Option<Opt> {
         "max-time" => Opt::MaxTime,
         "location" => Opt::Location,
         "silent" | "show-error" | "verbose" | "include" | "fail" | "fail-with-body"
-        | "no-progress-meter" | "progress-bar" | "http1.1" | "no-buffer" => Opt::Skip,
+        | "no-progress-meter" | "progress-bar" | "http1.1" | "no-buffer" | "basic" => Opt::Skip,
         "output" | "write-out" | "connect-timeout" => Opt::SkipValue,
         _ => return None,
     })
@@ -263,6 +263,12 @@ fn header(req: &mut Request, h: &str) -> Result<(), ImportError> {
             "`-H {h}` is not a header: expected 'Name: value'"
         )));
     };
+    if http::HeaderName::try_from(name.trim()).is_err() {
+        return Err(usage(format!(
+            "`-H {h}`: {:?} is not a valid header name",
+            name.trim()
+        )));
+    }
     let value = value.trim();
     if !value.is_empty() {
         // `-H 'Name:'` removes one of curl's own headers; loadtide sends none of them anyway.
@@ -585,6 +591,10 @@ mod tests {
             ("curl -Z http://h/", "`-Z`"),
             ("curl -X", "`-X` needs a value"),
             ("curl -H 'nocolon' http://h/", "not a header"),
+            (
+                "curl -H 'Bad Name: x' http://h/",
+                "\"Bad Name\" is not a valid header name",
+            ),
             ("curl http://a/ http://b/", "more than one URL"),
             ("curl -b cookies.txt http://h/", "reads cookies from a file"),
             ("curl 'http://h/", "cannot split"),

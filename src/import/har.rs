@@ -238,7 +238,10 @@ fn request(e: &Entry, url: &Url) -> RequestDraft {
     let mut headers: Vec<(String, String)> = Vec::new();
     for h in &e.request.headers {
         let name = h.name.trim().to_ascii_lowercase();
-        if name.starts_with(':') || DROPPED_HEADERS.contains(&name.as_str()) {
+        // Not a header loadtide could send (the browser's own, or broken in the file).
+        let invalid = http::HeaderName::try_from(name.as_str()).is_err()
+            || http::HeaderValue::try_from(h.value.as_str()).is_err();
+        if invalid || name.starts_with(':') || DROPPED_HEADERS.contains(&name.as_str()) {
             continue;
         }
         match headers.iter_mut().find(|(n, _)| *n == name) {

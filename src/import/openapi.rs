@@ -241,6 +241,15 @@ impl Spec<'_> {
                 _ => {} // cookie parameters: left to the user
             }
         }
+        // A `{name}` no parameter declares: filled all the same, so the path is valid.
+        while let Some((start, end)) = filled_path
+            .find('{')
+            .and_then(|a| Some((a, a + filled_path[a..].find('}')?)))
+        {
+            let pname = filled_path[start + 1..end].to_string();
+            filled.push(format!("{pname} = example (not declared)"));
+            filled_path.replace_range(start..=end, "example");
+        }
         if !filled.is_empty() {
             comments.push(format!("parameters: {}", filled.join(", ")));
         }
