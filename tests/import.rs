@@ -173,15 +173,18 @@ fn a_curl_password_is_read_from_the_environment_never_written() {
     let p = path.to_str().unwrap();
     let out = exec(&["import", "curl", &cmd, "-o", p], &[]);
     assert_code(&out, 0);
-    assert!(out.stderr.contains("127_0_0_1_PASSWORD"), "{out:?}");
+    assert!(out.stderr.contains("HOST_127_0_0_1_PASSWORD"), "{out:?}");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains("s3cret-canary"), "{text}");
     assert!(!out.stderr.contains("s3cret-canary"), "{out:?}");
     // Without the variable, check names it; with it, the config runs and logs in.
     let check = exec(&["check", "--config", p], &[]);
     assert_code(&check, 2);
-    assert!(check.stderr.contains("127_0_0_1_PASSWORD"), "{check:?}");
-    let env = [("127_0_0_1_PASSWORD", "s3cret-canary")];
+    assert!(
+        check.stderr.contains("HOST_127_0_0_1_PASSWORD"),
+        "{check:?}"
+    );
+    let env = [("HOST_127_0_0_1_PASSWORD", "s3cret-canary")];
     assert_code(&exec(&["check", "--config", p], &env), 0);
     let c: Value = text.parse().unwrap();
     let s = &c["scenarios"]["127_0_0_1"];

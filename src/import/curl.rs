@@ -471,7 +471,13 @@ fn draft(mut req: Request) -> Result<Draft, ImportError> {
         None => target.endpoints.push(endpoint),
         Some(user) => {
             let (user, _password) = user.split_once(':').unwrap_or((&user, ""));
-            let env = format!("{}_PASSWORD", name.to_ascii_uppercase());
+            // A shell variable's name: `export 127_0_0_1_PASSWORD=…` would be refused.
+            let prefix = if name.starts_with(|c: char| c.is_ascii_digit()) {
+                "HOST_"
+            } else {
+                ""
+            };
+            let env = format!("{prefix}{}_PASSWORD", name.to_ascii_uppercase());
             notes.push(format!(
                 "the password of {user:?} is not written into the config: it is read from the \
                  environment variable {env} (set it before check and run)"
@@ -576,7 +582,7 @@ mod tests {
             let s = &d.scenarios[0];
             assert_eq!(
                 s.basic_auth,
-                Some(("alice".into(), "127_0_0_1_PASSWORD".into()))
+                Some(("alice".into(), "HOST_127_0_0_1_PASSWORD".into()))
             );
             assert_eq!(d.profiles[0].scenario.as_deref(), Some("127_0_0_1"));
             let text = super::super::render(&d);
