@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod healthcheck;
 pub mod html;
 pub mod httpserve;
+pub mod import;
 pub mod metrics;
 pub mod notify;
 pub mod oneshot;

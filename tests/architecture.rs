@@ -32,6 +32,7 @@ const FLOORS: &[&[&str]] = &[
         "demo",
         "healthcheck",
         "timetable",
+        "import",
         "scheduler",
         "server",
         "webconfig",

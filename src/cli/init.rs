@@ -28,7 +28,7 @@ pub(super) fn init(args: &InitArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    match write_new(&args.config, &text) {
+    match write_new(&args.config, &text, "remove it or give --config NEW_PATH") {
         Ok(()) => {
             println!(
                 "wrote {}; next: loadtide check --config {0}, then loadtide serve --config {0}",
@@ -47,15 +47,16 @@ pub(super) fn init(args: &InitArgs) -> u8 {
     }
 }
 
-/// Creates `path` with `text`; an existing file is left alone and named in the error.
-fn write_new(path: &Path, text: &str) -> Result<(), String> {
+/// Creates `path` with `text`; an existing file is left alone and named in the error, which
+/// ends with `hint` (what to do instead).
+pub(super) fn write_new(path: &Path, text: &str, hint: &str) -> Result<(), String> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => {
-                "already exists; not overwritten (remove it or give --config NEW_PATH)".to_string()
+                format!("already exists; not overwritten ({hint})")
             }
             _ => format!("cannot create it: {e}"),
         })?;
@@ -205,7 +206,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("loadtide.toml");
         std::fs::write(&path, "mine").expect("written");
-        let e = write_new(&path, "theirs").expect_err("refused");
+        let e = write_new(&path, "theirs", "remove it").expect_err("refused");
         assert!(e.contains("already exists"), "{e}");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "mine");
     }

@@ -1,7 +1,7 @@
 //! Command-line interface: `serve` (the daemon), `run` (one-shot for CI), `check` (validate a
 //! config and show what would run), `capacity`, `merge`, `healthcheck` (probe a running
-//! daemon) and `demo-target`. This file holds the clap types and the dispatch; each command
-//! lives in its own module and maps every failure to an exit code (`exit`):
+//! daemon), `init` and `import` (write a config) and `demo-target`. This file holds the clap
+//! types and the dispatch; each command lives in its own module and maps every failure to an exit code (`exit`):
 //! 0 success, 1 thresholds failed, 2 bad usage or config, 3 runtime failure.
 
 use std::path::PathBuf;
@@ -18,6 +18,7 @@ mod check_json;
 pub mod exit;
 mod generate;
 mod healthcheck;
+mod import;
 mod init;
 mod merge;
 mod run;
@@ -94,6 +95,8 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Write a commented starter config (aimed at --url, or at the built-in demo target).
     Init(init::InitArgs),
+    /// Write a loadtide config from a curl command line, a HAR recording or an OpenAPI description.
+    Import(import::ImportArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
         #[arg(value_enum)]
@@ -192,6 +195,7 @@ async fn dispatch(command: Command) -> u8 {
         Command::Healthcheck(args) => healthcheck::healthcheck(args).await,
         Command::DemoTarget { listen } => serve::demo_target(&listen).await,
         Command::Init(args) => init::init(&args),
+        Command::Import(args) => import::import(args),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man => generate::man(),
     }

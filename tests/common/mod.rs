@@ -8,6 +8,7 @@
 // Each test binary uses its own subset of this module.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod cli;
 pub mod daemon;
 pub mod echo;
