@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
-# Soak: `loadtide serve` against a local demo target for DURATION at RATE req/s, with a
-# config reload (SIGHUP, alternating a profile's rate so that it restarts) every
-# RELOAD_EVERY seconds and a target restart (killed, down 2 s, started again on the same
-# port) every RESTART_EVERY seconds. Every SAMPLE_EVERY seconds it prints the daemon's RSS,
+# Soak: `loadtide serve` against a local demo target for DURATION at RATE req/s, with
+#   - a config reload (SIGHUP, alternating a profile's rate so that it restarts) every
+#     RELOAD_EVERY seconds, and a bad one (a negative rate: refused, the old config keeps
+#     running) every BAD_EVERY seconds;
+#   - a target restart (killed, down 2 s, started again on the same port) every
+#     RESTART_EVERY seconds;
+#   - the kill switch (POST /-/pause, PAUSE_S seconds, POST /-/resume) every PAUSE_EVERY s;
+#   - the bundled schedules compressed: a profile whose 6-field cron fires every 4 s for 2 s
+#     (an hour holds the 900 activations of a week of the bundled `*/10 * * * *` bursts)
+#     and one whose window opens every minute for 30 s (an hour: two months of daily
+#     windows).
+# Every SAMPLE_EVERY seconds it prints the daemon's RSS,
 # open fds (/proc/PID/fd), series count (sample lines in /metrics) and tokio alive tasks
 # (loadtide_runtime_alive_tasks), then a verdict: after WARMUP seconds, the last third of
 # the samples must not exceed the first third (RSS: max within 20% or 8 MiB; series: at
 # most 12 more lines; fds and tasks: the floor, i.e. the lowest sample, within 20% plus a
-# small constant), and the requests after warmup must reach 90% of RATE per second.
+# small constant), every good reload must succeed and every bad one be refused, and the
+# requests after warmup must reach 90% of RATE per second outside the pauses.
 # Exit 0 when flat. Fds and tasks are judged by their floor because their peaks follow
 # the connection pool, which grows with concurrency (latency × rate: a busy machine
 # doubles it) and empties at every target restart; a leaked socket or task survives the
 # restart and raises the floor.
 #
 #   scripts/soak.sh [DURATION] [RATE]      e.g. scripts/soak.sh 2h 2000; default 10m 2000
-#   LOADTIDE_BIN=target/release/loadtide scripts/soak.sh 1h 2000
+#   scripts/soak.sh --hours N [RATE]       N hours, reloads every minute, a bad one every 10
+#   LOADTIDE_BIN=target/release/loadtide scripts/soak.sh --hours 1
 #
 # scripts/test.sh runs a compressed one (SOAK_CI=1: 150 s at 1000 req/s, reload every 20 s,
-# target restart every 25 s, warmup 55 s). Only 127.0.0.1 is involved; every process it
-# starts is stopped by PID on exit.
+# a bad reload every 45 s, target restart every 25 s, a pause every 40 s, warmup 55 s).
+# Only 127.0.0.1 is involved; every process it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +41,14 @@ seconds() { # 90, 90s, 10m, 2h -> seconds
   esac
 }
 
-if [ "${SOAK_CI:-0}" = 1 ]; then
-  : "${RELOAD_EVERY:=20}" "${RESTART_EVERY:=25}" "${SAMPLE_EVERY:=5}" "${WARMUP:=55}"
+if [ "${1:-}" = --hours ]; then
+  [[ "${2:-}" =~ ^[0-9]+$ ]] || { echo "soak.sh: --hours needs a whole number of hours, got ${2:-nothing}" >&2; exit 2; }
+  DURATION=$(( $2 * 3600 ))
+  RATE=${3:-2000}
+  : "${RELOAD_EVERY:=60}" "${BAD_EVERY:=600}" "${SAMPLE_EVERY:=30}"
+elif [ "${SOAK_CI:-0}" = 1 ]; then
+  : "${RELOAD_EVERY:=20}" "${BAD_EVERY:=45}" "${RESTART_EVERY:=25}" "${PAUSE_EVERY:=40}"
+  : "${SAMPLE_EVERY:=5}" "${WARMUP:=55}"
   DURATION=$(seconds "${1:-150}")
   RATE=${2:-1000}
 else
@@ -40,7 +56,10 @@ else
   RATE=${2:-2000}
 fi
 RELOAD_EVERY=${RELOAD_EVERY:-30}
+BAD_EVERY=${BAD_EVERY:-300}
 RESTART_EVERY=${RESTART_EVERY:-60}
+PAUSE_EVERY=${PAUSE_EVERY:-300}
+PAUSE_S=${PAUSE_S:-3}
 SAMPLE_EVERY=${SAMPLE_EVERY:-10}
 WARMUP=${WARMUP:-$(( DURATION / 6 > 60 ? 60 : DURATION / 6 ))}
 BIN=${LOADTIDE_BIN:-target/debug/loadtide}
@@ -107,6 +126,19 @@ max_in_flight = 2000
 target = "demo"
 endpoints = ["health"]
 rate = $1
+
+# The bundled schedules, compressed: activations every 4 s, and a daily window every minute.
+[profiles.bursts]
+target = "demo"
+endpoints = ["items"]
+rate = 10
+schedule = { cron = "*/4 * * * * *", for = "2s" }
+
+[profiles.daily]
+target = "demo"
+endpoints = ["health"]
+rate = 10
+schedule = { cron = "0 * * * * *", for = "30s" }
 EOF
   mv "$work/loadtide.toml.new" "$work/loadtide.toml"
 }
@@ -116,7 +148,7 @@ scrape() { curl -sf --max-time 5 "http://127.0.0.1:$LT_PORT/metrics"; }
 start_target
 write_config 20
 "$BIN" --log-level warn serve --config "$work/loadtide.toml" \
-  --web.listen-address "127.0.0.1:$LT_PORT" >"$work/loadtide.log" 2>&1 &
+  --web.listen-address "127.0.0.1:$LT_PORT" --web.enable-lifecycle >"$work/loadtide.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do
   curl -sf --max-time 1 "http://127.0.0.1:$LT_PORT/-/ready" >/dev/null && break
@@ -124,7 +156,7 @@ for _ in $(seq 100); do
 done
 curl -sf --max-time 1 "http://127.0.0.1:$LT_PORT/-/ready" >/dev/null
 
-echo "soak: ${DURATION}s at ${RATE} req/s; reload every ${RELOAD_EVERY}s, target restart every ${RESTART_EVERY}s, sample every ${SAMPLE_EVERY}s, warmup ${WARMUP}s"
+echo "soak: ${DURATION}s at ${RATE} req/s; reload every ${RELOAD_EVERY}s (a bad one every ${BAD_EVERY}s), target restart every ${RESTART_EVERY}s, a ${PAUSE_S}s pause every ${PAUSE_EVERY}s, sample every ${SAMPLE_EVERY}s, warmup ${WARMUP}s"
 printf '%6s %9s %5s %7s %6s %9s %s\n' t_s rss_kib fds series tasks requests event
 samples="$work/samples"
 : >"$samples"
@@ -132,8 +164,12 @@ begin=$(date +%s)
 next_reload=$RELOAD_EVERY
 next_restart=$RESTART_EVERY
 next_sample=0
+next_bad=$BAD_EVERY
+next_pause=$PAUSE_EVERY
 reloads=0
+bad=0
 restarts=0
+pauses=0
 while :; do
   now=$(( $(date +%s) - begin ))
   [ "$now" -ge "$DURATION" ] && break
@@ -147,6 +183,26 @@ while :; do
     kill -HUP "$daemon_pid"
     next_reload=$(( next_reload + RELOAD_EVERY ))
     event+=" reload"
+  fi
+  if [ "$now" -ge "$next_bad" ]; then
+    # Refused at reload: the running config (and its traffic) stays. The next good reload
+    # writes a valid file again.
+    write_config 20
+    sed -i 's/^rate = 20$/rate = -1/' "$work/loadtide.toml"
+    kill -HUP "$daemon_pid"
+    bad=$(( bad + 1 ))
+    next_bad=$(( next_bad + BAD_EVERY ))
+    event+=" bad-reload"
+  fi
+  if [ "$now" -ge "$next_pause" ]; then
+    curl -sf --max-time 5 -X POST "http://127.0.0.1:$LT_PORT/-/pause" >/dev/null \
+      || { echo "FAIL: /-/pause did not answer at ${now}s"; exit 1; }
+    sleep "$PAUSE_S"
+    curl -sf --max-time 5 -X POST "http://127.0.0.1:$LT_PORT/-/resume" >/dev/null \
+      || { echo "FAIL: /-/resume did not answer at ${now}s"; exit 1; }
+    pauses=$(( pauses + 1 ))
+    next_pause=$(( next_pause + PAUSE_EVERY ))
+    event+=" pause-resume"
   fi
   if [ "$now" -ge "$next_restart" ]; then
     kill "$target_pid" 2>/dev/null || true; wait "$target_pid" 2>/dev/null || true
@@ -172,11 +228,14 @@ while :; do
   sleep 0.5
 done
 
-reload_ok=$(scrape | awk '/^loadtide_config_reloads_total\{result="success"\}/ {print $2}')
-python3 - "$samples" "$WARMUP" "$reloads" "$restarts" "${reload_ok:-0}" "$RATE" <<'PY'
+final=$(scrape)
+reload_ok=$(awk '/^loadtide_config_reloads_total\{result="success"\}/ {print $2}' <<<"$final")
+reload_bad=$(awk '/^loadtide_config_reloads_total\{result="failure"\}/ {print $2}' <<<"$final")
+python3 - "$samples" "$WARMUP" "$reloads" "$restarts" "${reload_ok:-0}" "$RATE" "$bad" "${reload_bad:-0}" "$pauses" "$PAUSE_S" <<'PY'
 import sys
 path, warmup, reloads, restarts, reload_ok = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 rate = float(sys.argv[6])
+bad, reload_bad, pauses, pause_s = int(sys.argv[7]), float(sys.argv[8]), int(sys.argv[9]), int(sys.argv[10])
 rows = [list(map(int, l.split())) for l in open(path) if l.strip()]
 rows = [r for r in rows if r[0] >= warmup]
 if len(rows) < 6:
@@ -205,9 +264,14 @@ for name, col, stat, margin in checks:
 served = rows[-1][5] - rows[0][5]
 secs = rows[-1][0] - rows[0][0]
 print(f"requests after warmup: {served} in {secs}s ({served / max(secs, 1):.0f}/s); "
-      f"reloads {reloads} (succeeded {reload_ok:.0f}), target restarts {restarts}")
+      f"reloads {reloads} (succeeded {reload_ok:.0f}), bad reloads {bad} (refused {reload_bad:.0f}), "
+      f"pauses {pauses}, target restarts {restarts}")
 if reload_ok < reloads:
     print("verdict: NOT OK: a reload failed"); sys.exit(1)
+if reload_bad != bad:
+    print("verdict: NOT OK: a bad reload was not refused"); sys.exit(1)
+# Pauses stop traffic on purpose: they are left out of the time the rate is judged over.
+secs = max(secs - pauses * pause_s, 1)
 # A soak that quietly sent a fraction of its load would prove little: the main profile alone
 # is RATE/s (the churn profile adds more); target restarts cost a few seconds of it.
 if served < 0.9 * rate * secs:

@@ -37,5 +37,5 @@ if [ "${FUZZ:-1}" != 0 ]; then
   echo "== fuzz: every target for ${FUZZ_SECONDS:-15} s (cargo-fuzz, RUSTC_BOOTSTRAP=1)"
   ./scripts/fuzz-ci.sh
 fi
-echo "== soak, compressed: 150 s at 1000 req/s with reloads and target restarts; RSS, fds, series and tasks must stay flat"
+echo "== soak, compressed: 150 s at 1000 req/s with reloads, bad reloads, pauses, target restarts and compressed schedules; RSS, fds, series and tasks must stay flat"
 SOAK_CI=1 LOADTIDE_BIN=target/debug/loadtide ./scripts/soak.sh
