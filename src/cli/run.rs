@@ -181,11 +181,15 @@ pub(crate) fn build_profile(
         .unwrap_or_else(|| "adhoc".into());
     let mut raw = raw;
     let Some(p) = raw.profiles.get_mut(&name) else {
-        let known: Vec<_> = raw.profiles.keys().cloned().collect();
+        let known: Vec<&str> = raw.profiles.keys().map(String::as_str).collect();
+        let hint = crate::suggest::did_you_mean(&name, &known);
         return Err(ConfigErrors::one(
             &file,
             "",
-            format!("no profile {name:?} (known: {})", known.join(", ")),
+            format!(
+                "--profile: no profile {name:?}{hint} (known: {})",
+                known.join(", ")
+            ),
         ));
     };
     // Flags win over the file.
