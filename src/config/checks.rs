@@ -38,6 +38,10 @@ impl Collector<'_> {
                 );
                 default
             }
+            Err(humantime::DurationError::NumberOverflow) => {
+                self.err(key, format!("invalid duration {v:?}: too large"));
+                default
+            }
             Err(_) => {
                 self.err(
                     key,
@@ -139,6 +143,18 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
+    // `Uri` reads a port above 65535 as no port at all: the scheme's default would be used.
+    let written_port = uri.authority().and_then(|a| {
+        let after_host = a.as_str().rsplit(']').next().unwrap_or_default();
+        after_host.rsplit_once(':').map(|(_, p)| p.to_string())
+    });
+    if let Some(p) = written_port.filter(|p| !p.is_empty()) {
+        if !p.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(format!(
+                "invalid URL {shown:?}: port {p} is out of range (1-65535)"
+            ));
+        }
+    }
     let port = match (uri.port_u16(), scheme) {
         (Some(port), _) => port,
         (None, Scheme::Http | Scheme::Ws) => 80,
