@@ -406,3 +406,45 @@ fn web_config_with_missing_tls_files_is_refused() {
         assert_refused(yaml, &out, &[&web.display().to_string(), needle]);
     }
 }
+
+/// A reload to a file that is not a config (emptied by an editor, binary, too large, YAML in a
+/// .toml, a key set twice) is refused with the reason, counted as a failure, and the old config
+/// stays: its static labels are still on every series. (tests/daemon.rs covers a reload whose
+/// profiles are invalid, with the old profiles still sending.) No profiles, so no traffic.
+#[test]
+fn a_bad_reload_keeps_the_old_config() {
+    let good = "[labels]\nlocation = \"eu-west\"\n";
+    let d = common::daemon::Daemon::start(good, &["--web.enable-lifecycle"]);
+    let mut big = good.as_bytes().to_vec();
+    big.resize(2 << 20, b'\n');
+    let cases: [(&[u8], &str); 5] = [
+        (b"", "the file is empty"),
+        (b"\x7fELF\x00\x01\xff", "is not text"),
+        (&big, "too large (2.0 MiB; at most 1 MiB)"),
+        (b"labels:\n  location: us-east\n", "looks like YAML"),
+        (
+            b"[labels]\nlocation = \"us-east\"\nlocation = \"ap-south\"\n",
+            "`labels.location`: set twice",
+        ),
+    ];
+    for (i, (bytes, message)) in cases.iter().enumerate() {
+        std::fs::write(&d.config, bytes).unwrap();
+        let (status, body) = d.call("POST", "/-/reload", "").expect("the daemon answers");
+        assert_eq!(status, 500, "{message}: {body}");
+        assert!(body.contains(message), "{message}: {body}");
+        let s = d.scrape();
+        let failures = s.value("loadtide_config_reloads_total", &[("result", "failure")]);
+        assert_eq!(failures, (i + 1) as f64, "{message}");
+        assert_eq!(s.value("loadtide_config_last_reload_successful", &[]), 0.0);
+        let build = s.value("loadtide_build_info", &[]);
+        assert_eq!(build, 1.0);
+        assert_eq!(
+            s.series("loadtide_build_info", &[("location", "eu-west")])
+                .count(),
+            1,
+            "{message}: the old labels are gone:\n{}",
+            s.text
+        );
+    }
+    assert_eq!(d.call("GET", "/-/healthy", "").map(|r| r.0), Some(200));
+}
