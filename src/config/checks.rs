@@ -85,6 +85,23 @@ pub(super) fn valid_name(n: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// The scheme a URL's `scheme://` names, if loadtide has it.
+pub(super) fn scheme_named(s: &str) -> Option<Scheme> {
+    Some(match s {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        "ws" => Scheme::Ws,
+        "wss" => Scheme::Wss,
+        "tcp" => Scheme::Tcp,
+        "udp" => Scheme::Udp,
+        "redis" => Scheme::Redis,
+        "postgres" | "postgresql" => Scheme::Postgres,
+        "grpc" => Scheme::Grpc,
+        "grpcs" => Scheme::Grpcs,
+        _ => return None,
+    })
+}
+
 /// Splits a base URL into scheme, host, port and path prefix (without a trailing '/').
 /// Errors quote the URL with credentials redacted; a URL with `user:pass@` is refused, since
 /// they would not be sent (headers and scenario auth are the places for credentials).
@@ -99,18 +116,9 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
     }
     let shown = crate::redact::url(u);
     let uri: Uri = u.parse().map_err(|_| format!("invalid URL {shown:?}"))?;
-    let scheme = match uri.scheme_str() {
-        Some("http") => Scheme::Http,
-        Some("https") => Scheme::Https,
-        Some("ws") => Scheme::Ws,
-        Some("wss") => Scheme::Wss,
-        Some("tcp") => Scheme::Tcp,
-        Some("udp") => Scheme::Udp,
-        Some("redis") => Scheme::Redis,
-        Some("postgres" | "postgresql") => Scheme::Postgres,
-        Some("grpc") => Scheme::Grpc,
-        Some("grpcs") => Scheme::Grpcs,
-        Some(s) => {
+    let scheme = match uri.scheme_str().map(|s| (s, scheme_named(s))) {
+        Some((_, Some(scheme))) => scheme,
+        Some((s, None)) => {
             return Err(format!(
                 "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws, wss, tcp, \
                  udp, redis, postgres, grpc or grpcs)"
