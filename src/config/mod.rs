@@ -512,6 +512,12 @@ pub fn load_raw_env(path: &Path, env: Option<&str>) -> Result<(RawConfig, Source
     let figment = figment.merge(env);
     let raw = figment.extract::<RawConfig>().map_err(|e| {
         let mut errors = figment_errors(&file, e);
+        // Every part's first error too, after the one that stopped serde.
+        for more in parse_errors::every_part(&figment, &file).0 {
+            if !errors.0.contains(&more) {
+                errors.0.push(more);
+            }
+        }
         parse_errors::locate_syntax(&mut errors, &file, &text);
         if let Some((op, text)) = &overlay {
             parse_errors::locate_syntax(&mut errors, &op.display().to_string(), text);

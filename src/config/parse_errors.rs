@@ -126,6 +126,105 @@ pub(crate) fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
     )
 }
 
+/// serde stops at a config's first bad key or type, so a file with a typo in two targets
+/// would be fixed one run at a time. After that first error, each part is read on its own
+/// (the top-level tables; each target without its endpoints, each endpoint, each scenario and
+/// each profile): the first error of every part, with its key path and source. Only runs when
+/// the whole config already failed, so a valid config never takes this path.
+pub(super) fn every_part(figment: &figment::Figment, file: &str) -> ConfigErrors {
+    use figment::value::{Tag, Value};
+    use std::collections::BTreeMap;
+    let Ok(Value::Dict(_, top)) = figment.find_value("") else {
+        return ConfigErrors(Vec::new());
+    };
+    let mut found: Vec<figment::Error> = Vec::new();
+    let mut part = |path: Vec<String>, error: Option<figment::Error>| {
+        for mut e in error
+            .into_iter()
+            .flat_map(|e| e.into_iter().collect::<Vec<_>>())
+        {
+            e.path = path.iter().cloned().chain(e.path).collect();
+            e.metadata = figment
+                .find_metadata(&e.path.join("."))
+                .cloned()
+                .or(e.metadata);
+            found.push(e);
+        }
+    };
+    /// The error reading `v` as a `T`, if any.
+    fn read<T: serde::de::DeserializeOwned>(v: &Value) -> Option<figment::Error> {
+        v.deserialize::<T>().err()
+    }
+    let named = |v: &Value| match v {
+        Value::Dict(_, d) => d.clone().into_iter().collect(),
+        _ => Vec::new(),
+    };
+    for (k, v) in &top {
+        let at = |rest: &[&str]| {
+            std::iter::once(k.clone())
+                .chain(rest.iter().map(|s| s.to_string()))
+                .collect::<Vec<_>>()
+        };
+        match k.as_str() {
+            "server" => part(at(&[]), read::<super::raw::RawServer>(v)),
+            "demo_target" => part(at(&[]), read::<super::raw::RawDemoTarget>(v)),
+            "safety" => part(at(&[]), read::<super::raw::RawSafety>(v)),
+            "labels" => part(at(&[]), read::<BTreeMap<String, String>>(v)),
+            "scenarios" => {
+                for (name, sc) in named(v) {
+                    part(at(&[&name]), read::<super::raw::RawScenario>(&sc));
+                }
+            }
+            "profiles" => {
+                for (name, p) in named(v) {
+                    part(at(&[&name]), read::<super::raw::RawProfile>(&p));
+                }
+            }
+            "targets" => {
+                for (name, t) in named(v) {
+                    let Value::Dict(tag, mut t) = t else {
+                        part(at(&[&name]), read::<super::raw::RawTarget>(&t));
+                        continue;
+                    };
+                    let endpoints = t.remove("endpoints");
+                    part(
+                        at(&[&name]),
+                        read::<super::raw::RawTarget>(&Value::Dict(tag, t)),
+                    );
+                    match endpoints {
+                        Some(Value::Array(_, list)) => {
+                            for (i, e) in list.iter().enumerate() {
+                                let i = i.to_string();
+                                let path = at(&[&name, "endpoints", &i]);
+                                part(path, read::<super::raw::RawEndpoint>(e));
+                            }
+                        }
+                        Some(other) => part(
+                            at(&[&name, "endpoints"]),
+                            read::<Vec<super::raw::RawEndpoint>>(&other),
+                        ),
+                        None => {}
+                    }
+                }
+            }
+            // An unknown top-level key: the whole config's error names it and the known ones.
+            _ => {
+                let alone = Value::Dict(Tag::Default, [(k.clone(), v.clone())].into());
+                part(Vec::new(), read::<super::RawConfig>(&alone));
+            }
+        }
+    }
+    let mut out: Vec<ConfigError> = Vec::new();
+    for e in found {
+        for one in figment_errors(file, e).0 {
+            if !out.contains(&one) {
+                out.push(one);
+            }
+        }
+    }
+    ConfigErrors(out)
+}
+
 /// A parser's message without the quoted source lines (`2 | url = "…`) and their carets.
 fn without_snippet(message: &str) -> String {
     message
