@@ -448,3 +448,30 @@ fn a_bad_reload_keeps_the_old_config() {
     }
     assert_eq!(d.call("GET", "/-/healthy", "").map(|r| r.0), Some(200));
 }
+
+/// A YAML config (by its extension) with a typo, a wrong type or broken syntax: the same
+/// errors as TOML's, naming file and key.
+#[test]
+fn yaml_configs_get_the_same_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "targets:\n  api:\n    url: http://127.0.0.1:9\n    timout: 5s\n",
+            &["`targets.api.timout`", "did you mean \"timeout\"?"],
+        ),
+        (
+            "targets:\n  api:\n    url: http://127.0.0.1:9\n    max_connections: many\n",
+            &["`targets.api.max_connections`", "\"many\""],
+        ),
+        ("targets:\n  api:\n\turl: x\n", &["line 3"]),
+    ];
+    for (i, (yaml, needles)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("case{i}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        let p = path.to_str().unwrap();
+        let out = exec(&["check", "--config", p]);
+        let mut all = vec![p];
+        all.extend_from_slice(needles);
+        assert_refused(yaml, &out, &all);
+    }
+}

@@ -328,3 +328,46 @@ fn a_five_megabyte_file_fails_fast_naming_its_size() {
         panic!("a config just under 1 MiB must load:\n{e}");
     }
 }
+
+/// Every error names its key path, except those about the whole file (not text, empty, another
+/// format), and none is a raw dump of the parsers' own words (Rust type names, serde's
+/// "sequence" and "map", croner's "Component error").
+#[test]
+fn every_error_names_its_key_in_the_configs_words() {
+    assert_no_env_overrides();
+    const WHOLE_FILE: &[&str] = &[
+        "binary_file",
+        "empty_file",
+        "json_in_toml",
+        "nul_bytes",
+        "only_comments",
+        "yaml_in_toml",
+    ];
+    for toml in tomls(BAD) {
+        let stem = toml.file_stem().unwrap().to_str().unwrap();
+        let errors = config::load(&toml).expect_err("bad fixture");
+        for e in &errors.0 {
+            if WHOLE_FILE.contains(&stem) {
+                assert!(
+                    e.key.is_empty(),
+                    "{stem}: a whole-file error has no key: {e}"
+                );
+                continue;
+            }
+            assert!(!e.key.is_empty(), "{stem}: no key path in: {e}");
+            for raw in [
+                "struct Raw",
+                "found sequence",
+                "a sequence",
+                "found map",
+                "Component error",
+                "u64",
+            ] {
+                assert!(
+                    !e.message.contains(raw),
+                    "{stem}: parser words {raw:?} in: {e}"
+                );
+            }
+        }
+    }
+}
