@@ -106,6 +106,11 @@ pub(super) fn scheme_named(s: &str) -> Option<Scheme> {
 /// Errors quote the URL with credentials redacted; a URL with `user:pass@` is refused, since
 /// they would not be sent (headers and scenario auth are the places for credentials).
 pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
+    if u.trim().is_empty() {
+        return Err(format!(
+            "invalid URL {u:?}: empty (e.g. \"http://127.0.0.1:8080\")"
+        ));
+    }
     if !u.contains("://") {
         // Redacted as if it had the scheme it lacks, so `user:pass@host` is caught too.
         let shown = crate::redact::url(&format!("http://{u}"));
@@ -115,7 +120,9 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         ));
     }
     let shown = crate::redact::url(u);
-    let uri: Uri = u.parse().map_err(|_| format!("invalid URL {shown:?}"))?;
+    let uri: Uri = u.parse().map_err(|_| {
+        format!("invalid URL {shown:?}: not a URL (e.g. \"http://127.0.0.1:8080/base\")")
+    })?;
     let scheme = match uri.scheme_str().map(|s| (s, scheme_named(s))) {
         Some((_, Some(scheme))) => scheme,
         Some((s, None)) => {

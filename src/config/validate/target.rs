@@ -227,8 +227,15 @@ fn endpoint(
         c.err(
             format!("{key}.path"),
             format!(
-                "invalid path {:?}: must start with '/'",
-                crate::redact::path(path)
+                "invalid path {:?}: {}",
+                crate::redact::path(path),
+                if path.starts_with('/') {
+                    // A space, a quote, a control character...: what a request line cannot hold.
+                    "not a valid request path; percent-encode spaces and other special \
+                     characters (a space is %20)"
+                } else {
+                    "must start with '/'"
+                }
             ),
         );
     }
