@@ -227,6 +227,12 @@ fn unreadable_config_files_are_refused() {
         (&binary, "is not text"),
         (&big, "too large (3.0 MiB; at most 1 MiB)"),
     ];
+    // A device with no end: read up to the cap, then refused, not read forever.
+    let zero = "/dev/zero".to_string();
+    let mut cases = cases.to_vec();
+    if std::path::Path::new(&zero).exists() {
+        cases.push((&zero, "too large (over 1 MiB; at most 1 MiB)"));
+    }
     for (path, message) in cases {
         for cmd in [
             vec!["check", "--config", path.as_str()],
@@ -369,6 +375,47 @@ fn bad_overlays_and_environment_overrides_name_their_source() {
     for (k, v, needles) in vars {
         let out = exec_env(&["check", "--config", b], &[(k, v)]);
         assert_refused(&format!("{k}={v}"), &out, needles);
+    }
+}
+
+/// `serve` flags: a listen address that is not one, a web config that is not there.
+#[test]
+fn serve_flags_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("loadtide.toml");
+    std::fs::write(&config, "[server]\ndrain_timeout = \"1s\"\n").unwrap();
+    let c = config.to_str().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let cases: [(Vec<&str>, &[&str]); 3] = [
+        (
+            vec!["serve", "--config", c, "--web.listen-address", "nowhere"],
+            &["--web.listen-address", "\"nowhere\""],
+        ),
+        (
+            vec![
+                "serve",
+                "--config",
+                c,
+                "--web.listen-address",
+                &listen,
+                "--web.config.file",
+                "no-such-web.yml",
+            ],
+            &["no-such-web.yml", "cannot read web config file"],
+        ),
+        (
+            vec![
+                "serve",
+                "--config",
+                "no-such.toml",
+                "--web.listen-address",
+                &listen,
+            ],
+            &["no-such.toml", "cannot read config file"],
+        ),
+    ];
+    for (args, needles) in &cases {
+        assert_refused(&args.join(" "), &exec(args), needles);
     }
 }
 
