@@ -510,7 +510,10 @@ fn yaml_configs_get_the_same_errors() {
             "targets:\n  api:\n    url: http://127.0.0.1:9\n    max_connections: many\n",
             &["`targets.api.max_connections`", "\"many\""],
         ),
-        ("targets:\n  api:\n\turl: x\n", &["line 3"]),
+        (
+            "targets:\n  api:\n\turl: x\n",
+            &["line 3", "YAML indents with spaces, not tabs"],
+        ),
     ];
     for (i, (yaml, needles)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("case{i}.yaml"));

@@ -524,8 +524,13 @@ pub fn load_raw_env(path: &Path, env: Option<&str>) -> Result<(RawConfig, Source
         }
         // A syntax error in the file itself: say so when it is another format.
         if let [one] = errors.0.as_mut_slice() {
-            if one.key.is_empty() && one.file == file && !is_yaml(path) {
-                one.message.push_str(source::format_hint(&text));
+            if one.key.is_empty() && one.file == file {
+                let hint = if is_yaml(path) {
+                    source::yaml_hint(&text, &one.message)
+                } else {
+                    source::format_hint(&text)
+                };
+                one.message.push_str(hint);
             }
         }
         errors

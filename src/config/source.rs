@@ -88,6 +88,23 @@ pub(super) fn format_hint(text: &str) -> &'static str {
     ""
 }
 
+/// When YAML failed to parse `text` with `message`: a hint if the line it names is indented
+/// with a tab, which YAML does not allow, else "".
+pub(super) fn yaml_hint(text: &str, message: &str) -> &'static str {
+    let line = message
+        .split_once(" at line ")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let tab = line
+        .and_then(|n| text.lines().nth(n.checked_sub(1)?))
+        .is_some_and(|l| l.trim_end().starts_with(|c: char| c.is_whitespace()) && l.contains('\t'));
+    if tab {
+        "\nYAML indents with spaces, not tabs"
+    } else {
+        ""
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +116,14 @@ mod tests {
         assert!(format_hint("---\nserver: {}\n").contains("YAML"));
         assert_eq!(format_hint("[targets.api]\nurl = \"x\"\n"), "");
         assert_eq!(format_hint("url = \"http://x:1\"\n"), "");
+    }
+
+    #[test]
+    fn tabs_in_yaml_are_named() {
+        let text = "targets:\n  api:\n\turl: x\n";
+        let msg = "found character that cannot start any token at line 3 column 1";
+        assert!(yaml_hint(text, msg).contains("tabs"));
+        assert_eq!(yaml_hint("a: 1\n", "something at line 1 column 2"), "");
     }
 
     #[test]
