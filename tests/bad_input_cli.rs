@@ -80,6 +80,15 @@ fn conflicting_flags_are_refused() {
             &["--factor", "--step"],
         ),
         (&["run", "--url", &u, "--no-such-flag"], &["--no-such-flag"]),
+        // An overlay of nothing: --env only merges over a --config file.
+        (
+            &["run", "--url", &u, "--env", "staging"],
+            &["--env", "--config"],
+        ),
+        (
+            &["capacity", "--url", &u, "--env", "staging"],
+            &["--env", "--config"],
+        ),
         (&["run"], &["--url", "--config"]),
     ];
     for (args, needles) in cases {
