@@ -37,12 +37,14 @@ fn type_name(t: &str) -> String {
     }
 }
 
-/// What was found instead of `expected`, in TOML's names. A string's text is left out where
-/// a table belongs: it may be a secret (`secrets.x = "…"`); elsewhere it is the bad value.
+/// What was found instead of `expected`, in TOML's names. A string's text is shown only
+/// where a number or true/false belongs (`rate = "fast"`, `LOADTIDE_..._HTTP2=yes`): where a
+/// table or an array belongs it may be a secret (`secrets.x = "…"`, `command = "AUTH …"`).
 fn found_name(actual: &figment::error::Actual, expected: &str) -> String {
     use figment::error::Actual;
+    let scalar = |t: String| t.contains("number") || t == "true or false";
     match actual {
-        Actual::Str(s) if type_name(expected) != "a table" => format!("the string {s:?}"),
+        Actual::Str(s) if scalar(type_name(expected)) => format!("the string {s:?}"),
         Actual::Str(_) => "a string".into(),
         Actual::Seq => "an array".into(),
         Actual::Map => "a table".into(),
@@ -101,7 +103,11 @@ pub(crate) fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
                             Actual::Signed(_) | Actual::Unsigned(_) | Actual::Float(_)
                         );
                         let last = e.path.last().map_or("", String::as_str);
+                        let list = type_name(expected) == "an array";
                         let hint = match (number && expected == "a string", actual) {
+                            (false, Actual::Str(_)) if list => {
+                                " (a list: in brackets, [ … ])".into()
+                            }
                             (false, _) => String::new(),
                             _ if DURATIONS.contains(&last) => {
                                 " (a duration: in quotes, with its unit, e.g. \"5s\")".into()
