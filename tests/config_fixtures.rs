@@ -355,7 +355,10 @@ fn every_error_names_its_key_in_the_configs_words() {
                 continue;
             }
             assert!(!e.key.is_empty(), "{stem}: no key path in: {e}");
-            assert!(!e.message.contains("s3cret"), "{stem}: a secret quoted in: {e}");
+            assert!(
+                !e.message.contains("s3cret"),
+                "{stem}: a secret quoted in: {e}"
+            );
             for raw in [
                 "struct Raw",
                 "found sequence",
