@@ -288,3 +288,90 @@ fn environment_overrides_the_file() {
         "{stderr}"
     );
 }
+
+/// A 5 MB file handed over as a config (a log, a dump, a generated monster) is refused before
+/// it is parsed, quickly, with its size: configs are kilobytes, and request bodies of any
+/// size go in `body_file`. Generated here rather than committed. The file is valid TOML (a
+/// good config padded with comments), so only the size can be what refuses it.
+#[test]
+fn a_five_megabyte_file_fails_fast_naming_its_size() {
+    assert_no_env_overrides();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.toml");
+    let mut text = fs::read_to_string("tests/fixtures/config/good/minimal.toml").unwrap();
+    let line = "# padding padding padding padding padding padding padding padding padding\n";
+    while text.len() < 5_000_000 {
+        text.push_str(line);
+    }
+    fs::write(&path, &text).unwrap();
+    let started = std::time::Instant::now();
+    let errors = config::load(&path).expect_err("a 5 MB config must be refused");
+    let elapsed = started.elapsed();
+    assert_eq!(
+        errors.to_string(),
+        format!(
+            "{}: config file is too large (4.8 MiB; at most 1 MiB): is it the right file? (a \
+             request body belongs in an endpoint's body_file)",
+            path.display()
+        )
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(2),
+        "took {elapsed:?}"
+    );
+    // At the limit, the same text loads.
+    text.truncate(1 << 20);
+    let cut = text.rfind('\n').unwrap() + 1;
+    text.truncate(cut);
+    fs::write(&path, &text).unwrap();
+    if let Err(e) = config::load(&path) {
+        panic!("a config just under 1 MiB must load:\n{e}");
+    }
+}
+
+/// Every error names its key path, except those about the whole file (not text, empty, another
+/// format), and none is a raw dump of the parsers' own words (Rust type names, serde's
+/// "sequence" and "map", croner's "Component error").
+#[test]
+fn every_error_names_its_key_in_the_configs_words() {
+    assert_no_env_overrides();
+    const WHOLE_FILE: &[&str] = &[
+        "binary_file",
+        "empty_file",
+        "json_in_toml",
+        "nul_bytes",
+        "only_comments",
+        "yaml_in_toml",
+    ];
+    for toml in tomls(BAD) {
+        let stem = toml.file_stem().unwrap().to_str().unwrap();
+        let errors = config::load(&toml).expect_err("bad fixture");
+        for e in &errors.0 {
+            if WHOLE_FILE.contains(&stem) {
+                assert!(
+                    e.key.is_empty(),
+                    "{stem}: a whole-file error has no key: {e}"
+                );
+                continue;
+            }
+            assert!(!e.key.is_empty(), "{stem}: no key path in: {e}");
+            assert!(
+                !e.message.contains("s3cret"),
+                "{stem}: a secret quoted in: {e}"
+            );
+            for raw in [
+                "struct Raw",
+                "found sequence",
+                "a sequence",
+                "found map",
+                "Component error",
+                "u64",
+            ] {
+                assert!(
+                    !e.message.contains(raw),
+                    "{stem}: parser words {raw:?} in: {e}"
+                );
+            }
+        }
+    }
+}

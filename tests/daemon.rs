@@ -1847,12 +1847,28 @@ fn no_bad_fixture_replaces_a_running_config() {
             .unwrap();
         assert_eq!(check.status.code(), Some(2), "check {}", fixture.display());
 
-        d.write_config(&std::fs::read_to_string(fixture).unwrap());
+        // Bytes, not text: some fixtures are binary on purpose.
+        std::fs::write(&d.config, std::fs::read(fixture).unwrap()).unwrap();
+        // Checked where the daemon reads it, so files named relative to the config resolve
+        // (or fail to) alike for both.
+        let check = Command::new(env!("CARGO_BIN_EXE_loadtide"))
+            .arg("check")
+            .arg("--config")
+            .arg(&d.config)
+            .env_remove("LOADTIDE_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(
+            check.status.code(),
+            Some(2),
+            "check a copy of {}",
+            fixture.display()
+        );
         let (status, body) = d.post("/-/reload");
         assert_eq!(status, 500, "reload to {}: {body}", fixture.display());
-        // The first error's key (between backticks in the .err file) is named in the answer.
-        let expected = std::fs::read_to_string(fixture.with_extension("err")).unwrap();
-        if let Some(key) = expected.lines().next().and_then(|l| l.split('`').nth(1)) {
+        // The first error's key (between backticks) that check names is named in the answer.
+        let stderr = String::from_utf8_lossy(&check.stderr);
+        if let Some(key) = stderr.lines().next().and_then(|l| l.split('`').nth(1)) {
             assert!(
                 body.contains(key),
                 "{}: {key} not in {body}",

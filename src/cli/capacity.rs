@@ -22,6 +22,7 @@ use crate::engine::Shard;
 use crate::metrics::health::HealthLimits;
 
 #[derive(Args, Debug, Default)]
+#[command(allow_negative_numbers = true)]
 pub struct CapacityArgs {
     #[command(flatten)]
     pub target: TargetArgs,

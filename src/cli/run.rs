@@ -181,11 +181,15 @@ pub(crate) fn build_profile(
         .unwrap_or_else(|| "adhoc".into());
     let mut raw = raw;
     let Some(p) = raw.profiles.get_mut(&name) else {
-        let known: Vec<_> = raw.profiles.keys().cloned().collect();
+        let known: Vec<&str> = raw.profiles.keys().map(String::as_str).collect();
+        let hint = crate::suggest::did_you_mean(&name, &known);
         return Err(ConfigErrors::one(
             &file,
             "",
-            format!("no profile {name:?} (known: {})", known.join(", ")),
+            format!(
+                "--profile: no profile {name:?}{hint} (known: {})",
+                known.join(", ")
+            ),
         ));
     };
     // Flags win over the file.
@@ -237,9 +241,14 @@ pub(crate) fn build_profile(
     }
     let length = crate::oneshot::one_pass(&profile, Shard::WHOLE, args.speed).length;
     if let Some(length) = length.filter(|l| profile.warmup >= *l) {
+        // Blame the flag only when it set the warmup; else the file's key.
+        let (source, key) = match &args.warmup {
+            Some(_) => ("command line".to_string(), "--warmup".to_string()),
+            None => (file.clone(), format!("profiles.{name}.warmup")),
+        };
         return Err(ConfigErrors::one(
-            "command line",
-            "--warmup",
+            &source,
+            &key,
             format!(
                 "warmup {} is not shorter than the run ({}): nothing would be measured",
                 humantime::format_duration(profile.warmup),

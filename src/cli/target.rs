@@ -11,7 +11,7 @@ pub struct TargetArgs {
     #[arg(long, env = "LOADTIDE_CONFIG", requires = "profile")]
     pub config: Option<PathBuf>,
     /// Environment overlay: merge --config's sibling `<stem>.NAME.toml` (e.g. loadtide.staging.toml) over it.
-    #[arg(long, env = "LOADTIDE_ENV", value_name = "NAME")]
+    #[arg(long, env = "LOADTIDE_ENV", value_name = "NAME", requires = "config")]
     pub env: Option<String>,
     /// The profile to run from --config.
     #[arg(long, short, env = "LOADTIDE_PROFILE", requires = "config")]

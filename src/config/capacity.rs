@@ -114,7 +114,10 @@ impl Params {
             ));
         }
         if self.max_levels == 0 {
-            e.push(("max_levels", "must be at least 1".into()));
+            e.push((
+                "max_levels",
+                format!("must be at least 1, got {}", self.max_levels),
+            ));
         }
         e
     }

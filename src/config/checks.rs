@@ -38,6 +38,10 @@ impl Collector<'_> {
                 );
                 default
             }
+            Err(humantime::DurationError::NumberOverflow) => {
+                self.err(key, format!("invalid duration {v:?}: too large"));
+                default
+            }
             Err(_) => {
                 self.err(
                     key,
@@ -81,10 +85,32 @@ pub(super) fn valid_name(n: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// The scheme a URL's `scheme://` names, if loadtide has it.
+pub(super) fn scheme_named(s: &str) -> Option<Scheme> {
+    Some(match s {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        "ws" => Scheme::Ws,
+        "wss" => Scheme::Wss,
+        "tcp" => Scheme::Tcp,
+        "udp" => Scheme::Udp,
+        "redis" => Scheme::Redis,
+        "postgres" | "postgresql" => Scheme::Postgres,
+        "grpc" => Scheme::Grpc,
+        "grpcs" => Scheme::Grpcs,
+        _ => return None,
+    })
+}
+
 /// Splits a base URL into scheme, host, port and path prefix (without a trailing '/').
 /// Errors quote the URL with credentials redacted; a URL with `user:pass@` is refused, since
 /// they would not be sent (headers and scenario auth are the places for credentials).
 pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
+    if u.trim().is_empty() {
+        return Err(format!(
+            "invalid URL {u:?}: empty (e.g. \"http://127.0.0.1:8080\")"
+        ));
+    }
     if !u.contains("://") {
         // Redacted as if it had the scheme it lacks, so `user:pass@host` is caught too.
         let shown = crate::redact::url(&format!("http://{u}"));
@@ -94,19 +120,12 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         ));
     }
     let shown = crate::redact::url(u);
-    let uri: Uri = u.parse().map_err(|_| format!("invalid URL {shown:?}"))?;
-    let scheme = match uri.scheme_str() {
-        Some("http") => Scheme::Http,
-        Some("https") => Scheme::Https,
-        Some("ws") => Scheme::Ws,
-        Some("wss") => Scheme::Wss,
-        Some("tcp") => Scheme::Tcp,
-        Some("udp") => Scheme::Udp,
-        Some("redis") => Scheme::Redis,
-        Some("postgres" | "postgresql") => Scheme::Postgres,
-        Some("grpc") => Scheme::Grpc,
-        Some("grpcs") => Scheme::Grpcs,
-        Some(s) => {
+    let uri: Uri = u.parse().map_err(|_| {
+        format!("invalid URL {shown:?}: not a URL (e.g. \"http://127.0.0.1:8080/base\")")
+    })?;
+    let scheme = match uri.scheme_str().map(|s| (s, scheme_named(s))) {
+        Some((_, Some(scheme))) => scheme,
+        Some((s, None)) => {
             return Err(format!(
                 "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws, wss, tcp, \
                  udp, redis, postgres, grpc or grpcs)"
@@ -139,6 +158,18 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
+    // `Uri` reads a port above 65535 as no port at all: the scheme's default would be used.
+    let written_port = uri.authority().and_then(|a| {
+        let after_host = a.as_str().rsplit(']').next().unwrap_or_default();
+        after_host.rsplit_once(':').map(|(_, p)| p.to_string())
+    });
+    if let Some(p) = written_port.filter(|p| !p.is_empty()) {
+        if !p.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(format!(
+                "invalid URL {shown:?}: port {p} is out of range (1-65535)"
+            ));
+        }
+    }
     let port = match (uri.port_u16(), scheme) {
         (Some(port), _) => port,
         (None, Scheme::Http | Scheme::Ws) => 80,

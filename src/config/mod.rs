@@ -5,17 +5,20 @@
 pub mod capacity;
 mod checks;
 pub mod discovery;
+mod overlay;
+mod parse_errors;
 pub mod raw;
 pub mod safety;
 mod scenario;
 mod scheme;
+mod source;
 pub mod threshold;
 mod validate;
 pub mod websocket;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +28,8 @@ use figment::Figment;
 use http::{HeaderName, HeaderValue, Method};
 
 pub use checks::parse_url;
+pub use overlay::{overlay_keys, overlay_path};
+pub(crate) use parse_errors::figment_errors;
 pub use raw::RawConfig;
 pub use safety::{Allowlist, BrakeAction, BrakeSpec, Safety};
 pub use scheme::Scheme;
@@ -460,77 +465,11 @@ fn env_source(key: &str) -> String {
     )
 }
 
-/// The overlay of environment `env` for the config at `base`: `loadtide.toml` and `staging`
-/// give `loadtide.staging.toml` beside it (same extension).
-pub fn overlay_path(base: &Path, env: &str) -> PathBuf {
-    let stem = base
-        .file_stem()
-        .map_or_else(|| "loadtide".into(), |s| s.to_string_lossy().into_owned());
-    let name = match base.extension() {
-        Some(ext) => format!("{stem}.{env}.{}", ext.to_string_lossy()),
-        None => format!("{stem}.{env}"),
-    };
-    base.with_file_name(name)
-}
-
 fn is_yaml(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml")
     )
-}
-
-/// The overlay file of `--env NAME`, checked and read: its path and its text.
-fn read_overlay(base: &Path, env: &str) -> Result<(PathBuf, String), ConfigErrors> {
-    let valid = !env.is_empty()
-        && env
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid {
-        return Err(ConfigErrors::one(
-            "command line",
-            "",
-            format!("invalid --env {env:?}: letters, digits, '-' and '_' (e.g. \"staging\")"),
-        ));
-    }
-    let path = overlay_path(base, env);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        ConfigErrors::one(
-            &path.display().to_string(),
-            "",
-            format!("cannot read the overlay of --env {env}: {e}"),
-        )
-    })?;
-    Ok((path, text))
-}
-
-/// The keys the overlay of `env` sets, as `a.b[0].c` paths in file order of the tables.
-pub fn overlay_keys(base: &Path, env: &str) -> Result<(PathBuf, Vec<String>), ConfigErrors> {
-    let (path, text) = read_overlay(base, env)?;
-    let file = path.display().to_string();
-    let figment = if is_yaml(&path) {
-        Figment::from(Yaml::string(&text))
-    } else {
-        Figment::from(Toml::string(&text))
-    };
-    let value: figment::value::Value = figment.extract().map_err(|e| figment_errors(&file, e))?;
-    let mut keys = Vec::new();
-    leaf_keys(&value, &mut Vec::new(), &mut keys);
-    Ok((path, keys))
-}
-
-fn leaf_keys(v: &figment::value::Value, at: &mut Vec<String>, out: &mut Vec<String>) {
-    use figment::value::Value;
-    match v {
-        Value::Dict(_, d) if !d.is_empty() => {
-            for (k, v) in d {
-                at.push(k.clone());
-                leaf_keys(v, at, out);
-                at.pop();
-            }
-        }
-        _ => out.push(key_path(at)),
-    }
 }
 
 /// Reads the file at `path` (TOML, or YAML by extension) overlaid with `LOADTIDE_*` variables
@@ -544,14 +483,19 @@ pub fn load_raw(path: &Path) -> Result<(RawConfig, Sources), ConfigErrors> {
 pub fn load_raw_env(path: &Path, env: Option<&str>) -> Result<(RawConfig, Sources), ConfigErrors> {
     let file = path.display().to_string();
     // Read it ourselves: figment's file providers treat a missing file as an empty table.
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigErrors::one(&file, "", format!("cannot read config file: {e}")))?;
+    let text =
+        source::read_text(path, "config file").map_err(|m| ConfigErrors::one(&file, "", m))?;
+    if source::is_blank(&text) {
+        return Err(ConfigErrors::one(&file, "", source::BLANK));
+    }
     let mut figment = if is_yaml(path) {
         Figment::from(Yaml::string(&text))
     } else {
         Figment::from(Toml::string(&text))
     };
-    let overlay = env.map(|env| read_overlay(path, env)).transpose()?;
+    let overlay = env
+        .map(|env| overlay::read_overlay(path, env))
+        .transpose()?;
     if let Some((op, _)) = &overlay {
         // A file provider, so that each value it sets carries its path for the errors.
         figment = if is_yaml(op) {
@@ -566,9 +510,31 @@ pub fn load_raw_env(path: &Path, env: Option<&str>) -> Result<(RawConfig, Source
         .filter(|k| k.as_str().contains("__"))
         .split("__");
     let figment = figment.merge(env);
-    let raw = figment
-        .extract::<RawConfig>()
-        .map_err(|e| figment_errors(&file, e))?;
+    let raw = figment.extract::<RawConfig>().map_err(|e| {
+        let mut errors = figment_errors(&file, e);
+        // Every part's first error too, after the one that stopped serde.
+        for more in parse_errors::every_part(&figment, &file).0 {
+            if !errors.0.contains(&more) {
+                errors.0.push(more);
+            }
+        }
+        parse_errors::locate_syntax(&mut errors, &file, &text);
+        if let Some((op, text)) = &overlay {
+            parse_errors::locate_syntax(&mut errors, &op.display().to_string(), text);
+        }
+        // A syntax error in the file itself: say so when it is another format.
+        if let [one] = errors.0.as_mut_slice() {
+            if one.key.is_empty() && one.file == file {
+                let hint = if is_yaml(path) {
+                    source::yaml_hint(&text, &one.message)
+                } else {
+                    source::format_hint(&text)
+                };
+                one.message.push_str(hint);
+            }
+        }
+        errors
+    })?;
     Ok((raw, Sources(figment)))
 }
 
@@ -581,108 +547,4 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 pub fn load_env(path: &Path, env: Option<&str>) -> Result<Config, ConfigErrors> {
     let (raw, sources) = load_raw_env(path, env)?;
     validate(&raw, &path.display().to_string(), path.parent()).map_err(|e| sources.attribute(e))
-}
-
-/// `targets.api.endpoints.0.name` -> `targets.api.endpoints[0].name`, as validation writes it.
-fn key_path(path: &[String]) -> String {
-    let mut out = String::new();
-    for seg in path {
-        if seg.parse::<usize>().is_ok() {
-            out.push_str(&format!("[{seg}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(seg);
-        }
-    }
-    out
-}
-
-/// Plain words for serde's type names.
-fn type_name(t: &str) -> String {
-    match t {
-        "f64" | "f32" => "a number".into(),
-        "u64" | "u32" | "u16" | "usize" | "i64" => "a whole number".into(),
-        "bool" | "a boolean" => "true or false".into(),
-        other => other.to_string(),
-    }
-}
-
-pub(crate) fn figment_errors(file: &str, err: figment::Error) -> ConfigErrors {
-    use figment::error::Kind;
-    ConfigErrors(
-        err.into_iter()
-            .map(|e| {
-                let key = key_path(&e.path);
-                let file = match e.metadata.as_ref() {
-                    Some(m) if is_env(m) => env_source(&e.path.join(".")),
-                    Some(m) => file_source(m).unwrap_or_else(|| file.to_string()),
-                    None => file.to_string(),
-                };
-                let message = match &e.kind {
-                    Kind::UnknownField(field, expected) => {
-                        let hint = crate::suggest::did_you_mean(field, expected);
-                        format!(
-                            "unknown key {field:?}{hint} (known: {})",
-                            expected.join(", ")
-                        )
-                    }
-                    Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
-                        // A string where a table belongs may be a secret (`secrets.x = "…"`).
-                        let found = match actual {
-                            figment::error::Actual::Str(_) => "a string".to_string(),
-                            other => other.to_string(),
-                        };
-                        format!(
-                            "invalid type: found {found}, expected {}",
-                            type_name(expected)
-                        )
-                    }
-                    // TOML syntax errors carry their own line and column, and a snippet of the
-                    // source: left out, since the broken line may hold a secret.
-                    other => without_snippet(&other.to_string()),
-                };
-                ConfigError { file, key, message }
-            })
-            .collect(),
-    )
-}
-
-/// A parser's message without the quoted source lines (`2 | url = "…`) and their carets.
-fn without_snippet(message: &str) -> String {
-    message
-        .lines()
-        .filter(|l| {
-            let gutter = l
-                .trim_start()
-                .trim_start_matches(|c: char| c.is_ascii_digit());
-            !gutter.trim_start().starts_with('|')
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        .trim_end()
-        .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parser_snippets_are_dropped() {
-        let msg = "TOML parse error at line 2, column 29\n  |\n2 | k = \"s3cret\n  |     ^\ninvalid basic string\n";
-        assert_eq!(
-            without_snippet(msg),
-            "TOML parse error at line 2, column 29\ninvalid basic string"
-        );
-    }
-
-    #[test]
-    fn key_paths_use_brackets_for_indices() {
-        let p: Vec<String> = ["targets", "api", "endpoints", "0", "name"]
-            .map(String::from)
-            .to_vec();
-        assert_eq!(key_path(&p), "targets.api.endpoints[0].name");
-    }
 }

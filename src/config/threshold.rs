@@ -177,8 +177,16 @@ fn parse_comparison(expr: &str) -> Result<Threshold, String> {
     };
     let (name, value) = (name.trim(), value.trim());
     let metric = parse_metric(name).ok_or_else(|| {
+            const NAMES: &[&str] = &["min", "mean", "max", "error_rate", "rps", "requests", "errors"];
+            let hint = match name.strip_prefix('p').map(str::parse::<f64>) {
+                Some(Ok(_)) => "; a percentile is p0 to p100".to_string(),
+                _ if name.contains('{') => "; a threshold is over all of the profile's requests, \
+                    with no {...} filter (a scenario step has max_latency)"
+                    .to_string(),
+                _ => crate::suggest::did_you_mean(name, NAMES),
+            };
             format!(
-                "invalid threshold {expr:?}: unknown metric {name:?} \
+                "invalid threshold {expr:?}: unknown metric {name:?}{hint} \
                  (known: p50, p90, p95, p99, p99.9, pNN, min, mean, max, error_rate, rps, requests, errors)"
             )
         })?;

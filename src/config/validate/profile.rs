@@ -338,7 +338,14 @@ fn pattern(
 ) -> Option<Pattern> {
     let key = format!("{key}.{field}");
     if let RawPattern::Value(v) = raw {
-        if !(v.is_finite() && *v > 0.0 && *v <= 10_000_000.0) {
+        if v.is_finite() && *v > 10_000_000.0 {
+            c.err(
+                &key,
+                format!("invalid {field} {v:e}: at most 10000000 {what}"),
+            );
+            return None;
+        }
+        if !(v.is_finite() && *v > 0.0) {
             c.err(&key, format!("invalid {field} {v}: must be > 0 {what}"));
             return None;
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Method;
 
-use super::super::checks::{parse_url, valid_name, Collector};
+use super::super::checks::{parse_url, scheme_named, valid_name, Collector};
 use super::super::raw::{RawEndpoint, RawTarget};
 use super::super::{Endpoint, Scheme, Target, DEFAULT_BUCKETS};
 use super::{discovery, grpc, protocols, redis, socket, sql, websocket};
@@ -55,7 +55,15 @@ pub(super) fn target(
             Ok(parts) => parts,
             Err(e) => {
                 c.err(format!("{key}.url"), e);
-                (Scheme::Http, String::new(), 0, String::new())
+                // The scheme it names, still: else its endpoints' keys are checked as HTTP
+                // ones and a redis:// target's `command` is "only for redis:// targets".
+                let named = u.split_once("://").and_then(|(s, _)| scheme_named(s));
+                (
+                    named.unwrap_or(Scheme::Http),
+                    String::new(),
+                    0,
+                    String::new(),
+                )
             }
         },
     };
@@ -219,8 +227,15 @@ fn endpoint(
         c.err(
             format!("{key}.path"),
             format!(
-                "invalid path {:?}: must start with '/'",
-                crate::redact::path(path)
+                "invalid path {:?}: {}",
+                crate::redact::path(path),
+                if path.starts_with('/') {
+                    // A space, a quote, a control character...: what a request line cannot hold.
+                    "not a valid request path; percent-encode spaces and other special \
+                     characters (a space is %20)"
+                } else {
+                    "must start with '/'"
+                }
             ),
         );
     }

@@ -179,6 +179,10 @@ fn parse_cron(
         );
         return None;
     }
+    if let Some(reason) = out_of_range(expr) {
+        errors.add("cron", invalid(&reason));
+        return None;
+    }
     match parser.parse(expr) {
         Err(e) => {
             errors.add("cron", invalid(e.to_string().trim_end_matches('.')));
@@ -195,6 +199,33 @@ fn parse_cron(
             Some(cron)
         }
     }
+}
+
+/// The first number of a cron field outside its field's range, as "minute 61 is out of
+/// range 0-59" (croner only says "Number out of bounds"). Steps (`*/90`), names and `L`,
+/// `W`, `#` are left to croner.
+fn out_of_range(expr: &str) -> Option<String> {
+    const FIELDS: [(&str, u32, u32); 6] = [
+        ("second", 0, 59),
+        ("minute", 0, 59),
+        ("hour", 0, 23),
+        ("day-of-month", 1, 31),
+        ("month", 1, 12),
+        ("day-of-week", 0, 7),
+    ];
+    let words: Vec<&str> = expr.split_whitespace().collect();
+    let fields = &FIELDS[FIELDS.len().saturating_sub(words.len())..];
+    for (word, (name, lo, hi)) in words.iter().zip(fields) {
+        for part in word.split(',') {
+            let range = part.split('/').next().unwrap_or(part);
+            for n in range.split('-').filter_map(|n| n.parse::<u32>().ok()) {
+                if !(*lo..=*hi).contains(&n) {
+                    return Some(format!("{name} {n} is out of range {lo}-{hi}"));
+                }
+            }
+        }
+    }
+    None
 }
 
 fn parse_windows(raw: &[RawWindow], errors: &mut Errors) -> Vec<Window> {
@@ -321,7 +352,11 @@ fn parse_instant(tz: Tz, text: &str) -> Option<DateTime<Utc>> {
 
 fn parse_timezone(name: &str) -> Result<Tz, String> {
     name.trim().parse::<Tz>().map_err(|_| {
-        let hint = match closest_timezone(name) {
+        // Nothing to be near: every short name would be "close" to an empty one.
+        let close = (!name.trim().is_empty())
+            .then(|| closest_timezone(name))
+            .flatten();
+        let hint = match close {
             Some(close) => format!("did you mean {close:?}?"),
             None => "an IANA name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\""
                 .to_string(),
@@ -337,31 +372,13 @@ fn closest_timezone(name: &str) -> Option<&'static str> {
         .iter()
         .map(|tz| {
             (
-                edit_distance(&wanted, &tz.name().to_ascii_lowercase()),
+                crate::suggest::edit_distance(&wanted, &tz.name().to_ascii_lowercase()),
                 tz.name(),
             )
         })
         .filter(|&(distance, _)| distance <= limit)
         .min_by_key(|&(distance, _)| distance)
         .map(|(_, name)| name)
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != cb))
-                .min(above + 1)
-                .min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ fn bad_cron() {
         errors(cron("0 25 * * *", Some("1h"), "UTC"), None),
         one_error(
             ".cron",
-            "invalid cron expression \"0 25 * * *\": Component error: Number out of bounds"
+            "invalid cron expression \"0 25 * * *\": hour 25 is out of range 0-23"
         )
     );
     assert_eq!(
