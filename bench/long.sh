@@ -78,11 +78,11 @@ a=$(now); "$LOADTIDE_BIN" merge --quiet --json "$OUT_DIR/merged.json" "${shards[
 merge_s=$(python3 -c "print($b - $a)")
 a=$(now); "$LOADTIDE_BIN" merge --quiet --json "$OUT_DIR/merged.json" --report "$OUT_DIR/merged.html" \
   --report "$OUT_DIR/merged.md" "${shards[@]}" > /dev/null 2>&1 || true; b=$(now)
-one_s=$(python3 -c "print($b - $a)")
+report_s=$(python3 -c "print($b - $a)")
 
-python3 - "$OUT_DIR" "$RATE" "$LONG_S" "$SHARDS" "$merge_s" "$one_s" <<'PY'
+python3 - "$OUT_DIR" "$RATE" "$LONG_S" "$SHARDS" "$merge_s" "$report_s" <<'PY'
 import json, sys
-out, rate, long_s, shards, merge_s, one_s = sys.argv[1:]
+out, rate, long_s, shards, merge_s, report_s = sys.argv[1:]
 rows = [tuple(map(float, l.split("\t"))) for l in open(f"{out}/rss.tsv") if l.strip()]
 try:
     long = json.load(open(f"{out}/long.json"))
@@ -104,5 +104,5 @@ if rows:
           f"  max {max(r[1] for r in rows)/1024:.1f}  second-half slope {slope:+.1f} KiB/min"
           f"  ({len(rows)} samples; {out}/rss.tsv)")
 print(f"(b) closed run: requests {big.get('requests')}; merge of {shards} summaries {float(merge_s):.3f} s;"
-      f" merge plus HTML and Markdown reports {float(one_s):.3f} s")
+      f" merge plus HTML and Markdown reports {float(report_s):.3f} s")
 PY

@@ -452,7 +452,8 @@ impl HttpClient {
         let w = &self.wire[idx];
         let p = &self.prepared[idx];
         let (bytes, trace) = match self.tracer {
-            Some(t) if !p.headers.contains_key(&TRACEPARENT) => {
+            // Known once per endpoint: no header lookup per request.
+            Some(t) if !w.own_traceparent() => {
                 let (value, id) = t.next();
                 (w.bytes(Some((TRACEPARENT.as_str(), value.as_bytes()))), id)
             }

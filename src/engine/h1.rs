@@ -38,6 +38,8 @@ pub struct WireRequest {
     head_only: bool,
     /// Safe to send again on a fresh connection when a reused one turns out closed.
     idempotent: bool,
+    /// The config sets a `traceparent` itself: the tracer leaves it alone.
+    own_traceparent: bool,
 }
 
 impl WireRequest {
@@ -59,6 +61,7 @@ impl WireRequest {
             head,
             head_only: method == Method::HEAD,
             idempotent: method.is_idempotent(),
+            own_traceparent: headers.contains_key("traceparent"),
             body,
         }
     }
@@ -87,6 +90,10 @@ impl WireRequest {
 
     pub fn head_only(&self) -> bool {
         self.head_only
+    }
+
+    pub fn own_traceparent(&self) -> bool {
+        self.own_traceparent
     }
 
     pub fn idempotent(&self) -> bool {
@@ -496,6 +503,7 @@ mod tests {
             b"POST /p?q=1 HTTP/1.1\r\nhost: h:1\r\ncontent-length: 2\r\ntraceparent: 00-ab\r\n\r\n{}"
         );
         assert!(!r.idempotent());
+        assert!(!r.own_traceparent());
     }
 
     #[tokio::test]
