@@ -9,18 +9,25 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::{assert_refused, free_port, run_profile, Out};
+use common::cli::{assert_refused, free_port, run_profile, run_profile_env, Out};
 use serde_json::Value;
 
 /// A redis-server of this test's own, stopped when dropped.
 struct Redis {
     port: u16,
+    password: Option<String>,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Redis {
     fn start() -> Redis {
+        Redis::start_with(&[])
+    }
+
+    /// A server started with `extra` arguments too (e.g. `--requirepass`); `cli` authenticates
+    /// as the default user with the last of them when it is a password.
+    fn start_with(extra: &[&str]) -> Redis {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let child = Command::new("redis-server")
@@ -35,11 +42,13 @@ impl Redis {
             ])
             .arg("--dir")
             .arg(dir.path())
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is installed (scripts/test.sh installs Debian's redis-server)");
         let redis = Redis {
             port,
+            password: (extra.first() == Some(&"--requirepass")).then(|| extra[1].to_string()),
             child,
             _dir: dir,
         };
@@ -55,6 +64,11 @@ impl Redis {
     fn cli(&self, args: &[&str]) -> String {
         let out = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(
+                self.password
+                    .iter()
+                    .flat_map(|p| ["--no-auth-warning", "-a", p]),
+            )
             .args(args)
             .output()
             .expect("redis-cli runs");
@@ -206,10 +220,114 @@ fn bad_redis_settings_are_refused_with_the_key_and_exit_2() {
             "invalid template",
         ),
         (
+            config("redis://127.0.0.1:6379", &ep("command = [\"GET\"]"), 1)
+                .replace("timeout =", "user = \"loader\"\ntimeout ="),
+            "targets.cache.user",
+            "needs password_env too",
+        ),
+        (
+            config("redis://127.0.0.1:6379", &ep("command = [\"GET\"]"), 1).replace(
+                "timeout =",
+                "password_env = \"LOADTIDE_TEST_NO_SUCH_VAR\"\ntimeout =",
+            ),
+            "targets.cache.password_env",
+            "is not set",
+        ),
+        (
             config("http://127.0.0.1:6379", &ep("command = [\"GET\"]"), 1),
             "targets.cache.endpoints[0].command",
             "only for redis://",
         ),
     ];
     assert_refused(dir.path(), &cases);
+}
+
+#[test]
+fn a_server_that_requires_auth_gets_the_password_from_the_environment_and_an_acl_user() {
+    let secret = "s3cret-Redis-pass";
+    let redis = Redis::start_with(&["--requirepass", secret]);
+    // An ACL user that may only write `user:*` keys.
+    let acl = redis.cli(&[
+        "ACL",
+        "SETUSER",
+        "loader",
+        "on",
+        ">loader-pass",
+        "~user:*",
+        "+@all",
+    ]);
+    assert_eq!(acl, "OK");
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = r#"
+[[targets.cache.endpoints]]
+name = "set"
+command = ["SET", "user:{{ seq() }}", "x"]
+"#;
+    let url = format!("redis://127.0.0.1:{}/1", redis.port);
+    let with = |auth: &str| {
+        config(&url, endpoints, 50).replace("timeout =", &format!("{auth}\ntimeout ="))
+    };
+
+    // Without AUTH the session cannot even select database 1 (NOAUTH): connect errors,
+    // counted, not a crash.
+    let (out, summary) = run(dir.path(), &with(""));
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["error_kinds"]["connect"], 50, "{s:#}");
+    assert_eq!(redis.cli(&["-n", "1", "DBSIZE"]), "0");
+    // On database 0 the session opens, and each command is answered NOAUTH.
+    let db0 = config(url.trim_end_matches("/1"), endpoints, 20);
+    let (out, summary) = run(dir.path(), &db0);
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["status_codes"]["NOAUTH"], 20, "{s:#}");
+
+    // The default user, with the password from the environment.
+    let env = [("LT_REDIS_PASSWORD", secret)];
+    let (out, summary) = run_profile_env(
+        dir.path(),
+        &with("password_env = \"LT_REDIS_PASSWORD\""),
+        "load",
+        &env,
+    );
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(
+        (s["requests"].as_u64(), s["errors"].as_u64()),
+        (Some(50), Some(0)),
+        "{s:#}"
+    );
+    assert_eq!(redis.cli(&["-n", "1", "DBSIZE"]), "50");
+    let printed = format!("{}{}{s}", out.stdout, out.stderr);
+    assert!(
+        !printed.contains(secret),
+        "the password was printed: {printed}"
+    );
+
+    // The ACL user: its writes land, and the server saw them as that user.
+    let env = [("LT_REDIS_PASSWORD", "loader-pass")];
+    let auth = "user = \"loader\"\npassword_env = \"LT_REDIS_PASSWORD\"";
+    let acl_keys = config(&url, &endpoints.replace("user:", "user:acl-"), 50)
+        .replace("timeout =", &format!("{auth}\ntimeout ="));
+    let (out, summary) = run_profile_env(dir.path(), &acl_keys, "load", &env);
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["errors"], 0, "{s:#}");
+    assert_eq!(redis.cli(&["-n", "1", "DBSIZE"]), "100");
+    let denied = config(&url, &endpoints.replace("user:", "other:"), 10)
+        .replace("timeout =", &format!("{auth}\ntimeout ="));
+    let (out, summary) = run_profile_env(dir.path(), &denied, "load", &env);
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(
+        s["status_codes"]["NOPERM"], 10,
+        "keys outside ~user:* are the ACL's: {s:#}"
+    );
+
+    // A wrong password fails the connection: connect errors, counted, and the run ends.
+    let env = [("LT_REDIS_PASSWORD", "not-the-pass-8271")];
+    let (out, summary) = run_profile_env(
+        dir.path(),
+        &with("password_env = \"LT_REDIS_PASSWORD\""),
+        "load",
+        &env,
+    );
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["error_kinds"]["connect"], 50, "{s:#}");
+    assert!(!format!("{}{}{s}", out.stdout, out.stderr).contains("not-the-pass-8271"));
 }

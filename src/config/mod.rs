@@ -92,6 +92,8 @@ pub struct Target {
     pub database: i64,
     /// Set exactly for `postgres://` targets.
     pub login: Option<SqlLogin>,
+    /// A `redis://` target's AUTH, when it has `password_env`.
+    pub redis_auth: Option<RedisAuth>,
     /// The CIDRs of `safety.allowed_hosts`: when set, every address the host resolves to
     /// must lie in one of them, or the connection is refused before it is made.
     pub dns_allow: Option<Arc<[ipnet::IpNet]>>,
@@ -216,6 +218,24 @@ impl GrpcMethod {
             .map_err(|e| e.to_string())?;
         de.end().map_err(|e| e.to_string())?;
         Ok(prost::Message::encode_to_vec(&message))
+    }
+}
+
+/// How a redis:// target authenticates: `AUTH [user] password`.
+#[derive(Clone, PartialEq)]
+pub struct RedisAuth {
+    pub user: Option<String>,
+    /// Read from `password_env` when the config was loaded.
+    pub password: String,
+}
+
+// By hand, so no debug print of a config shows the password.
+impl fmt::Debug for RedisAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisAuth")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 

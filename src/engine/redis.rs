@@ -92,6 +92,8 @@ impl RedisClient {
             addr: ConnectionAddr::Tcp(addrs[0].ip().to_string(), addrs[0].port()),
             redis: RedisConnectionInfo {
                 db: t.database,
+                username: t.redis_auth.as_ref().and_then(|a| a.user.clone()),
+                password: t.redis_auth.as_ref().map(|a| a.password.clone()),
                 ..Default::default()
             },
         };

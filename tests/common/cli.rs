@@ -71,11 +71,23 @@ impl Drop for KillOnDrop {
 /// Writes `toml` as `loadtide.toml` in `dir` and runs its profile `profile` with `--json`:
 /// what it printed and the summary, when it wrote one.
 pub fn run_profile(dir: &Path, toml: &str, profile: &str) -> (Out, Option<Value>) {
+    run_profile_env(dir, toml, profile, &[])
+}
+
+/// [`run_profile`] with environment variables set for the run (e.g. a `password_env`).
+pub fn run_profile_env(
+    dir: &Path,
+    toml: &str,
+    profile: &str,
+    env: &[(&str, &str)],
+) -> (Out, Option<Value>) {
     let config = dir.join("loadtide.toml");
     std::fs::write(&config, toml).expect("config written");
     let json = dir.join("summary.json");
     let _ = std::fs::remove_file(&json);
-    let out = output(loadtide(Duration::from_secs(60)).args([
+    let mut cmd = loadtide(Duration::from_secs(60));
+    cmd.envs(env.iter().copied());
+    let out = output(cmd.args([
         "run".as_ref(),
         "--config".as_ref(),
         config.as_os_str(),

@@ -2,8 +2,36 @@
 //! per request.
 
 use super::super::checks::Collector;
-use super::super::raw::RawEndpoint;
+use super::super::raw::{RawEndpoint, RawTarget};
+use super::super::{RedisAuth, Scheme};
+use super::sql;
 use crate::scenario::template::Templates;
+
+/// A redis:// target's AUTH: the password `password_env` names, and `user` for an ACL user
+/// (without it, the `default` user).
+pub(super) fn auth(
+    c: &mut Collector,
+    key: &str,
+    t: &RawTarget,
+    scheme: Scheme,
+) -> Option<RedisAuth> {
+    if scheme != Scheme::Redis {
+        return None;
+    }
+    if t.password_env.is_none() {
+        if t.user.is_some() {
+            c.err(
+                format!("{key}.user"),
+                "needs password_env too: Redis AUTH sends a user and a password",
+            );
+        }
+        return None;
+    }
+    Some(RedisAuth {
+        user: t.user.clone(),
+        password: sql::password(c, key, t)?,
+    })
+}
 
 /// The command's name, when it is one (letters only): also the endpoint's `method` label.
 pub(super) fn command_name(words: &[String]) -> Option<&str> {

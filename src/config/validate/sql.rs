@@ -16,29 +16,23 @@ pub(super) fn login(
     dbname: &str,
 ) -> Option<SqlLogin> {
     if scheme != Scheme::Postgres {
-        for (k, on) in [
-            ("user", t.user.is_some()),
-            ("password_env", t.password_env.is_some()),
-        ] {
-            if on {
-                c.err(format!("{key}.{k}"), "only for postgres:// targets");
+        // A redis:// target's are its AUTH (`redis::auth`).
+        if scheme != Scheme::Redis {
+            for (k, on) in [
+                ("user", t.user.is_some()),
+                ("password_env", t.password_env.is_some()),
+            ] {
+                if on {
+                    c.err(
+                        format!("{key}.{k}"),
+                        "only for postgres:// and redis:// targets",
+                    );
+                }
             }
         }
         return None;
     }
-    let password = t
-        .password_env
-        .as_ref()
-        .and_then(|var| match std::env::var(var) {
-            Ok(p) => Some(p),
-            Err(_) => {
-                c.err(
-                    format!("{key}.password_env"),
-                    format!("environment variable {var:?} is not set"),
-                );
-                None
-            }
-        });
+    let password = password(c, key, t);
     Some(SqlLogin {
         dbname: match dbname.trim_start_matches('/') {
             "" => "postgres".to_string(),
@@ -47,6 +41,21 @@ pub(super) fn login(
         user: t.user.clone().unwrap_or_else(|| "postgres".to_string()),
         password,
     })
+}
+
+/// The password in the environment variable `password_env` names; an error when it is not set.
+pub(super) fn password(c: &mut Collector, key: &str, t: &RawTarget) -> Option<String> {
+    let var = t.password_env.as_ref()?;
+    match std::env::var(var) {
+        Ok(p) => Some(p),
+        Err(_) => {
+            c.err(
+                format!("{key}.password_env"),
+                format!("environment variable {var:?} is not set"),
+            );
+            None
+        }
+    }
 }
 
 /// A postgres endpoint: a statement and its parameters' templates.

@@ -83,6 +83,7 @@ pub(super) fn target(
     let buckets = buckets(c, &key, t);
     let ws = websocket::target(c, &key, t);
     let login = sql::login(c, &key, t, scheme, &base_path);
+    let redis_auth = redis::auth(c, &key, t, scheme);
     let pool = grpc::descriptors(c, &key, t, scheme, base_dir);
     let file_sd = discovery::file_sd(c, &key, t, (scheme, port), base_dir);
     let dns_server = discovery::dns_server(c, &key, t);
@@ -128,6 +129,7 @@ pub(super) fn target(
             0
         },
         login,
+        redis_auth,
         dns_allow: None,
         file_sd,
         dns_server,
