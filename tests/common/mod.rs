@@ -12,6 +12,7 @@ pub mod capture;
 pub mod cli;
 pub mod daemon;
 pub mod echo;
+pub mod netns;
 pub mod scrape;
 pub mod tls;
 
@@ -84,6 +85,8 @@ pub struct Script {
     routes: Vec<(String, Behavior)>,
     stall: Option<Stall>,
     watch: Option<String>,
+    /// The network namespace (its /run/netns file) the server's sockets are made in.
+    netns: Option<std::path::PathBuf>,
 }
 
 impl Script {
@@ -94,6 +97,7 @@ impl Script {
             routes: Vec::new(),
             stall: None,
             watch: None,
+            netns: None,
         }
     }
 
@@ -122,6 +126,12 @@ impl Script {
 
     /// Starts serving the script on `addr` (a loopback address).
     pub fn start_on(self, addr: SocketAddr) -> TestServer {
+        TestServer::start_at(self, addr)
+    }
+
+    /// Starts serving the script on `addr` inside the network namespace `ns` a test made.
+    pub fn start_in(mut self, ns: &netns::Netns, addr: SocketAddr) -> TestServer {
+        self.netns = Some(ns.path());
         TestServer::start_at(self, addr)
     }
 }
@@ -167,9 +177,10 @@ impl TestServer {
 
     fn start_at(script: Script, at: SocketAddr) -> Self {
         assert!(
-            at.ip().is_loopback(),
-            "test servers listen on loopback only"
+            at.ip().is_loopback() || script.netns.is_some(),
+            "test servers listen on loopback, or in a network namespace of the test's own"
         );
+        let netns = script.netns.clone();
         let reset = script.default == Behavior::Reset
             || script.routes.iter().any(|(_, b)| *b == Behavior::Reset);
         let state = Arc::new(State {
@@ -193,6 +204,11 @@ impl TestServer {
         let thread = std::thread::Builder::new()
             .name("test-server".into())
             .spawn(move || {
+                // Sockets belong to the namespace of the thread that makes them, and the
+                // runtime's workers are spawned from this thread, so they share it too.
+                if let Some(ns) = &netns {
+                    netns::enter(ns);
+                }
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .enable_all()
