@@ -56,10 +56,20 @@ taskset -c "$GEN_CPU" timeout $((LONG_S + 60)) "$LOADTIDE_BIN" run --url "$URL" 
   > "$OUT_DIR/long.out" 2>&1 &
 GEN=$!
 PIDS+=($GEN)
+# taskset execs timeout, which runs loadtide as its child: sample that child, not timeout.
+LT=""
+for _ in $(seq 1 100); do
+  LT=$(pgrep -P "$GEN" | head -1 || true)
+  [ -n "$LT" ] && break
+  sleep 0.05
+done
+[ -n "$LT" ] || { echo "loadtide did not start under timeout" >&2; exit 1; }
 : > "$OUT_DIR/rss.tsv"
 t=0
-while kill -0 "$GEN" 2>/dev/null; do
-  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$GEN/status" 2>/dev/null || true)
+while kill -0 "$LT" 2>/dev/null; do
+  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$LT/status" 2>/dev/null || true)
+  hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$LT/status" 2>/dev/null || true)
+  [ -n "$hwm" ] && echo "$hwm" > "$OUT_DIR/hwm"
   [ -n "$rss" ] && printf '%s\t%s\n' "$t" "$rss" >> "$OUT_DIR/rss.tsv"
   sleep "$SAMPLE_S"
   t=$((t + SAMPLE_S))
@@ -74,11 +84,14 @@ shards=()
 for i in $(seq 1 "$SHARDS"); do cp "$OUT_DIR/big.json" "$OUT_DIR/shard$i.json"; shards+=("$OUT_DIR/shard$i.json"); done
 now() { date +%s.%N; }
 # Merge (JSON out) and report (HTML and Markdown) of the merged run, timed apart.
-a=$(now); "$LOADTIDE_BIN" merge --quiet --json "$OUT_DIR/merged.json" "${shards[@]}" > /dev/null 2>&1 || true; b=$(now)
+# A merge that fails (exit 2: bad input; 1: thresholds, none here) must not pass as fast.
+a=$(now); "$LOADTIDE_BIN" merge --quiet --json "$OUT_DIR/merged.json" "${shards[@]}" > "$OUT_DIR/merge.out" 2>&1 || { cat "$OUT_DIR/merge.out" >&2; exit 1; }; b=$(now)
 merge_s=$(python3 -c "print($b - $a)")
 a=$(now); "$LOADTIDE_BIN" merge --quiet --json "$OUT_DIR/merged.json" --report "$OUT_DIR/merged.html" \
-  --report "$OUT_DIR/merged.md" "${shards[@]}" > /dev/null 2>&1 || true; b=$(now)
+  --report "$OUT_DIR/merged.md" "${shards[@]}" > "$OUT_DIR/report.out" 2>&1 || { cat "$OUT_DIR/report.out" >&2; exit 1; }; b=$(now)
 report_s=$(python3 -c "print($b - $a)")
+merged_requests=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['requests'])" "$OUT_DIR/merged.json")
+log "merged: $merged_requests requests; report sizes: $(wc -c < "$OUT_DIR/merged.html") B html, $(wc -c < "$OUT_DIR/merged.md") B md"
 
 python3 - "$OUT_DIR" "$RATE" "$LONG_S" "$SHARDS" "$merge_s" "$report_s" <<'PY'
 import json, sys
@@ -92,6 +105,10 @@ try:
     big = json.load(open(f"{out}/big.json"))
 except OSError:
     big = {}
+try:
+    hwm = float(open(f"{out}/hwm").read())
+except OSError:
+    hwm = float("nan")
 if rows:
     half = [r for r in rows if r[0] >= rows[-1][0] / 2]
     n = len(half)
@@ -101,7 +118,7 @@ if rows:
     print(f"(a) open {rate} req/s for {long_s}s: requests {long.get('requests')} rps {long.get('rps')}"
           f" errors {long.get('errors')} dropped {long.get('dropped')}")
     print(f"    RSS MiB: first {rows[0][1]/1024:.1f}  last {rows[-1][1]/1024:.1f}"
-          f"  max {max(r[1] for r in rows)/1024:.1f}  second-half slope {slope:+.1f} KiB/min"
+          f"  max {max(r[1] for r in rows)/1024:.1f}  peak (VmHWM) {hwm/1024:.1f}  second-half slope {slope:+.1f} KiB/min"
           f"  ({len(rows)} samples; {out}/rss.tsv)")
 print(f"(b) closed run: requests {big.get('requests')}; merge of {shards} summaries {float(merge_s):.3f} s;"
       f" merge plus HTML and Markdown reports {float(report_s):.3f} s")
