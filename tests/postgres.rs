@@ -139,6 +139,12 @@ fn config(url: &str, endpoints: &str, requests: u64) -> String {
     )
 }
 
+/// [`config`] in the closed model (4 users): exact counts however busy the machine is, where
+/// the open model may drop an arrival when all 4 sessions are busy.
+fn closed(url: &str, endpoints: &str, requests: u64) -> String {
+    config(url, endpoints, requests).replace("rate = 300", "users = 4")
+}
+
 fn run(dir: &Path, toml: &str) -> (Out, Option<Value>) {
     run_profile(dir, toml, "load")
 }
@@ -164,12 +170,13 @@ params = ["{{ seq() }}"]
     let (out, summary) = run(dir.path(), &config(&pg.url(), endpoints, 300));
     assert_eq!(out.code, Some(0), "{out:?}");
     let s = summary.unwrap();
-    assert_eq!(
-        (s["requests"].as_u64(), s["errors"].as_u64()),
-        (Some(300), Some(0)),
-        "{s:#}"
-    );
-    assert_eq!(s["status_codes"]["ok"], 300, "{s:#}");
+    // Open model: an arrival that finds all 4 sessions busy on a loaded machine is dropped
+    // (and counted), never queued.
+    let requests = s["requests"].as_u64().unwrap();
+    assert_eq!(requests + s["dropped"].as_u64().unwrap(), 300, "{s:#}");
+    assert!(requests >= 290, "{s:#}");
+    assert_eq!(s["errors"], 0, "{s:#}");
+    assert_eq!(s["status_codes"]["ok"], requests, "{s:#}");
     let hits = endpoint(&s, "hit")["requests"].as_u64().unwrap();
     // Each INSERT had its own seq() value: as many rows as requests, no key clash.
     assert_eq!(pg.psql("SELECT count(*) FROM hits"), hits.to_string());
@@ -212,6 +219,75 @@ query = "INSERT INTO once VALUES (1)"
         "{s:#}"
     );
     assert_eq!(pg.psql("SELECT count(*) FROM once"), "1");
+}
+
+#[test]
+fn a_transaction_is_one_request_and_its_statements_share_a_feeder_row_and_vars() {
+    let pg = Postgres::start();
+    pg.psql("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)");
+    pg.psql("INSERT INTO accounts SELECT i, 1000 FROM generate_series(1, 10) i");
+    pg.psql("CREATE TABLE history (tx bigint PRIMARY KEY, src int, dst int)");
+    let dir = tempfile::tempdir().unwrap();
+    // Pairs of distinct accounts, one row per request, from a CSV beside the config.
+    let csv: String = (1..=10).map(|i| format!("{i},{}\n", i % 10 + 1)).collect();
+    std::fs::write(dir.path().join("pairs.csv"), format!("src,dst\n{csv}")).unwrap();
+    let endpoints = r#"
+feeders.pair = { csv = "pairs.csv" }
+[[targets.db.endpoints]]
+name = "transfer"
+vars = { tx = "{{ seq() }}", amount = "{{ random_int(1, 5) }}" }
+transaction = [
+  { query = "UPDATE accounts SET balance = balance - $1 WHERE id = $2", params = ["{{ amount }}", "{{ pair.src }}"] },
+  { query = "UPDATE accounts SET balance = balance + $1 WHERE id = $2", params = ["{{ amount }}", "{{ pair.dst }}"] },
+  { query = "INSERT INTO history VALUES ($1, $2, $3)", params = ["{{ tx }}", "{{ pair.src }}", "{{ pair.dst }}"] },
+]
+"#;
+    let (out, summary) = run(dir.path(), &closed(&pg.url(), endpoints, 200));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let s = summary.unwrap();
+    assert_eq!(
+        (s["requests"].as_u64(), s["errors"].as_u64()),
+        (Some(200), Some(0)),
+        "{s:#}"
+    );
+    assert_eq!(endpoint(&s, "transfer")["method"], "TRANSACTION");
+    // One row per transaction, each with the pair its updates used and its own tx number.
+    assert_eq!(pg.psql("SELECT count(*) FROM history"), "200");
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM history WHERE dst <> src % 10 + 1"),
+        "0"
+    );
+    // Both updates of a transfer used the same amount: money is neither made nor lost.
+    assert_eq!(pg.psql("SELECT sum(balance) FROM accounts"), "10000");
+    assert_ne!(pg.psql("SELECT min(balance) FROM accounts"), "1000");
+}
+
+#[test]
+fn a_failing_statement_rolls_its_transaction_back_and_the_session_goes_on() {
+    let pg = Postgres::start();
+    pg.psql("CREATE TABLE counter (n int NOT NULL)");
+    pg.psql("INSERT INTO counter VALUES (0)");
+    pg.psql("CREATE TABLE seen (id int PRIMARY KEY)");
+    let dir = tempfile::tempdir().unwrap();
+    // Five ids, round robin: the first transaction with each id commits, every later one
+    // fails on the key (SQLSTATE class 23) after its UPDATE, which must be undone.
+    let endpoints = r#"
+feeders.k = { list = [{ id = "1" }, { id = "2" }, { id = "3" }, { id = "4" }, { id = "5" }] }
+[[targets.db.endpoints]]
+name = "once_per_id"
+transaction = [
+  { query = "UPDATE counter SET n = n + 1" },
+  { query = "INSERT INTO seen VALUES ($1)", params = ["{{ k.id }}"] },
+]
+"#;
+    let (out, summary) = run(dir.path(), &closed(&pg.url(), endpoints, 40));
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["status_codes"]["ok"], 5, "{s:#}");
+    assert_eq!(s["status_codes"]["23"], 35, "{s:#}");
+    // Without the ROLLBACK a session would stay in the failed transaction: class 25.
+    assert!(s["status_codes"].get("25").is_none(), "{s:#}");
+    assert_eq!(pg.psql("SELECT n FROM counter"), "5");
+    assert_eq!(pg.psql("SELECT count(*) FROM seen"), "5");
 }
 
 #[test]
@@ -277,6 +353,59 @@ fn bad_postgres_settings_are_refused_with_the_key_and_exit_2() {
         (
             config("http://127.0.0.1:5432", &ep("query = \"SELECT 1\""), 1),
             "targets.db.endpoints[0].query",
+            "only for postgres://",
+        ),
+        (
+            config(
+                url,
+                &ep("query = \"SELECT 1\"\ntransaction = [{ query = \"SELECT 2\" }]"),
+                1,
+            ),
+            "targets.db.endpoints[0].query",
+            "not both",
+        ),
+        (
+            config(url, &ep("transaction = []"), 1),
+            "targets.db.endpoints[0].transaction",
+            "has 0 statements",
+        ),
+        (
+            config(url, &ep("transaction = [{ params = [\"1\"] }]"), 1),
+            "targets.db.endpoints[0].transaction[0].query",
+            "missing",
+        ),
+        (
+            config(
+                url,
+                &ep("query = \"SELECT $1\"\nparams = [\"{{ nope }}\"]"),
+                1,
+            ),
+            "targets.db.endpoints[0].params[0]",
+            "uses {{ nope }}",
+        ),
+        (
+            config(
+                url,
+                &ep("query = \"SELECT $1\"\nparams = [\"{{ k.idd }}\"]")
+                    .replace("[[", "feeders.k = { list = [{ id = \"1\" }] }\n[["),
+                1,
+            ),
+            "targets.db.endpoints[0].params[0]",
+            "has no column \"idd\"",
+        ),
+        (
+            config(url, &ep("query = \"SELECT 1\"\nvars = { 1x = \"a\" }"), 1),
+            "targets.db.endpoints[0].vars.1x",
+            "invalid variable name",
+        ),
+        (
+            config(
+                "redis://127.0.0.1:6379",
+                &ep("command = [\"PING\"]\nvars = { a = \"b\" }")
+                    .replace("[[", "feeders.k = { list = [{ id = \"1\" }] }\n[["),
+                1,
+            ),
+            "targets.db.feeders",
             "only for postgres://",
         ),
     ];

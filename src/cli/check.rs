@@ -119,13 +119,19 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
                 // A socket body may carry a secret (AUTH ...): its size and reply rule only.
                 if t.scheme.is_socket() {
                     format!("{} bytes, {}", e.body.len(), e.reply.describe(t.scheme))
-                } else if !e.query.is_empty() {
-                    // The statement may hold literals worth keeping private: its size only.
-                    format!(
+                } else if !e.sql.statements.is_empty() {
+                    // Statements may hold literals worth keeping private: their size only.
+                    let st = &e.sql.statements;
+                    let size = format!(
                         "{} param(s), {} chars of SQL",
-                        e.params.len(),
-                        e.query.len()
-                    )
+                        st.iter().map(|s| s.params.len()).sum::<usize>(),
+                        st.iter().map(|s| s.query.len()).sum::<usize>()
+                    );
+                    if e.sql.transaction {
+                        format!("transaction of {} statement(s), {size}", st.len())
+                    } else {
+                        size
+                    }
                 } else if !e.command.is_empty() {
                     // Arguments may be credentials (AUTH): their count only.
                     format!("{} argument(s)", e.command.len() - 1)

@@ -5,6 +5,7 @@
 pub mod capacity;
 mod checks;
 pub mod discovery;
+mod feeders;
 mod overlay;
 mod parse_errors;
 pub mod raw;
@@ -12,6 +13,7 @@ pub mod safety;
 mod scenario;
 mod scheme;
 mod source;
+pub mod sql;
 pub mod threshold;
 mod validate;
 pub mod websocket;
@@ -33,6 +35,7 @@ pub(crate) use parse_errors::figment_errors;
 pub use raw::RawConfig;
 pub use safety::{Allowlist, BrakeAction, BrakeSpec, Safety};
 pub use scheme::Scheme;
+pub use sql::{Sql, SqlStatement, TargetFeeders};
 pub use threshold::Threshold;
 pub use validate::{parse_listen, validate, DEFAULT_DEMO_LISTEN, DEFAULT_LISTEN};
 pub use websocket::WebSocket;
@@ -94,6 +97,8 @@ pub struct Target {
     pub login: Option<SqlLogin>,
     /// A `redis://` target's AUTH, when it has `password_env`.
     pub redis_auth: Option<RedisAuth>,
+    /// postgres:// targets: the feeders every request takes a row of.
+    pub feeders: TargetFeeders,
     /// The CIDRs of `safety.allowed_hosts`: when set, every address the host resolves to
     /// must lie in one of them, or the connection is refused before it is made.
     pub dns_allow: Option<Arc<[ipnet::IpNet]>>,
@@ -188,9 +193,8 @@ pub struct Endpoint {
     pub reply: Reply,
     /// redis:// targets: the command and its arguments, each a template.
     pub command: Vec<String>,
-    /// postgres:// targets: the statement and its parameters (each a template).
-    pub query: String,
-    pub params: Vec<String>,
+    /// postgres:// targets: the statement (or a transaction's) and its parameters.
+    pub sql: Sql,
     /// grpc:// targets: the method `path` (`/package.Service/Method`) names, resolved in the
     /// target's descriptors; `body` is its request message as JSON (a template).
     pub grpc: Option<GrpcMethod>,

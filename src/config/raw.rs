@@ -99,6 +99,9 @@ pub struct RawTarget {
     pub file_sd: Option<RawFileSd>,
     /// The DNS server (`ip:port`, UDP then TCP) that resolves the target's names.
     pub dns_server: Option<String>,
+    /// postgres:// targets: test data, the next row of each per request (`{{ name.column }}`).
+    #[serde(default)]
+    pub feeders: BTreeMap<String, RawFeeder>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,8 +138,22 @@ pub struct RawEndpoint {
     pub query: Option<String>,
     /// postgres:// targets: the statement's parameters, each a template.
     pub params: Option<Vec<String>>,
+    /// postgres:// targets: statements run in order inside one BEGIN … COMMIT, measured as
+    /// one request (instead of `query`).
+    pub transaction: Option<Vec<RawStatement>>,
+    /// postgres:// targets: values rendered once per request (from feeder rows and the
+    /// generators), shared by every parameter as `{{ name }}`.
+    pub vars: Option<BTreeMap<String, String>>,
     /// grpc:// targets: the method to call, `package.Service/Method`.
     pub rpc: Option<String>,
+}
+
+/// One statement of a postgres:// endpoint's `transaction`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatement {
+    pub query: Option<String>,
+    pub params: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,13 +12,14 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 
 use super::checks::{valid_name, Collector};
+use super::feeders::{self, bad_var, check_vars, valid_var};
 use super::raw::{RawConfig, RawExtract, RawScenario, RawStep};
 use super::{Endpoint, Target};
 use crate::scenario::model::{
     Auth, OnFailure, RequestStep, Scenario, Step, AUTH_BEARER, AUTH_PASSWORD, AUTH_USER,
     CAPTURE_LIMIT,
 };
-use crate::scenario::{template, Check, Extractor, Feeder, Order, Templates, Think, Vars};
+use crate::scenario::{Check, Extractor, Feeder, Templates, Think, Vars};
 
 /// Loops nest at most this deep; a repeat runs at most this many times.
 const MAX_DEPTH: usize = 4;
@@ -54,17 +55,7 @@ pub(super) fn scenario(
         .map(|(_, _, _, p)| p)
         .unwrap_or_default();
 
-    let on_failure = match raw.on_failure.as_deref() {
-        None | Some("stop") => OnFailure::Stop,
-        Some("continue") => OnFailure::Continue,
-        Some(other) => {
-            c.err(
-                format!("{key}.on_failure"),
-                format!("unknown on_failure {other:?} (known: stop, continue)"),
-            );
-            OnFailure::Stop
-        }
-    };
+    let on_failure = on_failure(c, &key, raw);
 
     // What every new user starts with: constants, secrets, and (per user) one feeder row.
     let mut initial = Vars::new();
@@ -81,7 +72,14 @@ pub(super) fn scenario(
         initial.set("secrets", minijinja::Value::from(secrets));
         known.insert("secrets".into());
     }
-    let feeders = feeders(c, &key, raw, base_dir, &mut fingerprint, &mut known);
+    let feeders = feeders::read(
+        c,
+        &key,
+        &raw.feeders,
+        base_dir,
+        &mut fingerprint,
+        &mut known,
+    );
 
     let mut b = Builder {
         c,
@@ -194,57 +192,19 @@ fn target(
     }
 }
 
-/// The feeders: CSV files or inline rows, each a variable of the users' vars.
-fn feeders(
-    c: &mut Collector,
-    key: &str,
-    raw: &RawScenario,
-    base_dir: Option<&Path>,
-    fingerprint: &mut impl Hasher,
-    known: &mut BTreeSet<String>,
-) -> Vec<Feeder> {
-    let mut feeders = Vec::new();
-    for (k, f) in &raw.feeders {
-        let fkey = format!("{key}.feeders.{k}");
-        if !valid_var(k) {
-            c.err(&fkey, bad_var(k));
+/// What a failed step does to the iteration: `stop` (default) or `continue`.
+fn on_failure(c: &mut Collector, key: &str, raw: &RawScenario) -> OnFailure {
+    match raw.on_failure.as_deref() {
+        None | Some("stop") => OnFailure::Stop,
+        Some("continue") => OnFailure::Continue,
+        Some(other) => {
+            c.err(
+                format!("{key}.on_failure"),
+                format!("unknown on_failure {other:?} (known: stop, continue)"),
+            );
+            OnFailure::Stop
         }
-        let order = match f.order.as_deref() {
-            None | Some("round_robin") => Order::RoundRobin,
-            Some("random") => Order::Random,
-            Some(other) => {
-                c.err(
-                    format!("{fkey}.order"),
-                    format!("unknown order {other:?} (known: round_robin, random)"),
-                );
-                Order::RoundRobin
-            }
-        };
-        let feeder = match (&f.csv, &f.list) {
-            (Some(path), None) => {
-                let p = base_dir
-                    .map(|d| d.join(path))
-                    .unwrap_or_else(|| path.into());
-                if let Ok(bytes) = std::fs::read(&p) {
-                    bytes.hash(fingerprint);
-                }
-                Feeder::from_csv(k, &p, order).map_err(|e| (format!("{fkey}.csv"), e))
-            }
-            (None, Some(rows)) => {
-                Feeder::from_list(k, rows.clone(), order).map_err(|e| (format!("{fkey}.list"), e))
-            }
-            _ => Err((
-                fkey.clone(),
-                "set exactly one of csv (a file with a header row) or list (inline rows)".into(),
-            )),
-        };
-        match feeder {
-            Ok(f) => feeders.push(f),
-            Err((k, e)) => c.err(k, e),
-        }
-        known.insert(k.clone());
     }
-    feeders
 }
 
 /// Each secret's value, from its environment variable or file; the values go into the
@@ -281,23 +241,6 @@ fn secrets(
     secrets
 }
 
-fn valid_var(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !template::GENERATORS.contains(&name)
-}
-
-fn bad_var(name: &str) -> String {
-    format!(
-        "invalid variable name {name:?}: letters, digits and '_', not starting with a digit, \
-         and not a generator ({})",
-        template::GENERATORS.join(", ")
-    )
-}
-
 struct Builder<'a, 'c> {
     c: &'a mut Collector<'c>,
     key: String,
@@ -319,47 +262,15 @@ impl Builder<'_, '_> {
             self.c.err(key, e.to_string());
             return;
         }
-        let unknown: Vec<String> = self
-            .templates
-            .declared(name)
-            .into_iter()
-            .filter(|v| !self.known.contains(v))
-            .collect();
-        if !unknown.is_empty() {
-            let known: Vec<&str> = self.known.iter().map(String::as_str).collect();
-            self.c.err(
-                key,
-                format!(
-                    "uses {}, not defined by vars, secrets, feeders or an earlier step's extract \
-                     (known: {}; generators: {})",
-                    unknown
-                        .iter()
-                        .map(|v| format!("{{{{ {v} }}}}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    },
-                    template::GENERATORS.join(", ")
-                ),
-            );
-        }
-        for f in self.feeders {
-            let used: BTreeSet<String> = self
-                .templates
-                .declared_paths(name)
-                .into_iter()
-                .filter_map(|p| {
-                    p.strip_prefix(&format!("{}.", f.name()))
-                        .map(str::to_string)
-                })
-                .collect();
-            if let Err(e) = f.require_columns(&used) {
-                self.c.err(key, e);
-            }
-        }
+        check_vars(
+            self.c,
+            key,
+            &self.templates,
+            name,
+            &self.known,
+            self.feeders,
+            "vars, secrets, feeders or an earlier step's extract",
+        );
     }
 
     fn auth(&mut self, raw: &RawScenario) -> Auth {
@@ -529,8 +440,7 @@ impl Builder<'_, '_> {
             body_contains: None,
             reply: Default::default(),
             command: Vec::new(),
-            query: String::new(),
-            params: Vec::new(),
+            sql: Default::default(),
             grpc: None,
         });
         (self.c.errors.len() == before).then(|| RequestStep {

@@ -1,5 +1,7 @@
-//! PostgreSQL: each request runs an endpoint's statement, prepared once per connection, with
-//! its parameters rendered from templates and converted to the types the server inferred for
+//! PostgreSQL: each request runs an endpoint's statement, or its transaction of statements
+//! (BEGIN … COMMIT, measured as one request), each prepared once per connection, with its
+//! parameters rendered from templates (the next row of each of the target's feeders, and the
+//! endpoint's vars rendered from those) and converted to the types the server inferred for
 //! them. A closed-model user keeps its connection (a session); open-model requests borrow one
 //! from the pool, which `max_connections` bounds. A server error is a response whose code is
 //! the SQLSTATE class (`42`: syntax or access, `23`: integrity, ...) and counts as a `status`
@@ -17,16 +19,18 @@ use crate::config::Target;
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 use crate::scenario::template::{Templates, Vars};
 
-/// A session and the statements prepared on it, by endpoint.
+/// A session and the statements prepared on it, by endpoint and statement.
 pub struct SqlConn {
     client: Client,
-    prepared: Vec<Option<Statement>>,
+    prepared: Vec<Vec<Option<Statement>>>,
 }
 
 pub struct PostgresClient {
     target: Arc<Target>,
-    /// Per endpoint, per parameter: the template's name.
-    params: Vec<Vec<String>>,
+    /// Per endpoint, per statement, per parameter: the template's name.
+    params: Vec<Vec<Vec<String>>>,
+    /// Per endpoint: its vars, in order, and their templates' names.
+    vars: Vec<Vec<(String, String)>>,
     templates: Templates,
     idle: Pool<SqlConn>,
     refused: prometheus::IntCounter,
@@ -37,46 +41,104 @@ type Param = Box<dyn ToSql + Sync + Send>;
 impl PostgresClient {
     pub fn new(target: Arc<Target>, refused: prometheus::IntCounter) -> Arc<Self> {
         let mut templates = Templates::new();
-        let params = target
-            .endpoints
-            .iter()
-            .map(|e| {
-                e.params
+        // Compiled at `check` time already; a failure renders as an error.
+        let mut add = |name: String, source: &str| {
+            let _ = templates.add(&name, source);
+            name
+        };
+        let mut params = Vec::new();
+        let mut vars = Vec::new();
+        for e in &target.endpoints {
+            vars.push(
+                e.sql
+                    .vars
+                    .iter()
+                    .map(|(v, source)| (v.clone(), add(format!("{}.vars.{v}", e.name), source)))
+                    .collect(),
+            );
+            params.push(
+                e.sql
+                    .statements
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| {
-                        let name = format!("{}.{i}", e.name);
-                        // Compiled at `check` time already; a failure renders as an error.
-                        let _ = templates.add(&name, p);
-                        name
+                    .map(|(j, st)| {
+                        st.params
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| add(format!("{}.{j}.{i}", e.name), p))
+                            .collect()
                     })
-                    .collect()
-            })
-            .collect();
+                    .collect(),
+            );
+        }
         Arc::new(PostgresClient {
             idle: Pool::new(target.max_connections),
             target,
             params,
+            vars,
             templates,
             refused,
         })
     }
 
-    /// Runs endpoint `idx`'s statement on `conn`; the bytes of the rows it returned.
+    /// Runs endpoint `idx` on `conn` (its statement, or its transaction: BEGIN, the
+    /// statements, COMMIT, and ROLLBACK when one fails); the bytes of the rows returned.
     async fn run(&self, idx: usize, conn: &mut SqlConn) -> Result<u64, RunError> {
-        let statement = match &conn.prepared[idx] {
+        let vars = self.vars_for(idx).ok_or(RunError::Params)?;
+        let statements = self.target.endpoints[idx].sql.statements.len();
+        if !self.target.endpoints[idx].sql.transaction {
+            return self.statement(idx, 0, conn, &vars).await;
+        }
+        conn.client.batch_execute("BEGIN").await?;
+        let mut received = 0;
+        for j in 0..statements {
+            match self.statement(idx, j, conn, &vars).await {
+                Ok(n) => received += n,
+                Err(e) => {
+                    // Leaves the session outside any transaction for its next request; if
+                    // the session is gone, so is the transaction.
+                    let _ = conn.client.batch_execute("ROLLBACK").await;
+                    return Err(e);
+                }
+            }
+        }
+        conn.client.batch_execute("COMMIT").await?;
+        Ok(received)
+    }
+
+    /// The variables endpoint `idx`'s parameters see: the next row of each feeder, then its
+    /// vars rendered from them; None when a var does not render.
+    fn vars_for(&self, idx: usize) -> Option<Vars> {
+        let mut vars = Vars::new();
+        for f in self.target.feeders.list.iter() {
+            vars.set(f.name(), f.next());
+        }
+        for (name, template) in &self.vars[idx] {
+            let value = self.templates.render(template, &vars).ok()?;
+            vars.set(name, value);
+        }
+        Some(vars)
+    }
+
+    /// Runs statement `j` of endpoint `idx`, preparing it on first use in this session.
+    async fn statement(
+        &self,
+        idx: usize,
+        j: usize,
+        conn: &mut SqlConn,
+        vars: &Vars,
+    ) -> Result<u64, RunError> {
+        let statement = match &conn.prepared[idx][j] {
             Some(s) => s.clone(),
             None => {
-                let s = conn
-                    .client
-                    .prepare(&self.target.endpoints[idx].query)
-                    .await?;
-                conn.prepared[idx] = Some(s.clone());
+                let query = &self.target.endpoints[idx].sql.statements[j].query;
+                let s = conn.client.prepare(query).await?;
+                conn.prepared[idx][j] = Some(s.clone());
                 s
             }
         };
         let params = self
-            .params(idx, statement.params())
+            .params(&self.params[idx][j], statement.params(), vars)
             .ok_or(RunError::Params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = params
             .iter()
@@ -94,10 +156,9 @@ impl PostgresClient {
             .sum())
     }
 
-    /// The rendered parameters of endpoint `idx` as the statement's `types`; None when one
-    /// does not render or convert (or their number differs from the statement's).
-    fn params(&self, idx: usize, types: &[Type]) -> Option<Vec<Param>> {
-        let names = &self.params[idx];
+    /// The parameters `names` rendered and converted to the statement's `types`; None when
+    /// one does not render or convert (or their number differs from the statement's).
+    fn params(&self, names: &[String], types: &[Type], vars: &Vars) -> Option<Vec<Param>> {
         if names.len() != types.len() {
             return None;
         }
@@ -105,7 +166,7 @@ impl PostgresClient {
             .iter()
             .zip(types)
             .map(|(name, ty)| {
-                let text = self.templates.render(name, &Vars::new()).ok()?;
+                let text = self.templates.render(name, vars).ok()?;
                 typed(ty, text)
             })
             .collect()
@@ -137,7 +198,11 @@ impl PostgresClient {
         });
         Ok(SqlConn {
             client,
-            prepared: vec![None; t.endpoints.len()],
+            prepared: t
+                .endpoints
+                .iter()
+                .map(|e| vec![None; e.sql.statements.len()])
+                .collect(),
         })
     }
 }

@@ -65,6 +65,8 @@ pub(super) fn foreign_keys(c: &mut Collector, key: &str, e: &RawEndpoint, scheme
         ("command", e.command.is_some(), Owner::Redis),
         ("query", e.query.is_some(), Owner::Postgres),
         ("params", e.params.is_some(), Owner::Postgres),
+        ("transaction", e.transaction.is_some(), Owner::Postgres),
+        ("vars", e.vars.is_some(), Owner::Postgres),
         ("rpc", e.rpc.is_some(), Owner::Grpc),
     ];
     let s = scheme.as_str();

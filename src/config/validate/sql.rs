@@ -1,11 +1,19 @@
-//! A postgres:// target's login and its endpoints' statements: `query` (prepared once per
-//! connection) and `params` (templates rendered per request, converted to the types the
-//! server gives the statement's parameters).
+//! A postgres:// target's login, feeders and its endpoints' statements: `query` (prepared
+//! once per connection) and `params` (templates rendered per request, converted to the types
+//! the server gives the statement's parameters), or a `transaction` of them, with `vars`
+//! rendered once per request from the feeders' rows.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
 
 use super::super::checks::Collector;
+use super::super::feeders::{bad_var, check_vars, read as feeders_of, valid_var};
 use super::super::raw::{RawEndpoint, RawTarget};
-use super::super::{Scheme, SqlLogin};
+use super::super::{Scheme, Sql, SqlLogin, SqlStatement, TargetFeeders};
 use crate::scenario::template::Templates;
+use crate::scenario::Feeder;
 
 /// The login of a postgres:// target at `key`; errors for the login keys on other targets.
 pub(super) fn login(
@@ -58,20 +66,140 @@ pub(super) fn password(c: &mut Collector, key: &str, t: &RawTarget) -> Option<St
     }
 }
 
-/// A postgres endpoint: a statement and its parameters' templates.
-pub(super) fn endpoint(c: &mut Collector, key: &str, e: &RawEndpoint) {
-    match e.query.as_deref().map(str::trim) {
-        None | Some("") => c.err(
-            format!("{key}.query"),
-            "missing: a postgres:// endpoint needs a query (e.g. query = \"SELECT $1::int\")",
-        ),
-        Some(_) => {}
+/// Statements one transaction may hold: enough for any TPC-style mix, and a bound on the
+/// sessions' prepared-statement caches.
+const MAX_STATEMENTS: usize = 64;
+
+/// A postgres:// target's feeders (errors for them on any other target).
+pub(super) fn feeders(
+    c: &mut Collector,
+    key: &str,
+    t: &RawTarget,
+    scheme: Scheme,
+    base_dir: Option<&Path>,
+) -> TargetFeeders {
+    if t.feeders.is_empty() {
+        return TargetFeeders::default();
     }
+    if scheme != Scheme::Postgres {
+        c.err(format!("{key}.feeders"), "only for postgres:// targets");
+        return TargetFeeders::default();
+    }
+    let mut hasher = DefaultHasher::new();
+    format!("{:?}", t.feeders).hash(&mut hasher);
+    let list = feeders_of(
+        c,
+        key,
+        &t.feeders,
+        base_dir,
+        &mut hasher,
+        &mut BTreeSet::new(),
+    );
+    TargetFeeders {
+        list: list.into(),
+        fingerprint: hasher.finish(),
+    }
+}
+
+/// A postgres endpoint: its `vars`, and one statement (`query`, `params`) or a `transaction`
+/// of them, every template checked against the variables it may use.
+pub(super) fn endpoint(c: &mut Collector, key: &str, e: &RawEndpoint, feeders: &[Feeder]) -> Sql {
     let mut templates = Templates::new();
-    for (i, p) in e.params.iter().flatten().enumerate() {
-        if let Err(err) = templates.add(&i.to_string(), p) {
-            c.err(format!("{key}.params[{i}]"), err.to_string());
+    let fed: BTreeSet<String> = feeders.iter().map(|f| f.name().to_string()).collect();
+    let mut vars = Vec::new();
+    for (name, source) in e.vars.iter().flatten() {
+        let vkey = format!("{key}.vars.{name}");
+        if !valid_var(name) {
+            c.err(&vkey, bad_var(name));
+        } else if fed.contains(name) {
+            c.err(&vkey, format!("{name:?} is also a feeder's name"));
         }
+        // Vars are rendered from the rows alone: a table has no order to render them in.
+        template(c, &vkey, &mut templates, source, &fed, feeders);
+        vars.push((name.clone(), source.clone()));
+    }
+    let mut known = fed;
+    known.extend(vars.iter().map(|(n, _)| n.clone()));
+    let mut statement =
+        |c: &mut Collector, skey: &str, query: &Option<String>, params: &Option<Vec<String>>| {
+            if query.as_deref().map(str::trim).unwrap_or("").is_empty() {
+                c.err(
+                format!("{skey}.query"),
+                "missing: a postgres:// endpoint needs a query (e.g. query = \"SELECT $1::int\")",
+            );
+            }
+            for (i, p) in params.iter().flatten().enumerate() {
+                template(
+                    c,
+                    &format!("{skey}.params[{i}]"),
+                    &mut templates,
+                    p,
+                    &known,
+                    feeders,
+                );
+            }
+            SqlStatement {
+                query: query.clone().unwrap_or_default(),
+                params: params.clone().unwrap_or_default(),
+            }
+        };
+    let statements = match &e.transaction {
+        None => vec![statement(c, key, &e.query, &e.params)],
+        Some(list) => {
+            for (k, on) in [("query", e.query.is_some()), ("params", e.params.is_some())] {
+                if on {
+                    c.err(
+                        format!("{key}.{k}"),
+                        "set either query and params (one statement) or transaction (each of \
+                         its statements with its own query and params), not both",
+                    );
+                }
+            }
+            if list.is_empty() || list.len() > MAX_STATEMENTS {
+                c.err(
+                    format!("{key}.transaction"),
+                    format!(
+                        "has {} statements: must be 1..={MAX_STATEMENTS}",
+                        list.len()
+                    ),
+                );
+            }
+            list.iter()
+                .enumerate()
+                .map(|(i, st)| {
+                    statement(c, &format!("{key}.transaction[{i}]"), &st.query, &st.params)
+                })
+                .collect()
+        }
+    };
+    Sql {
+        statements,
+        transaction: e.transaction.is_some(),
+        vars,
+    }
+}
+
+/// Compiles `source` (at `key`) and checks that it only uses `known` variables and columns
+/// its feeders have.
+fn template(
+    c: &mut Collector,
+    key: &str,
+    templates: &mut Templates,
+    source: &str,
+    known: &BTreeSet<String>,
+    feeders: &[Feeder],
+) {
+    match templates.add(key, source) {
+        Err(err) => c.err(key, err.to_string()),
+        Ok(()) => check_vars(
+            c,
+            key,
+            templates,
+            key,
+            known,
+            feeders,
+            "the endpoint's vars or the target's feeders",
+        ),
     }
 }
 

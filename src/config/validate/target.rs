@@ -9,7 +9,7 @@ use http::Method;
 
 use super::super::checks::{parse_url, scheme_named, valid_name, Collector};
 use super::super::raw::{RawEndpoint, RawTarget};
-use super::super::{Endpoint, Scheme, Target, DEFAULT_BUCKETS};
+use super::super::{Endpoint, Scheme, Sql, Target, DEFAULT_BUCKETS};
 use super::{discovery, grpc, protocols, redis, socket, sql, websocket};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,6 +84,7 @@ pub(super) fn target(
     let ws = websocket::target(c, &key, t);
     let login = sql::login(c, &key, t, scheme, &base_path);
     let redis_auth = redis::auth(c, &key, t, scheme);
+    let feeders = sql::feeders(c, &key, t, scheme, base_dir);
     let pool = grpc::descriptors(c, &key, t, scheme, base_dir);
     let file_sd = discovery::file_sd(c, &key, t, (scheme, port), base_dir);
     let dns_server = discovery::dns_server(c, &key, t);
@@ -105,6 +106,7 @@ pub(super) fn target(
             scheme,
             base_path: &base_path,
             pool: pool.as_ref(),
+            feeders: &feeders.list,
         };
         if let Some(ep) = endpoint(c, &ekey, e, &target, base_dir) {
             endpoints.push(ep);
@@ -123,13 +125,10 @@ pub(super) fn target(
         buckets,
         endpoints,
         websocket: ws,
-        database: if scheme == Scheme::Redis {
-            base_path.trim_start_matches('/').parse().unwrap_or(0)
-        } else {
-            0
-        },
+        database: redis::database(scheme, &base_path),
         login,
         redis_auth,
+        feeders,
         dns_allow: None,
         file_sd,
         dns_server,
@@ -161,6 +160,8 @@ struct Of<'a> {
     base_path: &'a str,
     /// grpc:// targets: the services of their `proto` (None when it failed to load).
     pool: Option<&'a prost_reflect::DescriptorPool>,
+    /// postgres:// targets: the feeders whose rows templates may use.
+    feeders: &'a [crate::scenario::Feeder],
 }
 
 fn endpoint(
@@ -187,10 +188,11 @@ fn endpoint(
     protocols::foreign_keys(c, key, e, scheme);
     let body = payload(c, key, e, base_dir);
     let mut grpc = None;
+    let mut work = Sql::default();
     match scheme {
         Scheme::Tcp | Scheme::Udp => socket::body(c, key, e),
         Scheme::Redis => redis::command(c, key, e),
-        Scheme::Postgres => sql::endpoint(c, key, e),
+        Scheme::Postgres => work = sql::endpoint(c, key, e, target.feeders),
         Scheme::Grpc | Scheme::Grpcs => grpc = grpc::endpoint(c, key, e, &body, target.pool),
         Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {}
     }
@@ -210,6 +212,7 @@ fn endpoint(
         .as_deref()
         .or(e.command.as_deref().and_then(redis::command_name))
         .or(e.query.as_deref().and_then(sql::verb))
+        .or(e.transaction.as_ref().map(|_| "TRANSACTION"))
         .or(rpc_kind)
         .unwrap_or(if scheme.is_socket() { "SEND" } else { "GET" });
     let method =
@@ -269,8 +272,7 @@ fn endpoint(
         body_contains: e.body_contains.clone(),
         reply,
         command: e.command.clone().unwrap_or_default(),
-        query: e.query.clone().unwrap_or_default(),
-        params: e.params.clone().unwrap_or_default(),
+        sql: work,
         grpc: grpc.map(|(m, _)| m),
     })
 }
