@@ -5,7 +5,7 @@
 #      variable (type prometheus) on every panel and target; unique panel ids (rows' nested
 #      panels included); every panel has a unit and a description; every template variable
 #      used is defined and used with a regex matcher (=~ / !~, so "All" = .* works); only
-#      metric names from README's metrics table; provisioning YAML has apiVersion 1 (and the
+#      metric names from docs/src/metrics.md's table; provisioning YAML has apiVersion 1 (and the
 #      data source a fixed uid) when PyYAML is available.
 #   2. Grafana's dashboard schema: a JSON Schema generated from the Dashboard type of the npm
 #      package @grafana/schema (ts-json-schema-generator), checked with ajv-cli. Versions are
@@ -29,11 +29,10 @@ errors = []
 def err(f, msg):
     errors.append("%s: %s" % (f, msg))
 
-# Metric names that exist: README's metrics table (histograms get _bucket/_count/_sum).
-readme = open("README.md").read()
-section = readme.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+# Metric names that exist: the manual's metrics table (histograms get _bucket/_count/_sum),
+# which tests/docs.rs keeps equal to the families the daemon registers.
 known = set()
-for line in section.splitlines():
+for line in open("docs/src/metrics.md").read().splitlines():
     if not line.startswith("| `"):
         continue
     cells = [c.strip() for c in line.strip("|").split("|")]
@@ -78,7 +77,7 @@ def check_expr(f, where, expr, defined):
             if name not in PROMQL_WORDS:
                 err(f, "%s: unknown function %s (add it to PROMQL_WORDS if it is real PromQL)" % (where, name))
         elif name not in known:
-            err(f, "%s: unknown metric %s (not in README's metrics table)" % (where, name))
+            err(f, "%s: unknown metric %s (not in docs/src/metrics.md's metrics table)" % (where, name))
 
 n_panels = n_exprs = 0
 for f in files:

@@ -2,9 +2,9 @@
 # Runs every check: formatting, clippy, unit and integration tests (which start their own
 # servers on 127.0.0.1), and promtool on a real scrape. Installs what the tests need
 # (Debian packages: prometheus for promtool, redis-server and postgresql for the Redis and
-# PostgreSQL tests) when missing. Ends with a bounded
-# cargo-fuzz run of every fuzz target (~6.5 min, FUZZ=0 skips it) and a compressed soak
-# (scripts/soak.sh, ~2.5 min).
+# PostgreSQL tests; mdbook, with cargo install, for the manual in docs/) when missing. Ends
+# with a bounded cargo-fuzz run of every fuzz target (~6.5 min, FUZZ=0 skips it) and a
+# compressed soak (scripts/soak.sh, ~2.5 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,9 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --all-targets --locked
+echo "== docs: mdbook build docs (into target/book; tests/docs.rs checks the pages against the code)"
+mdbook="$(./scripts/ensure-mdbook.sh)"
+"$mdbook" build docs
 echo "== packaging: Dockerfile, systemd unit, docker compose, Kubernetes manifests"
 ./scripts/check-packaging.sh target/debug/loadtide
 echo "== Prometheus rules: promtool check rules/config, promtool test rules"

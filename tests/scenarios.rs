@@ -1,7 +1,8 @@
 //! Scenarios against a local app (in this file) that requires login, issues tokens that expire
 //! after a few uses, sets a session cookie and counts every call per user: the login → 5 ×
-//! data → transaction flow from the README, token reuse across iterations and refresh on 401,
-//! feeders from a CSV file, generators, checks and on_failure. Everything on 127.0.0.1.
+//! data → transaction flow of the manual's scenario example (docs/src/config.md), token reuse
+//! across iterations and refresh on 401, feeders from a CSV file, generators, checks and
+//! on_failure. Everything on 127.0.0.1.
 
 #![allow(clippy::unwrap_used)]
 
@@ -200,8 +201,8 @@ impl Server {
     }
 }
 
-/// The README's flow: log in once per user (token and session cookie reused), 5 data pages,
-/// one transaction with generated values; users from `users.csv`.
+/// The manual's scenario example: log in once per user (token and session cookie reused),
+/// 5 data pages, one transaction with generated values; users from `users.csv`.
 fn config(addr: SocketAddr, profile: &str, users_csv: &str) -> (tempfile::TempDir, Arc<Profile>) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("users.csv"), users_csv).unwrap();

@@ -117,7 +117,7 @@ listen = \"127.0.0.1:9633\"
 const TEMPLATE: &str = r#"# A loadtide starter config, written by `loadtide init`. Check it with
 # `loadtide check --config FILE`, run it once with `loadtide run --config FILE --profile steady`
 # or around the clock with `loadtide serve --config FILE` (metrics on 127.0.0.1:9632/metrics).
-# Every key is in README's "Config reference".
+# Every key is in the manual's config reference: docs/src/config.md.
 
 [server]
 listen = "127.0.0.1:9632"   # ":9632" to let a Prometheus on another host scrape

@@ -304,7 +304,7 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
             "command line",
             "--url",
             "a WebSocket URL needs a config file: a ws:// or wss:// target and a profile with \
-             connections and message_rate (README: WebSocket targets); run it with --config and --profile",
+             connections and message_rate (docs/src/config.md: WebSocket targets); run it with --config and --profile",
         ));
     }
     if matches!(uri.scheme_str(), Some("redis" | "postgres" | "postgresql")) {
@@ -312,7 +312,7 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
             "command line",
             "--url",
             "a redis:// or postgres:// target needs a config file: its endpoints' `command` or \
-             `query` (README: Redis targets, PostgreSQL targets); run it with --config and --profile",
+             `query` (docs/src/config.md: Redis, PostgreSQL targets); run it with --config and --profile",
         ));
     }
     if matches!(uri.scheme_str(), Some("grpc" | "grpcs")) {
@@ -320,7 +320,7 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
             "command line",
             "--url",
             "a grpc:// target needs a config file: its `proto` and its endpoints' `rpc` and JSON \
-             `body` (README: gRPC targets); run it with --config and --profile",
+             `body` (docs/src/config.md: gRPC targets); run it with --config and --profile",
         ));
     }
     // A tcp:// or udp:// request is its body (--body/--body-file): no method, no path.

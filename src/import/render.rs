@@ -37,7 +37,7 @@ const HEADER: &str = "\
 # Check it with `loadtide check --config FILE`, run it once with
 # `loadtide run --config FILE --profile NAME`, or around the clock with
 # `loadtide serve --config FILE` (metrics on 127.0.0.1:9632/metrics; drop the profiles'
-# `duration` there). Every key is in README's \"Config reference\".
+# `duration` there). Every key is in docs/src/config.md.
 
 [server]
 listen = \"127.0.0.1:9632\"   # \":9632\" to let a Prometheus on another host scrape

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use prometheus::{
     GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry,
+    IntGaugeVec, Opts,
 };
 
 use super::names::*;
@@ -64,16 +64,14 @@ impl ConnFamilies {
         }
     }
 
-    pub(crate) fn register(&self, r: &Registry) {
-        for c in [
-            Box::new(self.phase.clone()) as Box<dyn prometheus::core::Collector>,
+    pub(crate) fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![
+            Box::new(self.phase.clone()),
             Box::new(self.cert_not_after.clone()),
             Box::new(self.dns_errors.clone()),
             Box::new(self.discovery_errors.clone()),
             Box::new(self.discovery_instances.clone()),
-        ] {
-            r.register(c).expect("each family is registered once");
-        }
+        ]
     }
 
     /// The handles of `profile` on `target`: phases for the HTTP and gRPC schemes (not for a

@@ -108,6 +108,15 @@ impl Collector for DurationFamily {
                 }
             }
         }
-        family.into_iter().collect()
+        // Without series, an empty family still says what it is (as prometheus's own vecs
+        // do): the registry leaves it out of the exposition, `Metrics::families` reads its type.
+        let family = family.unwrap_or_else(|| {
+            let mut f = MetricFamily::default();
+            f.set_name(self.desc.fq_name.clone());
+            f.set_help(self.desc.help.clone());
+            f.set_field_type(prometheus::proto::MetricType::HISTOGRAM);
+            f
+        });
+        vec![family]
     }
 }

@@ -28,6 +28,17 @@ pub use recorder::{BrakeTotals, DropReason, EndpointRecorder, ProfileRecorder, T
 pub use stats::{RunStats, SharedStats};
 
 use names::*;
+use prometheus::core::Collector;
+
+/// One metric family as registered: see [`Metrics::families`].
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyInfo {
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`, as in the exposition's `# TYPE` line.
+    pub kind: String,
+    pub labels: Vec<String>,
+}
 
 /// All metric families, registered in one unprefixed registry (a prefixed registry would
 /// also rename the standard `process_*` metrics).
@@ -189,55 +200,90 @@ impl Metrics {
     /// Registers every family, with `loadtide_build_info`, the runtime's task count and the
     /// standard process metrics.
     fn register_families(&self) {
+        for c in self.collectors() {
+            self.registry
+                .register(c)
+                .expect("each family is registered once");
+        }
+    }
+
+    /// Every collector the registry holds, in one list, so that what is registered and what
+    /// [`Metrics::families`] describes cannot differ.
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
         let build_info = int_gauges(BUILD_INFO, BUILD_INFO_HELP, &["version", "revision"]);
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("LOADTIDE_REVISION")])
             .set(1);
         let m = self;
-        let r = &m.registry;
-        let register = |c: Box<dyn prometheus::core::Collector>| {
-            r.register(c).expect("each family is registered once")
-        };
-        register(Box::new(ArcCollector(m.duration.clone())));
-        register(Box::new(m.responses.clone()));
-        register(Box::new(m.errors.clone()));
-        register(Box::new(m.in_flight.clone()));
-        register(Box::new(m.intended_rps.clone()));
-        register(Box::new(m.virtual_users.clone()));
-        register(Box::new(m.dropped.clone()));
-        register(Box::new(m.scheduler_lag.clone()));
-        register(Box::new(m.profile_active.clone()));
-        register(Box::new(m.next_start.clone()));
-        register(Box::new(m.profile_paused.clone()));
-        register(Box::new(m.profile_rate_multiplier.clone()));
-        register(Box::new(m.checks.clone()));
-        register(Box::new(m.scenario_duration.clone()));
-        register(Box::new(m.scenario_iterations.clone()));
-        register(Box::new(m.bytes_sent.clone()));
-        register(Box::new(m.bytes_received.clone()));
-        register(Box::new(m.config_reloads.clone()));
-        register(Box::new(m.config_last_reload_ok.clone()));
-        register(Box::new(m.paused.clone()));
-        register(Box::new(m.safety_refused.clone()));
-        register(Box::new(m.safety_max_rate.clone()));
-        register(Box::new(m.safety_max_in_flight.clone()));
-        register(Box::new(m.safety_in_flight.clone()));
-        register(Box::new(m.brake_engaged.clone()));
-        register(Box::new(m.brake_trips.clone()));
-        register(Box::new(m.capacity_rps.clone()));
-        register(Box::new(m.capacity_last_run.clone()));
-        register(Box::new(m.capacity_generator_bound.clone()));
-        register(Box::new(build_info));
-        register(Box::new(RuntimeTasks(int_gauge(
-            RUNTIME_ALIVE_TASKS,
-            RUNTIME_ALIVE_TASKS_HELP,
-        ))));
-        m.ws.register(r);
-        m.conn.register(r);
+        let mut all: Vec<Box<dyn Collector>> = vec![
+            Box::new(ArcCollector(m.duration.clone())),
+            Box::new(m.responses.clone()),
+            Box::new(m.errors.clone()),
+            Box::new(m.in_flight.clone()),
+            Box::new(m.intended_rps.clone()),
+            Box::new(m.virtual_users.clone()),
+            Box::new(m.dropped.clone()),
+            Box::new(m.scheduler_lag.clone()),
+            Box::new(m.profile_active.clone()),
+            Box::new(m.next_start.clone()),
+            Box::new(m.profile_paused.clone()),
+            Box::new(m.profile_rate_multiplier.clone()),
+            Box::new(m.checks.clone()),
+            Box::new(m.scenario_duration.clone()),
+            Box::new(m.scenario_iterations.clone()),
+            Box::new(m.bytes_sent.clone()),
+            Box::new(m.bytes_received.clone()),
+            Box::new(m.config_reloads.clone()),
+            Box::new(m.config_last_reload_ok.clone()),
+            Box::new(m.paused.clone()),
+            Box::new(m.safety_refused.clone()),
+            Box::new(m.safety_max_rate.clone()),
+            Box::new(m.safety_max_in_flight.clone()),
+            Box::new(m.safety_in_flight.clone()),
+            Box::new(m.brake_engaged.clone()),
+            Box::new(m.brake_trips.clone()),
+            Box::new(m.capacity_rps.clone()),
+            Box::new(m.capacity_last_run.clone()),
+            Box::new(m.capacity_generator_bound.clone()),
+            Box::new(build_info),
+            Box::new(RuntimeTasks(int_gauge(
+                RUNTIME_ALIVE_TASKS,
+                RUNTIME_ALIVE_TASKS_HELP,
+            ))),
+        ];
+        all.extend(m.ws.collectors());
+        all.extend(m.conn.collectors());
         #[cfg(target_os = "linux")]
-        register(Box::new(
+        all.push(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ));
+        all
+    }
+
+    /// Every registered family's name, type and label names, series or not (a scrape only
+    /// shows families with series, and which have them depends on the config). The manual's
+    /// metrics table is checked against this (`tests/docs.rs`).
+    #[doc(hidden)]
+    pub fn families(&self) -> Vec<FamilyInfo> {
+        let mut out = Vec::new();
+        for c in self.collectors() {
+            let collected = c.collect();
+            for desc in c.desc() {
+                let kind = collected
+                    .iter()
+                    .find(|f| f.name() == desc.fq_name)
+                    .map_or("untyped".to_string(), |f| {
+                        format!("{:?}", f.get_field_type()).to_lowercase()
+                    });
+                out.push(FamilyInfo {
+                    name: desc.fq_name.clone(),
+                    kind,
+                    labels: desc.variable_labels.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 
     /// Records the outcome of a config (re)load.
@@ -341,7 +387,7 @@ impl Metrics {
 /// rendered outside a runtime). A task leak shows up here long before it shows in memory.
 struct RuntimeTasks(IntGauge);
 
-impl prometheus::core::Collector for RuntimeTasks {
+impl Collector for RuntimeTasks {
     fn desc(&self) -> Vec<&prometheus::core::Desc> {
         self.0.desc()
     }
@@ -360,7 +406,7 @@ impl prometheus::core::Collector for RuntimeTasks {
 /// Lets the registry hold a collector we also keep a handle to.
 struct ArcCollector(Arc<DurationFamily>);
 
-impl prometheus::core::Collector for ArcCollector {
+impl Collector for ArcCollector {
     fn desc(&self) -> Vec<&prometheus::core::Desc> {
         self.0.desc()
     }

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
 };
 
 use super::duration_family::DurationFamily;
@@ -108,17 +107,14 @@ impl WsFamilies {
         }
     }
 
-    pub(crate) fn register(&self, registry: &Registry) {
-        let register = |c: Box<dyn prometheus::core::Collector>| {
-            registry
-                .register(c)
-                .expect("each family is registered once")
-        };
-        register(Box::new(self.connect.clone()));
-        register(Box::new(super::ArcCollector(self.rtt.clone())));
-        register(Box::new(self.messages.clone()));
-        register(Box::new(self.connections.clone()));
-        register(Box::new(self.errors.clone()));
+    pub(crate) fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![
+            Box::new(self.connect.clone()),
+            Box::new(super::ArcCollector(self.rtt.clone())),
+            Box::new(self.messages.clone()),
+            Box::new(self.connections.clone()),
+            Box::new(self.errors.clone()),
+        ]
     }
 }
 
