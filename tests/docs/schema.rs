@@ -108,8 +108,10 @@ pub fn tables() -> Vec<Table> {
             ("endpoints", Array("RawEndpoint")),
             ("websocket", Sub("RawWebSocket")),
             ("file_sd", Sub("RawFileSd")),
+            ("feeders", Map("RawFeeder")),
         ]),
-        table::<RawEndpoint>(&[]),
+        table::<RawEndpoint>(&[("transaction", Array("RawStatement"))]),
+        table::<RawStatement>(&[]),
         table::<RawWebSocket>(&[]),
         table::<RawFileSd>(&[]),
         table::<RawProfile>(&[
