@@ -137,6 +137,10 @@ pub struct RawEndpoint {
     pub params: Option<Vec<String>>,
     /// grpc:// targets: the method to call, `package.Service/Method`.
     pub rpc: Option<String>,
+    /// grpc:// client-streaming and bidi methods: how many request messages one call sends.
+    pub stream_messages: Option<u64>,
+    /// grpc:// client-streaming and bidi methods: the pause between two request messages.
+    pub stream_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
