@@ -238,7 +238,8 @@ fn bad_grpc_settings_are_refused_with_the_key_and_exit_2() {
         (
             config(d, url, "", &ep("rpc = \"loadtide.demo.Greeter/SayHi\""), 1),
             "targets.greeter.endpoints[0].rpc",
-            "unknown method \"SayHi\" of loadtide.demo.Greeter: it has SayHello, SayHellos",
+            "unknown method \"SayHi\" of loadtide.demo.Greeter: it has SayHello, SayHellos, \
+             CountHellos, Chat",
         ),
         (
             config(d, url, "", &ep("rpc = \"demo.Greeter/SayHello\""), 1),
@@ -323,20 +324,248 @@ fn bad_grpc_settings_are_refused_with_the_key_and_exit_2() {
         out.stderr.contains("targets.greeter.proto") && out.stderr.contains("greeter.proto:2"),
         "{out:?}"
     );
-    // Client-streaming methods are refused by name.
-    std::fs::write(
-        d.join("greeter.proto"),
-        proto().replace(
-            "service Greeter {",
-            "service Greeter {\n  rpc Upload (stream HelloRequest) returns (HelloReply);",
-        ),
-    )
-    .unwrap();
-    let toml = toml.replace("SayHello", "Upload");
-    let (out, _) = run_profile(d, &toml, "load");
-    assert_eq!(out.code, Some(2), "{out:?}");
+}
+
+/// The summary's endpoint `name`'s latency figure `key`, in seconds.
+fn latency(s: &Value, name: &str, key: &str) -> f64 {
+    common::cli::f(&endpoint(s, name)["latency"][key])
+}
+
+#[test]
+fn a_client_streaming_call_sends_every_message_and_gets_the_count_back() {
+    let (_server, port) = demo_target();
+    let dir = tempfile::tempdir().unwrap();
+    // The server counts the messages of a call and names the last: every reply must say 5
+    // and m4, so each call sent all its messages, in order, rendered per message.
+    let endpoints = r#"
+[[targets.greeter.endpoints]]
+name = "count"
+rpc = "loadtide.demo.Greeter/CountHellos"
+stream_messages = 5
+stream_interval = "3ms"
+body = '{"name": "m{{ message }}"}'
+body_contains = "Counted 5 hellos, last m4"
+"#;
+    let url = format!("grpc://127.0.0.1:{port}");
+    let toml = config(dir.path(), &url, "", endpoints, 60);
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    let s = ok_summary(&out, summary, 60);
+    assert_eq!(endpoint(&s, "count")["method"], "CLIENT_STREAMING", "{s:#}");
+    // Four pauses between five messages: a call's latency is to its end.
+    assert!(latency(&s, "count", "min") >= 0.012, "{s:#}");
+    // `check` says what one call sends.
+    let out = common::cli::output(common::cli::loadtide(Duration::from_secs(30)).args([
+        "check",
+        "--config",
+        dir.path().join("loadtide.toml").to_str().unwrap(),
+    ]));
+    assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
-        out.stderr.contains("streams requests from the client"),
+        out.stdout
+            .contains("CLIENT_STREAMING /loadtide.demo.Greeter/CountHellos, 5 messages, 3ms apart"),
         "{out:?}"
     );
+}
+
+#[test]
+fn a_bidi_call_gets_a_reply_to_each_message_without_deadlock() {
+    let (_server, port) = demo_target();
+    let dir = tempfile::tempdir().unwrap();
+    // The server answers each message at once, numbering its replies: reply #20 echoing m19
+    // means all twenty went both ways, and the bytes received say there was no other.
+    let endpoints = r#"
+[[targets.greeter.endpoints]]
+name = "chat"
+rpc = "loadtide.demo.Greeter/Chat"
+stream_messages = 20
+body = '{"name": "m{{ message }}"}'
+body_contains = "Hello #20, m19!"
+"#;
+    let url = format!("grpc://127.0.0.1:{port}");
+    let toml = config(dir.path(), &url, "", endpoints, 50);
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    let s = ok_summary(&out, summary, 50);
+    assert_eq!(endpoint(&s, "chat")["method"], "BIDI_STREAMING", "{s:#}");
+    // A frame is 5 bytes of prefix, then the HelloReply: tag, length, text.
+    let per_call: usize = (1..=20)
+        .map(|i| 5 + 2 + format!("Hello #{i}, m{}!", i - 1).len())
+        .sum();
+    assert_eq!(
+        s["bytes_received"].as_u64(),
+        Some(50 * per_call as u64),
+        "{s:#}"
+    );
+    // Many messages on calls sharing one connection: the replies are read as they come,
+    // or flow control would stall the stream.
+    let long = endpoints
+        .replace("stream_messages = 20", "stream_messages = 2000")
+        .replace("#20, m19!", "#2000, m1999!");
+    let toml = config(dir.path(), &url, "", &long, 20);
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    ok_summary(&out, summary, 20);
+}
+
+#[test]
+fn a_stream_the_server_fails_midway_is_a_status_error_named_by_the_status() {
+    let (_server, port) = demo_target();
+    let dir = tempfile::tempdir().unwrap();
+    // Message 3 asks for a status: the server ends the call there, the rest never sent.
+    let failing = |name: &str, rpc: &str, code: u32| {
+        format!(
+            r#"
+[[targets.greeter.endpoints]]
+name = "{name}"
+rpc = "loadtide.demo.Greeter/{rpc}"
+stream_messages = 10
+body = '{{"name": "{{% if message == 3 %}}status:{code}{{% else %}}m{{{{ message }}}}{{% endif %}}"}}'
+"#
+        )
+    };
+    let endpoints = failing("count", "CountHellos", 9) + &failing("chat", "Chat", 10);
+    let url = format!("grpc://127.0.0.1:{port}");
+    let toml = config(dir.path(), &url, "", &endpoints, 80);
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["errors"], 80, "{s:#}");
+    assert_eq!(s["error_kinds"]["status"], 80, "{s:#}");
+    let codes = &s["status_codes"];
+    assert_eq!(
+        codes["FAILED_PRECONDITION"],
+        endpoint(&s, "count")["requests"],
+        "{s:#}"
+    );
+    assert_eq!(codes["ABORTED"], endpoint(&s, "chat")["requests"], "{s:#}");
+}
+
+#[test]
+fn a_stalled_bidi_call_times_out_at_the_target_timeout() {
+    let (_server, port) = demo_target();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = r#"
+[[targets.greeter.endpoints]]
+name = "stalled"
+rpc = "loadtide.demo.Greeter/Chat"
+stream_messages = 3
+body = '{"name": "stall:30000"}'
+"#;
+    let url = format!("grpc://127.0.0.1:{port}");
+    let toml = config(dir.path(), &url, "", endpoints, 10).replace("\"2s\"", "\"300ms\"");
+    let started = Instant::now();
+    let (out, summary) = run_profile(dir.path(), &toml, "load");
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["error_kinds"]["timeout"], 10, "{s:#}");
+    // Bounded by the timeout: not the server's 30 s, nor a hang.
+    assert!(latency(&s, "stalled", "min") >= 0.29, "{s:#}");
+    assert!(latency(&s, "stalled", "max") < 2.0, "{s:#}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{s:#}");
+}
+
+#[test]
+fn bad_stream_settings_are_refused_with_the_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = "grpc://127.0.0.1:50051";
+    let ep = |rpc: &str, rest: &str| {
+        format!(
+            "[[targets.greeter.endpoints]]\nname = \"a\"\nrpc = \"loadtide.demo.Greeter/{rpc}\"\n\
+             {rest}\n"
+        )
+    };
+    let key = |k: &str| format!("targets.greeter.endpoints[0].{k}");
+    let keys: Vec<String> = ["stream_messages", "stream_interval", "body"]
+        .iter()
+        .map(|k| key(k))
+        .collect();
+    let (messages, interval, body) = (keys[0].as_str(), keys[1].as_str(), keys[2].as_str());
+    let cases = [
+        (
+            config(d, url, "", &ep("SayHello", "stream_messages = 3"), 1),
+            messages,
+            "loadtide.demo.Greeter/SayHello is a unary method, which takes one request \
+             message: stream_messages is for client-streaming and bidi methods",
+        ),
+        (
+            config(d, url, "", &ep("SayHellos", "stream_interval = \"1ms\""), 1),
+            interval,
+            "is a server-streaming method",
+        ),
+        (
+            config(d, url, "", &ep("Chat", "stream_messages = 0"), 1),
+            messages,
+            "invalid stream_messages 0: must be 1..=10000",
+        ),
+        (
+            config(d, url, "", &ep("Chat", "stream_messages = 10001"), 1),
+            messages,
+            "invalid stream_messages 10001: must be 1..=10000",
+        ),
+        (
+            config(
+                d,
+                url,
+                "",
+                &ep("CountHellos", "stream_interval = \"soon\""),
+                1,
+            ),
+            interval,
+            "invalid duration \"soon\"",
+        ),
+        (
+            config(
+                d,
+                url,
+                "",
+                &ep("CountHellos", "stream_interval = \"0s\""),
+                1,
+            ),
+            interval,
+            "must be greater than zero",
+        ),
+        (
+            config(
+                d,
+                url,
+                "",
+                &ep("Chat", "stream_messages = 11\nstream_interval = \"200ms\""),
+                1,
+            ),
+            interval,
+            "11 messages 200ms apart take 2s, not less than the target's timeout (2s)",
+        ),
+        (
+            config(
+                d,
+                url,
+                "",
+                &ep("SayHello", "body = '{\"name\": \"{{ message }}\"}'"),
+                1,
+            ),
+            body,
+            "{{ message }} is a stream message's index: only for client-streaming and bidi",
+        ),
+        (
+            config(
+                d,
+                url,
+                "",
+                &ep("Chat", "body = '{\"name\": \"{{ user }}\"}'"),
+                1,
+            ),
+            body,
+            "undefined variable \"user\"",
+        ),
+        (
+            config(
+                d,
+                "http://127.0.0.1:1",
+                "",
+                "[[targets.greeter.endpoints]]\nname = \"a\"\nstream_messages = 2\n",
+                1,
+            )
+            .replace("proto = \"greeter.proto\"", ""),
+            messages,
+            "only for grpc:// and grpcs:// targets",
+        ),
+    ];
+    assert_refused(d, &cases);
 }

@@ -135,6 +135,8 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
                 } else if !e.command.is_empty() {
                     // Arguments may be credentials (AUTH): their count only.
                     format!("{} argument(s)", e.command.len() - 1)
+                } else if let Some(s) = e.grpc.as_ref().and_then(|g| g.requests.as_ref()) {
+                    format!("{}, {}", crate::redact::path(&e.path), s.describe())
                 } else {
                     crate::redact::path(&e.path)
                 }

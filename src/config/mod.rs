@@ -154,7 +154,13 @@ impl Target {
             .iter()
             .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
             .sum();
-        (line + headers + 2 + e.body.len()) as u64
+        // A stream sends its body once per message.
+        let messages = e
+            .grpc
+            .as_ref()
+            .and_then(|g| g.requests.as_ref())
+            .map_or(1, |r| r.messages as usize);
+        (line + headers + 2 + e.body.len() * messages) as u64
     }
 
     /// `host:port` as sent in the Host header (port omitted when it is the scheme's default).
@@ -207,9 +213,45 @@ pub struct GrpcMethod {
     pub output: prost_reflect::MessageDescriptor,
     /// The server answers with a stream of messages (the call ends with the last).
     pub server_streaming: bool,
+    /// Client-streaming and bidi methods: the request messages one call sends; None for a
+    /// method that takes one message.
+    pub requests: Option<RequestStream>,
+}
+
+/// The template variable holding a stream message's index (0-based) in its call.
+pub const STREAM_MESSAGE_VAR: &str = "message";
+
+/// The request messages of one client-streaming or bidi call: the body rendered `messages`
+/// times (with [`STREAM_MESSAGE_VAR`] set to the index), `interval` apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestStream {
+    pub messages: u32,
+    pub interval: Option<Duration>,
+}
+
+impl RequestStream {
+    /// How `check` shows it, e.g. `10 messages, 10ms apart`.
+    pub fn describe(&self) -> String {
+        let n = self.messages;
+        let noun = if n == 1 { "message" } else { "messages" };
+        match self.interval {
+            Some(d) => format!("{n} {noun}, {} apart", humantime::format_duration(d)),
+            None => format!("{n} {noun}"),
+        }
+    }
 }
 
 impl GrpcMethod {
+    /// The kind of call, gRPC's own name for it (the `method` label of its endpoint).
+    pub fn kind(&self) -> &'static str {
+        match (self.requests.is_some(), self.server_streaming) {
+            (false, false) => "UNARY",
+            (false, true) => "SERVER_STREAMING",
+            (true, false) => "CLIENT_STREAMING",
+            (true, true) => "BIDI_STREAMING",
+        }
+    }
+
     /// The protobuf encoding of the request message written as JSON in `json` (the proto3
     /// JSON mapping; unknown fields are an error).
     pub fn encode(&self, json: &str) -> Result<Vec<u8>, String> {

@@ -146,6 +146,10 @@ pub struct RawEndpoint {
     pub vars: Option<BTreeMap<String, String>>,
     /// grpc:// targets: the method to call, `package.Service/Method`.
     pub rpc: Option<String>,
+    /// grpc:// client-streaming and bidi methods: how many request messages one call sends.
+    pub stream_messages: Option<u64>,
+    /// grpc:// client-streaming and bidi methods: the pause between two request messages.
+    pub stream_interval: Option<String>,
 }
 
 /// One statement of a postgres:// endpoint's `transaction`.

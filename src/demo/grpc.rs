@@ -1,20 +1,23 @@
 //! The demo target's gRPC service, `loadtide.demo.Greeter` (`config/examples/greeter.proto`),
-//! served by tonic over cleartext HTTP/2 on the demo port: `SayHello` (unary) and `SayHellos`
-//! (server streaming). A name of the form `status:N` answers with gRPC status N instead, so
-//! tests and examples can see every outcome. The messages are declared with prost's derive,
+//! served by tonic over cleartext HTTP/2 on the demo port: `SayHello` (unary), `SayHellos`
+//! (server streaming), `CountHellos` (client streaming) and `Chat` (bidirectional). A name of
+//! the form `status:N` answers with gRPC status N instead (in a stream, where it arrives) and
+//! one of `stall:MS` makes `Chat` wait before replying, so tests and examples can see every
+//! outcome. The messages are declared with prost's derive,
 //! not generated from the .proto, so loadtide's dynamic client is checked against an
 //! independent encoding of the same schema.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::stream::{self, Stream};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use tonic::codegen::Service;
 use tonic::server::Grpc;
-use tonic::{Code, Status};
+use tonic::{Code, Status, Streaming};
 use tonic_prost::ProstCodec;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -61,6 +64,16 @@ pub async fn call(req: Request<Incoming>) -> Response<tonic::body::Body> {
                 .server_streaming(Handler(say_hellos), req)
                 .await
         }
+        "/loadtide.demo.Greeter/CountHellos" => {
+            Grpc::new(ProstCodec::default())
+                .client_streaming(Handler(count_hellos), req)
+                .await
+        }
+        "/loadtide.demo.Greeter/Chat" => {
+            Grpc::new(ProstCodec::default())
+                .streaming(Handler(chat), req)
+                .await
+        }
         _ => Status::unimplemented("no such method on the demo target").into_http(),
     }
 }
@@ -99,6 +112,59 @@ async fn say_hellos(
         })
     });
     Ok(tonic::Response::new(Box::pin(stream::iter(replies))))
+}
+
+async fn count_hellos(
+    req: tonic::Request<Streaming<HelloRequest>>,
+) -> Result<tonic::Response<HelloReply>, Status> {
+    let mut requests = req.into_inner();
+    let (mut count, mut last) = (0u64, String::new());
+    while let Some(HelloRequest { name }) = requests.message().await? {
+        if let Some(status) = asked(&name) {
+            return Err(status);
+        }
+        count += 1;
+        last = name;
+    }
+    Ok(tonic::Response::new(HelloReply {
+        message: format!("Counted {count} hellos, last {last}"),
+    }))
+}
+
+/// The longest `stall:MS` of `Chat`: a stalled demo call still ends on its own.
+const MAX_STALL_MS: u64 = 60_000;
+
+async fn chat(
+    req: tonic::Request<Streaming<HelloRequest>>,
+) -> Result<tonic::Response<Replies>, Status> {
+    // The state: the requests, replies so far, and whether a status ended the call.
+    let replies = stream::unfold(
+        (req.into_inner(), 0u64, false),
+        |(mut rx, i, over)| async move {
+            if over {
+                return None;
+            }
+            let name = match rx.message().await {
+                Ok(Some(m)) => m.name,
+                Ok(None) => return None,
+                Err(status) => return Some((Err(status), (rx, i, true))),
+            };
+            if let Some(status) = asked(&name) {
+                return Some((Err(status), (rx, i, true)));
+            }
+            if let Some(ms) = name
+                .strip_prefix("stall:")
+                .and_then(|ms| ms.parse::<u64>().ok())
+            {
+                tokio::time::sleep(Duration::from_millis(ms.min(MAX_STALL_MS))).await;
+            }
+            let reply = HelloReply {
+                message: format!("Hello #{}, {name}!", i + 1),
+            };
+            Some((Ok(reply), (rx, i + 1, false)))
+        },
+    );
+    Ok(tonic::Response::new(Box::pin(replies)))
 }
 
 /// A tower service of one async fn: what tonic's generated code would write per method.

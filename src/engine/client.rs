@@ -28,7 +28,7 @@ use crate::config::{Scheme, Target};
 use crate::metrics::connection::{ConnProbe, Phase};
 use crate::outcome::{Code, ErrorKind, Outcome, TraceId};
 
-type Body = Full<Bytes>;
+type Body = super::body::ReqBody;
 
 /// A connection ready to carry requests: the instance it goes to (an index into the peers'
 /// list) and the peers' generation it was made in.
@@ -259,9 +259,10 @@ impl HttpClient {
     /// the trace id of a sampled `traceparent` it added.
     pub(super) async fn send(
         &self,
-        mut req: Request<Full<Bytes>>,
+        req: Request<impl Into<Body>>,
         slot: &mut Option<Conn>,
     ) -> Result<Sent, ErrorKind> {
+        let mut req = req.map(Into::into);
         let trace = self.tracer.and_then(|t| t.inject(req.headers_mut()));
         let mut conn = match slot.take() {
             Some(c) if self.current(&c) => c,

@@ -1,4 +1,5 @@
-//! gRPC: each request is one call (unary or server-streaming) on the target's shared HTTP/2
+//! gRPC: each request is one call (of any kind: a client-streaming or bidi call's messages
+//! are produced by `grpc_stream` while the reply is read) on the target's shared HTTP/2
 //! connection, sent through the HTTP client so DNS allowlist checks, TLS and connection reuse
 //! are the same code as for HTTP. A call's request frame is encoded once when its body has no
 //! template; the reply is read frame by frame (one message at a time in memory) and judged by
@@ -13,10 +14,12 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_T
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 
+use super::body::ReqBody;
 use super::classify::classify_hyper;
 use super::client::{Conn, HttpClient};
+use super::grpc_stream;
 use super::transport::{Pool, Transport};
-use crate::config::{GrpcMethod, Target, MAX_REPLY};
+use crate::config::{GrpcMethod, Target, MAX_REPLY, STREAM_MESSAGE_VAR};
 use crate::metrics::connection::ConnProbe;
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 use crate::scenario::template::{Templates, Vars};
@@ -71,14 +74,19 @@ impl GrpcClient {
         })
     }
 
-    /// The request frame of endpoint `idx`, its body rendered and encoded for this call.
-    fn request(&self, idx: usize) -> Result<Bytes, ErrorKind> {
+    /// Message `index` of endpoint `idx` (None for a call of one message), its body rendered
+    /// and encoded for this call, framed.
+    fn message(&self, idx: usize, index: Option<u32>) -> Result<Bytes, ErrorKind> {
         let call = &self.calls[idx];
         if let Some(f) = &call.frame {
             return Ok(f.clone());
         }
         let name = &self.http.target().endpoints[idx].name;
-        let json = self.templates.render(name, &Vars::new()).map_err(|e| {
+        let mut vars = Vars::new();
+        if let Some(i) = index {
+            vars.set(STREAM_MESSAGE_VAR, i);
+        }
+        let json = self.templates.render(name, &vars).map_err(|e| {
             tracing::debug!(endpoint = %name, error = %e, "gRPC body template failed");
             ErrorKind::Other
         })?;
@@ -87,6 +95,71 @@ impl GrpcClient {
             ErrorKind::Other
         })?;
         Ok(frame(&message))
+    }
+
+    /// Sends the call `call` with `body` and reads its reply to the end.
+    async fn call(
+        &self,
+        call: &Call,
+        body: impl Into<ReqBody>,
+        slot: &mut Option<Conn>,
+    ) -> Result<Outcome, ErrorKind> {
+        let mut req = Request::new(body);
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = call.uri.clone();
+        *req.headers_mut() = call.headers.clone();
+        let (head, mut body, conn, trace) = self.http.send(req, slot).await?;
+        let head_at = std::time::Instant::now();
+        let mut messages = Messages {
+            pending: BytesMut::new(),
+            count: 0,
+        };
+        let mut found = call.contains.is_none();
+        let mut received = 0u64;
+        let mut trailers = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| classify_hyper(&e))?;
+            match frame.into_data() {
+                Ok(data) => {
+                    received += data.len() as u64;
+                    messages.feed(&data, |m| {
+                        if let (false, Some(needle)) = (found, &call.contains) {
+                            found = holds(&call.method, m, needle)?;
+                        }
+                        Ok(())
+                    })?;
+                }
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            }
+        }
+        self.http.body_read(head_at);
+        *slot = Some(conn);
+        let code = if head.status != StatusCode::OK {
+            status_of_http(head.status)
+        } else {
+            // A reply without messages may carry its status in the head ("trailers-only").
+            let value = trailers
+                .as_ref()
+                .and_then(|t| t.get("grpc-status"))
+                .or_else(|| head.headers.get("grpc-status"));
+            status(value).ok_or(ErrorKind::Protocol)?
+        };
+        let error = if code != NamedCode::OK {
+            Some(ErrorKind::Status)
+        } else if !messages.pending.is_empty()
+            || (messages.count == 0 && !call.method.server_streaming)
+        {
+            // A cut-off message, or a call with one reply that returned none.
+            Some(ErrorKind::Protocol)
+        } else if !found {
+            Some(ErrorKind::Check)
+        } else {
+            None
+        };
+        Ok(Outcome {
+            trace,
+            ..Outcome::replied(Code::Named(code), error, received)
+        })
     }
 }
 
@@ -217,62 +290,13 @@ impl Transport for GrpcClient {
 
     async fn exchange(&self, idx: usize, slot: &mut Option<Conn>) -> Result<Outcome, ErrorKind> {
         let call = &self.calls[idx];
-        let mut req = Request::new(Full::new(self.request(idx)?));
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = call.uri.clone();
-        *req.headers_mut() = call.headers.clone();
-        let (head, mut body, conn, trace) = self.http.send(req, slot).await?;
-        let head_at = std::time::Instant::now();
-        let mut messages = Messages {
-            pending: BytesMut::new(),
-            count: 0,
+        let Some(stream) = &call.method.requests else {
+            let body = Full::new(self.message(idx, None)?);
+            return self.call(call, body, slot).await;
         };
-        let mut found = call.contains.is_none();
-        let mut received = 0u64;
-        let mut trailers = None;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| classify_hyper(&e))?;
-            match frame.into_data() {
-                Ok(data) => {
-                    received += data.len() as u64;
-                    messages.feed(&data, |m| {
-                        if let (false, Some(needle)) = (found, &call.contains) {
-                            found = holds(&call.method, m, needle)?;
-                        }
-                        Ok(())
-                    })?;
-                }
-                Err(frame) => trailers = frame.into_trailers().ok(),
-            }
-        }
-        self.http.body_read(head_at);
-        *slot = Some(conn);
-        let code = if head.status != StatusCode::OK {
-            status_of_http(head.status)
-        } else {
-            // A reply without messages may carry its status in the head ("trailers-only").
-            let value = trailers
-                .as_ref()
-                .and_then(|t| t.get("grpc-status"))
-                .or_else(|| head.headers.get("grpc-status"));
-            status(value).ok_or(ErrorKind::Protocol)?
-        };
-        let error = if code != NamedCode::OK {
-            Some(ErrorKind::Status)
-        } else if !messages.pending.is_empty()
-            || (messages.count == 0 && !call.method.server_streaming)
-        {
-            // A cut-off message, or a unary call that returned none.
-            Some(ErrorKind::Protocol)
-        } else if !found {
-            Some(ErrorKind::Check)
-        } else {
-            None
-        };
-        Ok(Outcome {
-            trace,
-            ..Outcome::replied(Code::Named(code), error, received)
-        })
+        let (tx, body) = ReqBody::channel(grpc_stream::ROOM);
+        let produce = grpc_stream::produce(stream, tx, |i| self.message(idx, Some(i)));
+        grpc_stream::race(produce, self.call(call, body, slot)).await
     }
 }
 

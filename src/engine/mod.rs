@@ -3,6 +3,7 @@
 //! profile's connections (a closed-model crowd of connections). The engine records into
 //! `metrics` and knows nothing of the server, reports or the CLI.
 
+mod body;
 pub mod brake;
 mod budget;
 mod classify;
@@ -11,6 +12,7 @@ mod closed;
 pub mod executor;
 pub mod follow;
 mod grpc;
+mod grpc_stream;
 mod h1;
 pub mod limits;
 pub mod pacer;

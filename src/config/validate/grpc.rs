@@ -4,12 +4,13 @@
 //! typo in a field name fails `check`, not every request.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use prost_reflect::DescriptorPool;
+use prost_reflect::{DescriptorPool, MethodDescriptor};
 
 use super::super::checks::Collector;
 use super::super::raw::{RawEndpoint, RawTarget};
-use super::super::{GrpcMethod, Scheme};
+use super::super::{GrpcMethod, RequestStream, Scheme, STREAM_MESSAGE_VAR};
 use crate::scenario::template::Templates;
 
 /// Extensions of a serialized `FileDescriptorSet` (`protoc --descriptor_set_out`,
@@ -103,14 +104,15 @@ fn at(dir: &Path, e: &protox::Error) -> String {
 }
 
 /// A grpc endpoint at `key`: its method resolved in `pool` (None when the target's `proto`
-/// already failed) and its body (`body` or `body_file`'s) checked against the request
-/// message. The second value is the method's `path` (`/package.Service/Method`).
+/// already failed), its body (`body` or `body_file`'s) checked against the request message
+/// and, for a method that takes a stream, the stream's keys (bounded by the target's
+/// `timeout`). The second value is the method's `path` (`/package.Service/Method`).
 pub(super) fn endpoint(
     c: &mut Collector,
     key: &str,
     e: &RawEndpoint,
     body: &[u8],
-    pool: Option<&DescriptorPool>,
+    (pool, timeout): (Option<&DescriptorPool>, Duration),
 ) -> Option<(GrpcMethod, String)> {
     let Some(rpc) = e.rpc.as_deref() else {
         c.err(
@@ -120,8 +122,55 @@ pub(super) fn endpoint(
         );
         return None;
     };
-    let pool = pool?;
-    let rkey = format!("{key}.rpc");
+    let m = method(c, &format!("{key}.rpc"), rpc, pool?)?;
+    let requests = if m.is_client_streaming() {
+        Some(stream(c, key, e, timeout))
+    } else {
+        let kind = if m.is_server_streaming() {
+            "a server-streaming"
+        } else {
+            "a unary"
+        };
+        for (k, set) in [
+            ("stream_messages", e.stream_messages.is_some()),
+            ("stream_interval", e.stream_interval.is_some()),
+        ] {
+            if set {
+                c.err(
+                    format!("{key}.{k}"),
+                    format!(
+                        "{rpc} is {kind} method, which takes one request message: {k} is for \
+                         client-streaming and bidi methods"
+                    ),
+                );
+            }
+        }
+        None
+    };
+    let Ok(body) = std::str::from_utf8(body) else {
+        c.err(format!("{key}.body"), "not UTF-8: a gRPC body is JSON");
+        return None;
+    };
+    check_body(c, key, body, &m.input(), requests.is_some())?;
+    let path = format!("/{}/{}", m.parent_service().full_name(), m.name());
+    Some((
+        GrpcMethod {
+            input: m.input(),
+            output: m.output(),
+            server_streaming: m.is_server_streaming(),
+            requests,
+        },
+        path,
+    ))
+}
+
+/// The method `rpc` (at `rkey`) names in `pool`.
+fn method(
+    c: &mut Collector,
+    rkey: &str,
+    rpc: &str,
+    pool: &DescriptorPool,
+) -> Option<MethodDescriptor> {
     let Some((service, method)) = rpc.trim_start_matches('/').split_once('/') else {
         c.err(
             rkey,
@@ -140,7 +189,8 @@ pub(super) fn endpoint(
         );
         return None;
     };
-    let Some(m) = svc.methods().find(|m| m.name() == method) else {
+    let found = svc.methods().find(|m| m.name() == method);
+    if found.is_none() {
         let known: Vec<String> = svc.methods().map(|m| m.name().to_string()).collect();
         c.err(
             rkey,
@@ -149,49 +199,99 @@ pub(super) fn endpoint(
                 list(&known)
             ),
         );
-        return None;
-    };
-    if m.is_client_streaming() {
-        c.err(
-            rkey,
-            format!(
-                "{rpc} streams requests from the client: loadtide calls unary and \
-                 server-streaming methods only"
-            ),
-        );
-        return None;
     }
-    let Ok(body) = std::str::from_utf8(body) else {
-        c.err(format!("{key}.body"), "not UTF-8: a gRPC body is JSON");
-        return None;
-    };
-    check_body(c, key, body, &m.input())?;
-    let path = format!("/{service}/{method}");
-    Some((
-        GrpcMethod {
-            input: m.input(),
-            output: m.output(),
-            server_streaming: m.is_server_streaming(),
-        },
-        path,
-    ))
+    found
 }
 
-/// Checks a request body: a template must compile; a body without one must be the JSON of
+/// The most messages one call may send: a stream is one request's worth of load, not a
+/// soak test of its own.
+const MAX_STREAM_MESSAGES: u64 = 10_000;
+
+/// `stream_messages` (default 1) and `stream_interval` of a client-streaming or bidi endpoint.
+fn stream(c: &mut Collector, key: &str, e: &RawEndpoint, timeout: Duration) -> RequestStream {
+    let n = e.stream_messages.unwrap_or(1);
+    if n == 0 || n > MAX_STREAM_MESSAGES {
+        c.err(
+            format!("{key}.stream_messages"),
+            format!("invalid stream_messages {n}: must be 1..={MAX_STREAM_MESSAGES}"),
+        );
+    }
+    let messages = u32::try_from(n.clamp(1, MAX_STREAM_MESSAGES)).unwrap_or(1);
+    let ikey = format!("{key}.stream_interval");
+    let interval = e
+        .stream_interval
+        .as_deref()
+        .map(|v| c.duration(&ikey, Some(v), Duration::ZERO))
+        .filter(|d| !d.is_zero());
+    // The timeout bounds the whole call: a stream that cannot end in time always fails.
+    let sending = interval.map_or(Duration::ZERO, |d| {
+        d.checked_mul(messages - 1).unwrap_or(Duration::MAX)
+    });
+    if sending >= timeout {
+        c.err(
+            ikey,
+            format!(
+                "{messages} messages {} apart take {}, not less than the target's timeout \
+                 ({}): every call would time out",
+                humantime::format_duration(interval.unwrap_or_default()),
+                humantime::format_duration(sending),
+                humantime::format_duration(timeout),
+            ),
+        );
+    }
+    RequestStream { messages, interval }
+}
+
+/// Checks a request body: a template must compile and read no variable but
+/// [`STREAM_MESSAGE_VAR`] (in a `stream`'s body only); a body without one must be the JSON of
 /// `input` (the proto3 JSON mapping), with no unknown fields.
 fn check_body(
     c: &mut Collector,
     key: &str,
     body: &str,
     input: &prost_reflect::MessageDescriptor,
+    stream: bool,
 ) -> Option<()> {
     let body = if body.trim().is_empty() { "{}" } else { body };
     let bkey = format!("{key}.body");
     if body.contains("{{") || body.contains("{%") {
-        return Templates::new()
-            .add("body", body)
-            .map_err(|e| c.err(bkey, e.to_string()))
-            .ok();
+        let mut t = Templates::new();
+        t.add("body", body)
+            .map_err(|e| c.err(&bkey, e.to_string()))
+            .ok()?;
+        // Rendered without a user's variables: anything else is undefined at every call.
+        let unknown = t
+            .declared("body")
+            .into_iter()
+            .find(|v| !(stream && v == STREAM_MESSAGE_VAR));
+        return match unknown {
+            None => Some(()),
+            Some(v) if v == STREAM_MESSAGE_VAR => {
+                c.err(
+                    bkey,
+                    format!(
+                        "{{{{ {v} }}}} is a stream message's index: only for client-streaming \
+                         and bidi methods"
+                    ),
+                );
+                None
+            }
+            Some(v) => {
+                let extra = if stream {
+                    format!(" and {{{{ {STREAM_MESSAGE_VAR} }}}}")
+                } else {
+                    String::new()
+                };
+                c.err(
+                    bkey,
+                    format!(
+                        "undefined variable {v:?}: a gRPC body has the generators (seq(), \
+                         random_int(), ...){extra} only"
+                    ),
+                );
+                None
+            }
+        };
     }
     GrpcMethod::encode_as(input, body)
         .map(|_| ())

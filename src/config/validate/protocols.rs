@@ -68,6 +68,8 @@ pub(super) fn foreign_keys(c: &mut Collector, key: &str, e: &RawEndpoint, scheme
         ("transaction", e.transaction.is_some(), Owner::Postgres),
         ("vars", e.vars.is_some(), Owner::Postgres),
         ("rpc", e.rpc.is_some(), Owner::Grpc),
+        ("stream_messages", e.stream_messages.is_some(), Owner::Grpc),
+        ("stream_interval", e.stream_interval.is_some(), Owner::Grpc),
     ];
     let s = scheme.as_str();
     for (k, _, owner) in keys.iter().filter(|(_, set, o)| *set && !o.allows(scheme)) {

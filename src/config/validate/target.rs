@@ -105,7 +105,7 @@ pub(super) fn target(
         let target = Of {
             scheme,
             base_path: &base_path,
-            pool: pool.as_ref(),
+            grpc: (pool.as_ref(), timeout),
             feeders: &feeders.list,
         };
         if let Some(ep) = endpoint(c, &ekey, e, &target, base_dir) {
@@ -158,8 +158,9 @@ fn buckets(c: &mut Collector, key: &str, t: &RawTarget) -> Vec<f64> {
 struct Of<'a> {
     scheme: Scheme,
     base_path: &'a str,
-    /// grpc:// targets: the services of their `proto` (None when it failed to load).
-    pool: Option<&'a prost_reflect::DescriptorPool>,
+    /// grpc:// targets: the services of their `proto` (None when it failed to load), and the
+    /// timeout that bounds a whole call.
+    grpc: (Option<&'a prost_reflect::DescriptorPool>, Duration),
     /// postgres:// targets: the feeders whose rows templates may use.
     feeders: &'a [crate::scenario::Feeder],
 }
@@ -193,17 +194,11 @@ fn endpoint(
         Scheme::Tcp | Scheme::Udp => socket::body(c, key, e),
         Scheme::Redis => redis::command(c, key, e),
         Scheme::Postgres => work = sql::endpoint(c, key, e, target.feeders),
-        Scheme::Grpc | Scheme::Grpcs => grpc = grpc::endpoint(c, key, e, &body, target.pool),
+        Scheme::Grpc | Scheme::Grpcs => grpc = grpc::endpoint(c, key, e, &body, target.grpc),
         Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {}
     }
     // A grpc endpoint's `method` label is its kind of call, its path the method's.
-    let rpc_kind = grpc.as_ref().map(|(m, _)| {
-        if m.server_streaming {
-            "SERVER_STREAMING"
-        } else {
-            "UNARY"
-        }
-    });
+    let rpc_kind = grpc.as_ref().map(|(m, _)| m.kind());
     let reply = socket::reply(c, key, e, scheme);
     // A socket endpoint's `method` label says what it does to the socket; a redis one's is
     // its command's name.
