@@ -216,6 +216,11 @@ fn out_of_range(expr: &str) -> Option<String> {
     let words: Vec<&str> = expr.split_whitespace().collect();
     let fields = &FIELDS[FIELDS.len().saturating_sub(words.len())..];
     for (word, (name, lo, hi)) in words.iter().zip(fields) {
+        // `,` or `1,,5`: croner takes an empty item, and such a pattern made every lookup
+        // search for seconds (a fuzzing find); it is a typo either way.
+        if word.split(',').any(str::is_empty) {
+            return Some(format!("{name} field {word:?} has an empty list item"));
+        }
         for part in word.split(',') {
             let range = part.split('/').next().unwrap_or(part);
             for n in range.split('-').filter_map(|n| n.parse::<u32>().ok()) {

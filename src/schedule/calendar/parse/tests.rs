@@ -41,6 +41,15 @@ fn bad_cron() {
             "invalid cron expression \"0 0 30 2 *\": it never fires"
         )
     );
+    // Found by fuzzing: an empty list item made every lookup slow.
+    for expr in [", * * * 3", "0 1,,2 * * *", "0 9 * * 1,"] {
+        let got = errors(cron(expr, Some("1h"), "UTC"), None);
+        assert_eq!(got.len(), 1, "{expr}: {got:?}");
+        assert!(
+            got[0].1.contains("has an empty list item"),
+            "{expr}: {got:?}"
+        );
+    }
 }
 
 #[test]
