@@ -57,6 +57,11 @@ fn ok(cmd: &mut Command, what: &str) {
 
 impl Postgres {
     fn start() -> Postgres {
+        Postgres::start_with("")
+    }
+
+    /// A cluster whose server also gets `extra` options (`-c name=value ...`).
+    fn start_with(extra: &str) -> Postgres {
         let dir = tempfile::tempdir().unwrap();
         if unsafe { libc::geteuid() } == 0 {
             ok(
@@ -72,7 +77,7 @@ impl Postgres {
             "initdb",
         );
         let options = format!(
-            "-h 127.0.0.1 -p {port} -k {} -F -c max_connections=50",
+            "-h 127.0.0.1 -p {port} -k {} -F -c max_connections=50 {extra}",
             dir.path().display()
         );
         ok(
@@ -333,15 +338,6 @@ fn bad_postgres_settings_are_refused_with_the_key_and_exit_2() {
         ),
         (
             config(
-                "postgres://127.0.0.1/app?sslmode=disable",
-                &ep("query = \"SELECT 1\""),
-                1,
-            ),
-            "targets.db.url",
-            "database's name",
-        ),
-        (
-            config(
                 url,
                 &ep("query = \"SELECT 1\"")
                     .replace("[[", "password_env = \"LOADTIDE_TEST_NO_SUCH_VAR\"\n[["),
@@ -408,6 +404,51 @@ fn bad_postgres_settings_are_refused_with_the_key_and_exit_2() {
             "targets.db.feeders",
             "only for postgres://",
         ),
+        (
+            config(
+                &format!("{url}?sslmode=prefer"),
+                &ep("query = \"SELECT 1\""),
+                1,
+            ),
+            "targets.db.url",
+            "falls back between plain and TLS",
+        ),
+        (
+            config(
+                &format!("{url}?sslmode=verify"),
+                &ep("query = \"SELECT 1\""),
+                1,
+            ),
+            "targets.db.url",
+            "unknown sslmode \"verify\"",
+        ),
+        (
+            config(&format!("{url}?user=app"), &ep("query = \"SELECT 1\""), 1),
+            "targets.db.url",
+            "takes only sslmode",
+        ),
+        (
+            config(url, &ep("query = \"SELECT 1\""), 1)
+                .replace("timeout =", "insecure = true\ntimeout ="),
+            "targets.db.insecure",
+            "sslmode=require encrypts without checking",
+        ),
+        (
+            config(
+                &format!("{url}?sslmode=require"),
+                &ep("query = \"SELECT 1\""),
+                1,
+            )
+            .replace("timeout =", "ca_file = \"ca.pem\"\ntimeout ="),
+            "targets.db.ca_file",
+            "use ?sslmode=verify-ca",
+        ),
+        (
+            config(url, &ep("query = \"SELECT 1\""), 1)
+                .replace("timeout =", "ca_file = \"ca.pem\"\ntimeout ="),
+            "targets.db.ca_file",
+            "has no TLS",
+        ),
     ];
     for out in assert_refused(dir.path(), &cases) {
         assert!(
@@ -415,4 +456,81 @@ fn bad_postgres_settings_are_refused_with_the_key_and_exit_2() {
             "the password is never shown: {out:?}"
         );
     }
+}
+
+#[test]
+fn sslmode_runs_sessions_over_tls_and_checks_the_certificate_as_libpq_does() {
+    let certs = tempfile::tempdir().unwrap();
+    // A certificate for 127.0.0.1 only; the server listens on 127.0.0.2 too, where the name
+    // does not match.
+    let ca = common::tls::ca_files(certs.path(), &["127.0.0.1"]);
+    if unsafe { libc::geteuid() } == 0 {
+        ok(
+            Command::new("chown")
+                .arg("postgres:")
+                .arg(&ca.cert)
+                .arg(&ca.key),
+            "chown the server's certificate and key",
+        );
+    }
+    let pg = Postgres::start_with(&format!(
+        "-c listen_addresses=127.0.0.1,127.0.0.2 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+        ca.cert.display(),
+        ca.key.display()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    // Divides by zero (SQLSTATE class 22) unless the session is TLS.
+    let endpoints = r#"
+[[targets.db.endpoints]]
+name = "tls"
+query = "SELECT 1 / ssl::int FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+"#;
+    let ca_file = format!("ca_file = {:?}\ntimeout =", ca.ca.to_str().unwrap());
+    let url = |host: &str, mode: &str| format!("postgres://{host}:{}/postgres{mode}", pg.port);
+    let summary = |toml: String| {
+        let (out, summary) = run(dir.path(), &toml);
+        summary.unwrap_or_else(|| panic!("{out:?}"))
+    };
+    let verified = |host: &str, mode: &str| {
+        summary(closed(&url(host, mode), endpoints, 30).replace("timeout =", &ca_file))
+    };
+
+    // Plain: the check query sees no TLS.
+    let s = summary(closed(&url("127.0.0.1", ""), endpoints, 30));
+    assert_eq!(s["status_codes"]["22"], 30, "{s:#}");
+    // verify-full with the CA: TLS, 0 errors.
+    let s = verified("127.0.0.1", "?sslmode=verify-full");
+    assert_eq!(
+        (s["requests"].as_u64(), s["errors"].as_u64()),
+        (Some(30), Some(0)),
+        "{s:#}"
+    );
+    assert_eq!(s["status_codes"]["ok"], 30, "{s:#}");
+    // On 127.0.0.2 the certificate's name does not match: verify-full refuses it, verify-ca
+    // (chain only) accepts it.
+    let s = verified("127.0.0.2", "?sslmode=verify-full");
+    assert_eq!(s["error_kinds"]["tls"], 30, "{s:#}");
+    let s = verified("127.0.0.2", "?sslmode=verify-ca");
+    assert_eq!(s["errors"], 0, "{s:#}");
+    // Without ca_file the Mozilla roots do not know the CA; require checks nothing.
+    let s = summary(closed(
+        &url("127.0.0.1", "?sslmode=verify-full"),
+        endpoints,
+        30,
+    ));
+    assert_eq!(s["error_kinds"]["tls"], 30, "{s:#}");
+    let s = summary(closed(&url("127.0.0.1", "?sslmode=require"), endpoints, 30));
+    assert_eq!(s["errors"], 0, "{s:#}");
+}
+
+#[test]
+fn sslmode_require_against_a_server_without_tls_is_a_tls_error() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = "[[targets.db.endpoints]]\nname = \"one\"\nquery = \"SELECT 1\"\n";
+    let url = format!("{}?sslmode=require", pg.url());
+    let (out, summary) = run(dir.path(), &closed(&url, endpoints, 12));
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(s["errors"], 12, "{s:#}");
+    assert_eq!(s["error_kinds"]["tls"], 12, "{s:#}");
 }

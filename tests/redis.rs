@@ -238,7 +238,36 @@ fn bad_redis_settings_are_refused_with_the_key_and_exit_2() {
             "targets.cache.endpoints[0].command",
             "only for redis://",
         ),
+        (
+            config("redis://127.0.0.1:6379", &ep("command = [\"GET\"]"), 1)
+                .replace("timeout =", "ca_file = \"ca.pem\"\ntimeout ="),
+            "targets.cache.ca_file",
+            "only for TLS targets",
+        ),
+        (
+            config("rediss://127.0.0.1:6379", &ep("command = [\"GET\"]"), 1)
+                .replace("timeout =", "ca_file = \"no-such-ca.pem\"\ntimeout ="),
+            "targets.cache.ca_file",
+            "cannot read",
+        ),
+        (
+            config("rediss://127.0.0.1:6379", &ep("command = [\"GET\"]"), 1).replace(
+                "timeout =",
+                "ca_file = \"ca.pem\"\ninsecure = true\ntimeout =",
+            ),
+            "targets.cache.ca_file",
+            "conflicts with insecure",
+        ),
     ];
+    // A file that is there but holds no certificate.
+    std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").unwrap();
+    let empty = [(
+        config("rediss://127.0.0.1:6379", &ep("command = [\"GET\"]"), 1)
+            .replace("timeout =", "ca_file = \"empty.pem\"\ntimeout ="),
+        "targets.cache.ca_file",
+        "no certificate in it",
+    )];
+    assert_refused(dir.path(), &empty);
     assert_refused(dir.path(), &cases);
 }
 
@@ -330,4 +359,79 @@ command = ["SET", "user:{{ seq() }}", "x"]
     let s = summary.unwrap_or_else(|| panic!("{out:?}"));
     assert_eq!(s["error_kinds"]["connect"], 50, "{s:#}");
     assert!(!format!("{}{}{s}", out.stdout, out.stderr).contains("not-the-pass-8271"));
+}
+
+#[test]
+fn rediss_targets_speak_tls_checked_against_ca_file_with_auth() {
+    let certs_dir = tempfile::tempdir().unwrap();
+    let ca = common::tls::ca_files(certs_dir.path(), &["127.0.0.1", "localhost"]);
+    let tls_port = free_port();
+    let secret = "tls-Redis-pass-5512";
+    let tls_port_arg = tls_port.to_string();
+    let redis = Redis::start_with(&[
+        "--requirepass",
+        secret,
+        "--tls-port",
+        &tls_port_arg,
+        "--tls-cert-file",
+        ca.cert.to_str().unwrap(),
+        "--tls-key-file",
+        ca.key.to_str().unwrap(),
+        "--tls-ca-cert-file",
+        ca.ca.to_str().unwrap(),
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = r#"
+[[targets.cache.endpoints]]
+name = "set"
+command = ["SET", "tls:{{ uuid() }}", "x"]
+"#;
+    let env = [("LT_REDIS_PASSWORD", secret)];
+    let with = |url: &str, extra: &str| {
+        let auth = format!("password_env = \"LT_REDIS_PASSWORD\"\n{extra}\ntimeout =");
+        config(url, endpoints, 40).replace("timeout =", &auth)
+    };
+    let run_env = |toml: &str| {
+        let (out, summary) = run_profile_env(dir.path(), toml, "load", &env);
+        summary.unwrap_or_else(|| panic!("{out:?}"))
+    };
+    let ca_file = format!("ca_file = {:?}", ca.ca.to_str().unwrap());
+    let tls_url = format!("rediss://127.0.0.1:{tls_port}/3");
+
+    // The private CA in ca_file verifies the server's certificate; AUTH and SELECT go over
+    // TLS and every write lands (seen through the plain port).
+    let s = run_env(&with(&tls_url, &ca_file));
+    assert_eq!(
+        (s["requests"].as_u64(), s["errors"].as_u64()),
+        (Some(40), Some(0)),
+        "{s:#}"
+    );
+    assert_eq!(redis.cli(&["-n", "3", "DBSIZE"]), "40");
+    assert_eq!(s["endpoints"][0]["method"], "SET", "{s:#}");
+
+    // Without ca_file the Mozilla roots do not know this CA: every request is a `tls` error,
+    // and nothing is written.
+    let s = run_env(&with(&tls_url, ""));
+    assert_eq!(s["error_kinds"]["tls"], 40, "{s:#}");
+    // insecure = true encrypts without checking the certificate.
+    let s = run_env(&with(&tls_url, "insecure = true"));
+    assert_eq!(s["errors"], 0, "{s:#}");
+    assert_eq!(redis.cli(&["-n", "3", "DBSIZE"]), "80");
+
+    // TLS against the plain port (the server waits for a line that never comes: timeouts),
+    // and plain against the TLS port, fail: the handshake happens on rediss:// and only there.
+    let plain_port = format!("rediss://127.0.0.1:{}/3", redis.port);
+    let s =
+        run_env(&with(&plain_port, &ca_file).replace("timeout = \"2s\"", "timeout = \"300ms\""));
+    assert!(s["requests"].as_u64() > Some(0), "{s:#}");
+    assert_eq!(s["errors"], s["requests"], "{s:#}");
+    let kinds = s["error_kinds"].as_object().unwrap();
+    assert!(kinds.keys().all(|k| k == "tls" || k == "timeout"), "{s:#}");
+    let plain_on_tls = format!("redis://127.0.0.1:{tls_port}/3");
+    let s = run_env(&with(&plain_on_tls, ""));
+    assert_eq!(s["requests"], 40, "{s:#}");
+    assert_eq!(s["errors"], 40, "{s:#}");
+    assert_eq!(redis.cli(&["-n", "3", "DBSIZE"]), "80");
 }

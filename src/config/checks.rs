@@ -95,6 +95,7 @@ pub(super) fn scheme_named(s: &str) -> Option<Scheme> {
         "tcp" => Scheme::Tcp,
         "udp" => Scheme::Udp,
         "redis" => Scheme::Redis,
+        "rediss" => Scheme::Rediss,
         "postgres" | "postgresql" => Scheme::Postgres,
         "grpc" => Scheme::Grpc,
         "grpcs" => Scheme::Grpcs,
@@ -128,7 +129,7 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         Some((s, None)) => {
             return Err(format!(
                 "invalid URL {shown:?}: unsupported scheme {s:?} (use http, https, ws, wss, tcp, \
-                 udp, redis, postgres, grpc or grpcs)"
+                 udp, redis, rediss, postgres, grpc or grpcs)"
             ))
         }
         None => {
@@ -174,7 +175,7 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         (Some(port), _) => port,
         (None, Scheme::Http | Scheme::Ws) => 80,
         (None, Scheme::Https | Scheme::Wss | Scheme::Grpcs) => 443,
-        (None, Scheme::Redis) => 6379,
+        (None, Scheme::Redis | Scheme::Rediss) => 6379,
         (None, Scheme::Postgres) => 5432,
         (None, Scheme::Tcp | Scheme::Udp | Scheme::Grpc) => {
             return Err(format!(
@@ -186,20 +187,23 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
     };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
     let db = path.trim_start_matches('/');
-    if scheme == Scheme::Redis && !(db.is_empty() || db.parse::<u16>().is_ok()) {
+    if scheme.is_redis() && !(db.is_empty() || db.parse::<u16>().is_ok()) {
         return Err(format!(
             "invalid URL {shown:?}: a redis URL's path is its database number (redis://host:6379/0)"
         ));
     }
-    if scheme == Scheme::Postgres
-        && !db
+    if scheme == Scheme::Postgres {
+        let (name, query) = db.split_once('?').unwrap_or((db, ""));
+        if !name
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
-    {
-        return Err(format!(
-            "invalid URL {shown:?}: a postgres URL's path is the database's name \
-             (postgres://host:5432/app), with no query"
-        ));
+        {
+            return Err(format!(
+                "invalid URL {shown:?}: a postgres URL's path is the database's name \
+                 (postgres://host:5432/app)"
+            ));
+        }
+        postgres_query(&shown, query)?;
     }
     if (scheme.is_socket() || scheme.is_grpc()) && !path.trim_end_matches('/').is_empty() {
         return Err(format!(
@@ -208,4 +212,33 @@ pub fn parse_url(u: &str) -> Result<(Scheme, String, u16, String), String> {
         ));
     }
     Ok((scheme, host, port, path.trim_end_matches('/').to_string()))
+}
+
+/// A postgres URL's query: `sslmode` only, one of the modes loadtide runs.
+fn postgres_query(shown: &str, query: &str) -> Result<(), String> {
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        match kv.split_once('=') {
+            Some(("sslmode", mode)) if super::SslMode::named(mode).is_some() => {}
+            Some(("sslmode", "allow" | "prefer")) => {
+                return Err(format!(
+                    "invalid URL {shown:?}: sslmode={} falls back between plain and TLS, so a \
+                     run would not say which it measured; use disable or require",
+                    &kv["sslmode=".len()..]
+                ))
+            }
+            Some(("sslmode", mode)) => {
+                return Err(format!(
+                    "invalid URL {shown:?}: unknown sslmode {mode:?} (use {})",
+                    super::SslMode::NAMES.join(", ")
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "invalid URL {shown:?}: {kv:?} in the query; a postgres URL's query takes \
+                     only sslmode (the role is `user`, the password `password_env`)"
+                ))
+            }
+        }
+    }
+    Ok(())
 }

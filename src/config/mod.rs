@@ -35,7 +35,7 @@ pub(crate) use parse_errors::figment_errors;
 pub use raw::RawConfig;
 pub use safety::{Allowlist, BrakeAction, BrakeSpec, Safety};
 pub use scheme::Scheme;
-pub use sql::{Sql, SqlStatement, TargetFeeders};
+pub use sql::{Sql, SqlStatement, SslMode, TargetFeeders};
 pub use threshold::Threshold;
 pub use validate::{parse_listen, validate, DEFAULT_DEMO_LISTEN, DEFAULT_LISTEN};
 pub use websocket::WebSocket;
@@ -86,6 +86,9 @@ pub struct Target {
     pub http2: bool,
     /// Accept any server certificate (self-signed staging targets).
     pub insecure: bool,
+    /// `ca_file`: the roots a TLS target's certificate must chain to, instead of the Mozilla
+    /// set (a private CA).
+    pub ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     pub max_connections: usize,
     pub buckets: Vec<f64>,
     pub endpoints: Vec<Endpoint>,
@@ -139,7 +142,7 @@ impl Target {
         if self.scheme.is_socket() {
             return e.body.len() as u64;
         }
-        if self.scheme == Scheme::Redis {
+        if self.scheme.is_redis() {
             // RESP: `*N\r\n`, then `$len\r\nword\r\n` per word.
             let words: usize = e
                 .command
@@ -292,6 +295,8 @@ pub struct SqlLogin {
     pub user: String,
     /// Read from `password_env` when the config was loaded.
     pub password: Option<String>,
+    /// TLS, from the URL's `?sslmode=`.
+    pub sslmode: SslMode,
 }
 
 // By hand, so no debug print of a config shows the password.
@@ -301,6 +306,7 @@ impl fmt::Debug for SqlLogin {
             .field("dbname", &self.dbname)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("sslmode", &self.sslmode)
             .finish()
     }
 }

@@ -79,6 +79,9 @@ pub struct RawTarget {
     pub timeout: Option<String>,
     pub http2: Option<bool>,
     pub insecure: Option<bool>,
+    /// TLS targets: a PEM file of the CA certificates the server's must chain to, relative
+    /// to the config's directory.
+    pub ca_file: Option<String>,
     pub max_connections: Option<u64>,
     pub buckets: Option<Vec<f64>>,
     #[serde(default)]

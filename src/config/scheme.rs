@@ -16,7 +16,10 @@ pub enum Scheme {
     Udp,
     /// Redis (`redis://host:port/db`): each request is one command.
     Redis,
-    /// PostgreSQL (`postgres://host:port/dbname`): each request is one prepared statement.
+    /// Redis over TLS (`rediss://host:port/db`).
+    Rediss,
+    /// PostgreSQL (`postgres://host:port/dbname`): each request is one prepared statement;
+    /// TLS when the URL's `sslmode` asks for it (see `SqlLogin`).
     Postgres,
     /// gRPC over cleartext HTTP/2 (`grpc://host:port`, h2c): each request is one call of
     /// the endpoint's `rpc`, its message described by the target's `proto`.
@@ -35,6 +38,7 @@ impl Scheme {
             Scheme::Tcp => "tcp",
             Scheme::Udp => "udp",
             Scheme::Redis => "redis",
+            Scheme::Rediss => "rediss",
             Scheme::Postgres => "postgres",
             Scheme::Grpc => "grpc",
             Scheme::Grpcs => "grpcs",
@@ -48,15 +52,22 @@ impl Scheme {
             Scheme::Ws | Scheme::Wss => "websocket",
             Scheme::Tcp => "tcp",
             Scheme::Udp => "udp",
-            Scheme::Redis => "redis",
+            Scheme::Redis | Scheme::Rediss => "redis",
             Scheme::Postgres => "postgres",
             Scheme::Grpc | Scheme::Grpcs => "grpc",
         }
     }
 
-    /// Whether the connection is TLS.
+    /// Whether the connection is TLS by its scheme (a postgres:// one is by its `sslmode`).
     pub fn is_tls(self) -> bool {
-        matches!(self, Scheme::Https | Scheme::Wss | Scheme::Grpcs)
+        matches!(
+            self,
+            Scheme::Https | Scheme::Wss | Scheme::Grpcs | Scheme::Rediss
+        )
+    }
+
+    pub fn is_redis(self) -> bool {
+        matches!(self, Scheme::Redis | Scheme::Rediss)
     }
 
     pub fn is_grpc(self) -> bool {

@@ -115,14 +115,8 @@ impl HttpClient {
     /// `trace` (a sample ratio) requests carry a `traceparent`. `lean`: endpoint requests
     /// over HTTP/1.1 take the lean path, for a client nothing calls `send` on (no scenario).
     pub fn new(target: Arc<Target>, probe: ConnProbe, trace: Option<f64>, lean: bool) -> Arc<Self> {
-        let tls = matches!(target.scheme, Scheme::Https | Scheme::Grpcs).then(|| {
-            let name = ServerName::try_from(target.host.clone())
-                .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("static name"));
-            (
-                TlsConnector::from(tls::client_config(target.insecure, target.http2)),
-                name,
-            )
-        });
+        let tls = matches!(target.scheme, Scheme::Https | Scheme::Grpcs)
+            .then(|| tls::connector(&target, if target.http2 { b"h2" } else { b"http/1.1" }));
         let authority = target.authority();
         let scheme = if matches!(target.scheme, Scheme::Https | Scheme::Grpcs) {
             "https"

@@ -246,7 +246,7 @@ pub async fn run_profile(
             let client = SocketClient::new(target, refused);
             Run::new(orders, client, None).drive(drain).await
         }
-        Scheme::Redis => {
+        Scheme::Redis | Scheme::Rediss => {
             let client = RedisClient::new(target, refused);
             Run::new(orders, client, None).drive(drain).await
         }

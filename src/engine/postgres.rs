@@ -5,17 +5,22 @@
 //! them. A closed-model user keeps its connection (a session); open-model requests borrow one
 //! from the pool, which `max_connections` bounds. A server error is a response whose code is
 //! the SQLSTATE class (`42`: syntax or access, `23`: integrity, ...) and counts as a `status`
-//! error; a connection problem is classified like any other transport's.
+//! error; a connection problem is classified like any other transport's. With the URL's
+//! `sslmode` a session is TLS (SSLRequest, then rustls with the target's trust settings).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpStream;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::resolve::resolve_counted;
+use super::tls;
 use super::transport::{Pool, Transport};
-use crate::config::Target;
+use crate::config::{SslMode, Target};
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 use crate::scenario::template::{Templates, Vars};
 
@@ -34,6 +39,8 @@ pub struct PostgresClient {
     templates: Templates,
     idle: Pool<SqlConn>,
     refused: prometheus::IntCounter,
+    /// With `sslmode`: how sessions start TLS.
+    tls: Option<MakeRustlsConnect>,
 }
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -71,8 +78,15 @@ impl PostgresClient {
                     .collect(),
             );
         }
+        let tls = target
+            .login
+            .as_ref()
+            .filter(|l| l.sslmode != SslMode::Disable)
+            // PostgreSQL 17 checks the ALPN a client offers; earlier servers ignore it.
+            .map(|_| MakeRustlsConnect::new((*tls::target_config(&target, b"postgresql")).clone()));
         Arc::new(PostgresClient {
             idle: Pool::new(target.max_connections),
+            tls,
             target,
             params,
             vars,
@@ -188,14 +202,38 @@ impl PostgresClient {
             config.password(p);
         }
         // Refused, unreachable, or turned away by the server (unknown role or database, bad
-        // password): no session.
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|_| ErrorKind::Connect)?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        // password): no session. A failed handshake, or a server without TLS: `tls`.
+        let failed = |e: tokio_postgres::Error| {
+            if e.to_string().starts_with("error performing TLS handshake") {
+                ErrorKind::Tls
+            } else {
+                ErrorKind::Connect
+            }
+        };
+        let client = match &self.tls {
+            None => {
+                let (client, connection) = config.connect(NoTls).await.map_err(failed)?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                client
+            }
+            Some(make) => {
+                let tcp = TcpStream::connect(addrs[0])
+                    .await
+                    .map_err(|_| ErrorKind::Connect)?;
+                let _ = tcp.set_nodelay(true);
+                // The certificate must name the URL's host, not the address it resolved to.
+                let Ok(tls) =
+                    MakeTlsConnect::<TcpStream>::make_tls_connect(&mut make.clone(), &t.host);
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let (client, connection) = config.connect_raw(tcp, tls).await.map_err(failed)?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                client
+            }
+        };
         Ok(SqlConn {
             client,
             prepared: t

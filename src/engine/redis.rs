@@ -1,15 +1,20 @@
 //! Redis: each request is one command (its words templates, rendered per request) on a
 //! connection a closed-model user keeps, or one borrowed from the pool in the open model. An
 //! error reply is a response with the error's code (`ERR`, `WRONGTYPE`, ...) and counts as a
-//! `status` error; a connection problem is classified like any other transport's.
+//! `status` error; a connection problem is classified like any other transport's. A
+//! `rediss://` target's connections are TLS (`engine::tls`), the client speaking over them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo, Value};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use super::resolve::resolve_counted;
+use super::tls;
 use super::transport::{Pool, Transport};
 use crate::config::Target;
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
@@ -29,6 +34,8 @@ pub struct RedisClient {
     templates: Templates,
     idle: Pool<MultiplexedConnection>,
     refused: prometheus::IntCounter,
+    /// `rediss://`: how connections start TLS.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
 }
 
 impl RedisClient {
@@ -60,6 +67,7 @@ impl RedisClient {
             .collect();
         Arc::new(RedisClient {
             idle: Pool::new(target.max_connections),
+            tls: target.scheme.is_tls().then(|| tls::connector(&target, b"")),
             target,
             commands,
             contains,
@@ -87,24 +95,43 @@ impl RedisClient {
     async fn connect(&self) -> Result<MultiplexedConnection, ErrorKind> {
         let t = &self.target;
         let addrs = resolve_counted(t, &self.refused).await?;
+        let redis = RedisConnectionInfo {
+            db: t.database,
+            username: t.redis_auth.as_ref().and_then(|a| a.user.clone()),
+            password: t.redis_auth.as_ref().map(|a| a.password.clone()),
+            ..Default::default()
+        };
+        // AUTH or SELECT refused, or the connection lost while they ran: no connection.
+        let failed = |e: redis::RedisError| match classify(&e) {
+            ErrorKind::Reset | ErrorKind::Other => ErrorKind::Connect,
+            kind => kind,
+        };
+        if let Some((connector, name)) = &self.tls {
+            // The address the allowlist passed; the certificate must name the URL's host.
+            let tcp = TcpStream::connect(addrs[0])
+                .await
+                .map_err(|_| ErrorKind::Connect)?;
+            let _ = tcp.set_nodelay(true);
+            let stream = connector
+                .connect(name.clone(), tcp)
+                .await
+                .map_err(|_| ErrorKind::Tls)?;
+            let (conn, driver) = MultiplexedConnection::new(&redis, stream)
+                .await
+                .map_err(failed)?;
+            tokio::spawn(driver);
+            return Ok(conn);
+        }
         let info = ConnectionInfo {
             // The address the allowlist passed, never the name again.
             addr: ConnectionAddr::Tcp(addrs[0].ip().to_string(), addrs[0].port()),
-            redis: RedisConnectionInfo {
-                db: t.database,
-                username: t.redis_auth.as_ref().and_then(|a| a.user.clone()),
-                password: t.redis_auth.as_ref().map(|a| a.password.clone()),
-                ..Default::default()
-            },
+            redis,
         };
         let client = redis::Client::open(info).map_err(|e| classify(&e))?;
         client
             .get_multiplexed_async_connection()
             .await
-            .map_err(|e| match classify(&e) {
-                ErrorKind::Reset | ErrorKind::Other => ErrorKind::Connect,
-                kind => kind,
-            })
+            .map_err(failed)
     }
 }
 

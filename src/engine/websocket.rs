@@ -95,14 +95,7 @@ impl Connection {
             return None;
         };
         let target = profile.target.clone();
-        let tls = (target.scheme == Scheme::Wss).then(|| {
-            let name = ServerName::try_from(target.host.clone())
-                .unwrap_or_else(|_| ServerName::try_from("invalid.invalid").expect("static name"));
-            (
-                TlsConnector::from(tls::client_config(target.insecure, false)),
-                name,
-            )
-        });
+        let tls = (target.scheme == Scheme::Wss).then(|| tls::connector(&target, b"http/1.1"));
         Some(Connection(Arc::new(Shared {
             request: handshake_request(&target, ws),
             ws: ws.clone(),

@@ -24,3 +24,49 @@ pub fn self_signed(alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
 }
+
+/// A private CA and a server certificate it signed, as PEM files for servers that read them
+/// (redis-server, PostgreSQL) and for a target's `ca_file`.
+pub struct CaFiles {
+    /// The CA's certificate: what a target's `ca_file` names.
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// Writes into `dir` a new CA (`ca.pem`) and a certificate it signed for `names` (DNS names
+/// or IP addresses) with its key (`server.pem`, `server.key`, mode 0600).
+pub fn ca_files(dir: &std::path::Path, names: &[&str]) -> CaFiles {
+    use std::os::unix::fs::PermissionsExt;
+
+    let ca_key = rcgen::KeyPair::generate().expect("a key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::new()).expect("no names");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "loadtide test CA");
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key).expect("the CA");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("valid names");
+    let cert = params
+        .signed_by(&key, &issuer)
+        .expect("a signed certificate");
+    let files = CaFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    };
+    std::fs::write(&files.ca, ca_cert.pem()).expect("write ca.pem");
+    std::fs::write(&files.cert, cert.pem()).expect("write server.pem");
+    std::fs::write(&files.key, key.serialize_pem()).expect("write server.key");
+    std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod server.key");
+    files
+}

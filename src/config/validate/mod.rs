@@ -11,6 +11,7 @@ mod redis;
 mod socket;
 mod sql;
 mod target;
+mod tls;
 mod websocket;
 
 use std::collections::BTreeMap;

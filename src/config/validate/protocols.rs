@@ -31,7 +31,7 @@ impl Owner {
             Owner::Head => s.is_http() || s.is_grpc(),
             Owner::Grpc => s.is_grpc(),
             Owner::Socket => s.is_socket(),
-            Owner::Redis => s == Scheme::Redis,
+            Owner::Redis => s.is_redis(),
             Owner::Postgres => s == Scheme::Postgres,
             Owner::Payload => s.is_http() || s.is_socket() || s.is_grpc(),
             Owner::Text => s != Scheme::Postgres,
@@ -42,7 +42,7 @@ impl Owner {
 /// What an endpoint of `scheme` does instead, for the error message.
 fn what(scheme: Scheme) -> &'static str {
     match scheme {
-        Scheme::Redis => "sends its `command`",
+        Scheme::Redis | Scheme::Rediss => "sends its `command`",
         Scheme::Postgres => "runs its `query`",
         Scheme::Grpc | Scheme::Grpcs => "calls its `rpc` with its JSON `body`",
         _ => "sends its `body` and reads a reply",

@@ -15,7 +15,7 @@ pub(super) fn auth(
     t: &RawTarget,
     scheme: Scheme,
 ) -> Option<RedisAuth> {
-    if scheme != Scheme::Redis {
+    if !scheme.is_redis() {
         return None;
     }
     if t.password_env.is_none() {
@@ -68,7 +68,7 @@ pub(super) fn command(c: &mut Collector, key: &str, e: &RawEndpoint) {
 
 /// A redis:// target's database: the URL's path (`/2`), 0 without one (and for other targets).
 pub(super) fn database(scheme: Scheme, base_path: &str) -> i64 {
-    if scheme == Scheme::Redis {
+    if scheme.is_redis() {
         base_path.trim_start_matches('/').parse().unwrap_or(0)
     } else {
         0

@@ -11,7 +11,7 @@ use std::path::Path;
 use super::super::checks::Collector;
 use super::super::feeders::{bad_var, check_vars, read as feeders_of, valid_var};
 use super::super::raw::{RawEndpoint, RawTarget};
-use super::super::{Scheme, Sql, SqlLogin, SqlStatement, TargetFeeders};
+use super::super::{Scheme, Sql, SqlLogin, SqlStatement, SslMode, TargetFeeders};
 use crate::scenario::template::Templates;
 use crate::scenario::Feeder;
 
@@ -25,7 +25,7 @@ pub(super) fn login(
 ) -> Option<SqlLogin> {
     if scheme != Scheme::Postgres {
         // A redis:// target's are its AUTH (`redis::auth`).
-        if scheme != Scheme::Redis {
+        if !scheme.is_redis() {
             for (k, on) in [
                 ("user", t.user.is_some()),
                 ("password_env", t.password_env.is_some()),
@@ -41,6 +41,7 @@ pub(super) fn login(
         return None;
     }
     let password = password(c, key, t);
+    let (dbname, sslmode) = SslMode::split(dbname);
     Some(SqlLogin {
         dbname: match dbname.trim_start_matches('/') {
             "" => "postgres".to_string(),
@@ -48,6 +49,7 @@ pub(super) fn login(
         },
         user: t.user.clone().unwrap_or_else(|| "postgres".to_string()),
         password,
+        sslmode,
     })
 }
 

@@ -10,7 +10,7 @@ use http::Method;
 use super::super::checks::{parse_url, scheme_named, valid_name, Collector};
 use super::super::raw::{RawEndpoint, RawTarget};
 use super::super::{Endpoint, Scheme, Sql, Target, DEFAULT_BUCKETS};
-use super::{discovery, grpc, protocols, redis, socket, sql, websocket};
+use super::{discovery, grpc, protocols, redis, socket, sql, tls, websocket};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_CONNECTIONS: u64 = 1_000;
@@ -29,44 +29,7 @@ pub(super) fn target(
             format!("invalid target name {name:?}: use letters, digits, '_', '-', '.'"),
         );
     }
-    let (scheme, host, port, base_path) = match t.url.as_deref() {
-        None => {
-            c.err(
-                format!("{key}.url"),
-                "missing: the target's base URL (e.g. \"http://127.0.0.1:8080\")",
-            );
-            (Scheme::Http, String::new(), 0, String::new())
-        }
-        Some(u) => match parse_url(u) {
-            // An HTTP target's base path is put before every endpoint's path: a query there
-            // would end up in the middle of each request's path (`/v1?page=1/items`). A
-            // WebSocket URL is the endpoint itself, query included.
-            Ok((Scheme::Http | Scheme::Https, .., base)) if base.contains('?') => {
-                c.err(
-                    format!("{key}.url"),
-                    format!(
-                        "invalid URL {:?}: a query string in a target's base URL would land in the \
-                         middle of every endpoint's path; put it in the endpoints' `path`",
-                        crate::redact::url(u)
-                    ),
-                );
-                (Scheme::Http, String::new(), 0, String::new())
-            }
-            Ok(parts) => parts,
-            Err(e) => {
-                c.err(format!("{key}.url"), e);
-                // The scheme it names, still: else its endpoints' keys are checked as HTTP
-                // ones and a redis:// target's `command` is "only for redis:// targets".
-                let named = u.split_once("://").and_then(|(s, _)| scheme_named(s));
-                (
-                    named.unwrap_or(Scheme::Http),
-                    String::new(),
-                    0,
-                    String::new(),
-                )
-            }
-        },
-    };
+    let (scheme, host, port, base_path) = url(c, &key, t);
     let headers = c.headers(&format!("{key}.headers"), &t.headers);
     let timeout = c.duration(
         &format!("{key}.timeout"),
@@ -84,6 +47,8 @@ pub(super) fn target(
     let ws = websocket::target(c, &key, t);
     let login = sql::login(c, &key, t, scheme, &base_path);
     let redis_auth = redis::auth(c, &key, t, scheme);
+    let sslmode = login.as_ref().map(|l| l.sslmode);
+    let ca_certs = tls::ca(c, &key, t, scheme, sslmode, base_dir);
     let feeders = sql::feeders(c, &key, t, scheme, base_dir);
     let pool = grpc::descriptors(c, &key, t, scheme, base_dir);
     let file_sd = discovery::file_sd(c, &key, t, (scheme, port), base_dir);
@@ -121,6 +86,7 @@ pub(super) fn target(
         timeout,
         http2: t.http2.unwrap_or(false) || scheme.is_grpc(),
         insecure: t.insecure.unwrap_or(false),
+        ca_certs,
         max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
         buckets,
         endpoints,
@@ -133,6 +99,49 @@ pub(super) fn target(
         file_sd,
         dns_server,
     })
+}
+
+/// The target's URL split into scheme, host, port and base path; an error (and the scheme
+/// it names, if any) when it is missing or bad.
+fn url(c: &mut Collector, key: &str, t: &RawTarget) -> (Scheme, String, u16, String) {
+    match t.url.as_deref() {
+        None => {
+            c.err(
+                format!("{key}.url"),
+                "missing: the target's base URL (e.g. \"http://127.0.0.1:8080\")",
+            );
+            (Scheme::Http, String::new(), 0, String::new())
+        }
+        Some(u) => match parse_url(u) {
+            // An HTTP target's base path is put before every endpoint's path: a query there
+            // would end up in the middle of each request's path (`/v1?page=1/items`). A
+            // WebSocket URL is the endpoint itself, query included.
+            Ok((Scheme::Http | Scheme::Https, .., base)) if base.contains('?') => {
+                c.err(
+                    format!("{key}.url"),
+                    format!(
+                        "invalid URL {:?}: a query string in a target's base URL would land in the \
+                         middle of every endpoint's path; put it in the endpoints' `path`",
+                        crate::redact::url(u)
+                    ),
+                );
+                (Scheme::Http, String::new(), 0, String::new())
+            }
+            Ok(parts) => parts,
+            Err(e) => {
+                c.err(format!("{key}.url"), e);
+                // The scheme it names, still: else its endpoints' keys are checked as HTTP
+                // ones and a redis:// target's `command` is "only for redis:// targets".
+                let named = u.split_once("://").and_then(|(s, _)| scheme_named(s));
+                (
+                    named.unwrap_or(Scheme::Http),
+                    String::new(),
+                    0,
+                    String::new(),
+                )
+            }
+        },
+    }
 }
 
 /// The target's latency buckets: positive seconds in increasing order, or the defaults.
@@ -192,7 +201,7 @@ fn endpoint(
     let mut work = Sql::default();
     match scheme {
         Scheme::Tcp | Scheme::Udp => socket::body(c, key, e),
-        Scheme::Redis => redis::command(c, key, e),
+        Scheme::Redis | Scheme::Rediss => redis::command(c, key, e),
         Scheme::Postgres => work = sql::endpoint(c, key, e, target.feeders),
         Scheme::Grpc | Scheme::Grpcs => grpc = grpc::endpoint(c, key, e, &body, target.grpc),
         Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {}
