@@ -21,10 +21,14 @@ use loadtide::oneshot::run_once;
 /// Serves 200 on 127.0.0.1:0, over TLS (self-signed, ALPN h2 + http/1.1) or as h2c;
 /// counts the requests that arrived as HTTP/2.
 async fn server(tls: bool) -> (u16, Arc<AtomicU64>) {
+    serve(tls.then(|| common::tls::self_signed(&[b"h2", b"http/1.1"]))).await
+}
+
+/// [`server`] with TLS by `acceptor`, when there is one.
+async fn serve(acceptor: Option<tokio_rustls::TlsAcceptor>) -> (u16, Arc<AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let h2_seen = Arc::new(AtomicU64::new(0));
-    let acceptor = tls.then(|| common::tls::self_signed(&[b"h2", b"http/1.1"]));
     let seen = h2_seen.clone();
     tokio::spawn(async move {
         loop {
@@ -102,6 +106,32 @@ async fn https_without_insecure_rejects_a_self_signed_certificate_as_tls_error()
     let (port, _) = server(true).await;
     let (s, _) = run_once(profile(&format!("https://localhost:{port}"), ""), false).await;
     assert_eq!(s.errors, s.requests);
+    assert_eq!(
+        s.error_kinds.get("tls"),
+        Some(&s.requests),
+        "{:?}",
+        s.error_kinds
+    );
+}
+
+#[tokio::test]
+async fn https_with_ca_file_trusts_a_private_ca_and_still_checks_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::tls::ca_files(dir.path(), &["localhost"]);
+    let (port, _) = serve(Some(common::tls::acceptor(&ca, &[b"http/1.1"]))).await;
+    let ca_file = format!("ca_file = {:?}", ca.ca.to_str().unwrap());
+    let (s, _) = run_once(
+        profile(&format!("https://localhost:{port}"), &ca_file),
+        false,
+    )
+    .await;
+    assert_eq!((s.requests, s.errors), (200, 0), "{:?}", s.error_kinds);
+    // The same CA, but the URL names a host the certificate does not: refused.
+    let (s, _) = run_once(
+        profile(&format!("https://127.0.0.1:{port}"), &ca_file),
+        false,
+    )
+    .await;
     assert_eq!(
         s.error_kinds.get("tls"),
         Some(&s.requests),

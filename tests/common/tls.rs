@@ -70,3 +70,21 @@ pub fn ca_files(dir: &std::path::Path, names: &[&str]) -> CaFiles {
         .expect("chmod server.key");
     files
 }
+
+/// An acceptor serving `files`' certificate and key, offering `alpn`.
+pub fn acceptor(files: &CaFiles, alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let cert = CertificateDer::from_pem_file(&files.cert).expect("server.pem");
+    let key = PrivateKeyDer::from_pem_file(&files.key).expect("server.key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("a matching certificate and key");
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+}
