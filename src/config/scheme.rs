@@ -5,7 +5,8 @@
 pub enum Scheme {
     Http,
     Https,
-    /// WebSocket (`ws://`): the target has `websocket` settings and no endpoints.
+    /// WebSocket (`ws://`): without endpoints a message stream (`websocket` settings, profiles
+    /// of connections × message_rate); with endpoints each request is a message and its reply.
     Ws,
     /// WebSocket over TLS (`wss://`).
     Wss,
@@ -68,6 +69,10 @@ impl Scheme {
 
     pub fn is_redis(self) -> bool {
         matches!(self, Scheme::Redis | Scheme::Rediss)
+    }
+
+    pub fn is_ws(self) -> bool {
+        matches!(self, Scheme::Ws | Scheme::Wss)
     }
 
     pub fn is_grpc(self) -> bool {

@@ -27,6 +27,7 @@ use super::session::Session;
 use super::socket::SocketClient;
 use super::transport::Transport;
 use super::websocket::Connection;
+use super::ws_request::WsRequestClient;
 use crate::config::{Load, Profile, Scheme};
 use crate::metrics::{DropReason, ProfileRecorder};
 use crate::schedule::Pattern;
@@ -247,7 +248,7 @@ pub async fn run_profile(
             Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Redis | Scheme::Rediss => {
-            let client = RedisClient::new(target, refused);
+            let client = RedisClient::new(target, orders.recorder.conn_probe());
             Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Postgres => {
@@ -256,6 +257,11 @@ pub async fn run_profile(
         }
         Scheme::Grpc | Scheme::Grpcs => {
             let client = GrpcClient::new(target, orders.recorder.conn_probe(), trace);
+            Run::new(orders, client, None).drive(drain).await
+        }
+        // A WebSocket target with endpoints: each request is a message and its reply.
+        Scheme::Ws | Scheme::Wss if target.websocket.is_none() => {
+            let client = WsRequestClient::new(target, orders.recorder.conn_probe());
             Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {

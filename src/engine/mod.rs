@@ -28,6 +28,7 @@ pub(crate) mod tls;
 pub mod trace;
 pub mod transport;
 mod websocket;
+mod ws_request;
 
 pub use executor::{run_profile, RunEnd};
 pub use limits::SafetyLimits;

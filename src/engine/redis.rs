@@ -17,6 +17,7 @@ use super::resolve::resolve_counted;
 use super::tls;
 use super::transport::{Pool, Transport};
 use crate::config::Target;
+use crate::metrics::connection::ConnProbe;
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 use crate::scenario::template::{Templates, Vars};
 
@@ -33,13 +34,14 @@ pub struct RedisClient {
     contains: Vec<Option<Vec<u8>>>,
     templates: Templates,
     idle: Pool<MultiplexedConnection>,
-    refused: prometheus::IntCounter,
+    /// The allowlist's refusals and the rediss:// certificate's expiry.
+    probe: ConnProbe,
     /// `rediss://`: how connections start TLS.
     tls: Option<(TlsConnector, ServerName<'static>)>,
 }
 
 impl RedisClient {
-    pub fn new(target: Arc<Target>, refused: prometheus::IntCounter) -> Arc<Self> {
+    pub fn new(target: Arc<Target>, probe: ConnProbe) -> Arc<Self> {
         let mut templates = Templates::new();
         let commands = target
             .endpoints
@@ -72,7 +74,7 @@ impl RedisClient {
             commands,
             contains,
             templates,
-            refused,
+            probe,
         })
     }
 
@@ -94,7 +96,7 @@ impl RedisClient {
 
     async fn connect(&self) -> Result<MultiplexedConnection, ErrorKind> {
         let t = &self.target;
-        let addrs = resolve_counted(t, &self.refused).await?;
+        let addrs = resolve_counted(t, &self.probe.refused).await?;
         let redis = RedisConnectionInfo {
             db: t.database,
             username: t.redis_auth.as_ref().and_then(|a| a.user.clone()),
@@ -116,6 +118,9 @@ impl RedisClient {
                 .connect(name.clone(), tcp)
                 .await
                 .map_err(|_| ErrorKind::Tls)?;
+            if let Some(at) = tls::earliest_expiry(stream.get_ref().1.peer_certificates()) {
+                self.probe.cert_not_after(at);
+            }
             let (conn, driver) = MultiplexedConnection::new(&redis, stream)
                 .await
                 .map_err(failed)?;

@@ -48,10 +48,10 @@ const HOUSEKEEPING: Duration = Duration::from_millis(50);
 /// How long a stopping connection waits for the server to answer its Close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-type Stream = WebSocketStream<Box<dyn Io>>;
+pub type Stream = WebSocketStream<Box<dyn Io>>;
 
 /// One member of a profile's connection pool; clones share everything but their state.
 #[derive(Clone)]
@@ -97,7 +97,7 @@ impl Connection {
         let target = profile.target.clone();
         let tls = (target.scheme == Scheme::Wss).then(|| tls::connector(&target, b"http/1.1"));
         Some(Connection(Arc::new(Shared {
-            request: handshake_request(&target, ws),
+            request: handshake_request(&target, &ws.path),
             ws: ws.clone(),
             tls,
             period: Duration::from_secs_f64(1.0 / message_rate),
@@ -324,13 +324,14 @@ impl Shared {
     }
 }
 
-/// The upgrade request: the target's URL and headers, and loadtide's user agent.
-fn handshake_request(target: &Target, ws: &WebSocket) -> http::Request<()> {
+/// The upgrade request for `path` (and query): the target's URL and headers, and loadtide's
+/// user agent.
+pub(super) fn handshake_request(target: &Target, path: &str) -> http::Request<()> {
     let url = format!(
         "{}://{}{}",
         target.scheme.as_str(),
         target.authority(),
-        ws.path
+        path
     );
     let mut request = url
         .into_client_request()

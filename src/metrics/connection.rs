@@ -74,11 +74,11 @@ impl ConnFamilies {
         ]
     }
 
-    /// The handles of `profile` on `target`: phases for the HTTP and gRPC schemes (not for a
-    /// WebSocket profile, which opens connections but sends no requests), the certificate
-    /// gauge for TLS ones.
+    /// The handles of `profile` on `target`: phases for the HTTP and gRPC schemes (not for
+    /// WebSocket, whose requests are messages on a connection), the certificate gauge for TLS
+    /// ones.
     pub(crate) fn probe(&self, profile: &str, t: &Target, refused: IntCounter) -> ConnProbe {
-        let phases = (t.scheme.is_http() && t.websocket.is_none()) || t.scheme.is_grpc();
+        let phases = (t.scheme.is_http() && !t.scheme.is_ws()) || t.scheme.is_grpc();
         let (tls, target) = (t.scheme.is_tls(), t.name.as_str());
         ConnProbe {
             refused,

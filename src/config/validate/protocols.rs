@@ -27,8 +27,9 @@ enum Owner {
 impl Owner {
     fn allows(self, s: Scheme) -> bool {
         match self {
-            Owner::Http => s.is_http(),
-            Owner::Head => s.is_http() || s.is_grpc(),
+            // A WebSocket request is a message on a connection the URL opened.
+            Owner::Http => s.is_http() && !s.is_ws(),
+            Owner::Head => (s.is_http() && !s.is_ws()) || s.is_grpc(),
             Owner::Grpc => s.is_grpc(),
             Owner::Socket => s.is_socket(),
             Owner::Redis => s.is_redis(),
@@ -45,6 +46,10 @@ fn what(scheme: Scheme) -> &'static str {
         Scheme::Redis | Scheme::Rediss => "sends its `command`",
         Scheme::Postgres => "runs its `query`",
         Scheme::Grpc | Scheme::Grpcs => "calls its `rpc` with its JSON `body`",
+        Scheme::Ws | Scheme::Wss => {
+            "sends its `body` as one message on the connection the URL opens (headers: the \
+             target's) and reads a reply"
+        }
         _ => "sends its `body` and reads a reply",
     }
 }

@@ -201,10 +201,11 @@ fn endpoint(
     let mut work = Sql::default();
     match scheme {
         Scheme::Tcp | Scheme::Udp => socket::body(c, key, e),
+        Scheme::Ws | Scheme::Wss => websocket::request(c, key, e),
         Scheme::Redis | Scheme::Rediss => redis::command(c, key, e),
         Scheme::Postgres => work = sql::endpoint(c, key, e, target.feeders),
         Scheme::Grpc | Scheme::Grpcs => grpc = grpc::endpoint(c, key, e, &body, target.grpc),
-        Scheme::Http | Scheme::Https | Scheme::Ws | Scheme::Wss => {}
+        Scheme::Http | Scheme::Https => {}
     }
     // A grpc endpoint's `method` label is its kind of call, its path the method's.
     let rpc_kind = grpc.as_ref().map(|(m, _)| m.kind());
@@ -218,7 +219,11 @@ fn endpoint(
         .or(e.query.as_deref().and_then(sql::verb))
         .or(e.transaction.as_ref().map(|_| "TRANSACTION"))
         .or(rpc_kind)
-        .unwrap_or(if scheme.is_socket() { "SEND" } else { "GET" });
+        .unwrap_or(match scheme {
+            _ if scheme.is_socket() => "SEND",
+            Scheme::Ws | Scheme::Wss => "MESSAGE",
+            _ => "GET",
+        });
     let method =
         Method::from_bytes(method_raw.to_ascii_uppercase().as_bytes()).unwrap_or_else(|_| {
             c.err(
@@ -268,7 +273,12 @@ fn endpoint(
     (c.errors.len() == before).then(|| Endpoint {
         name,
         method,
-        path: format!("{base_path}{path}"),
+        // A WebSocket request goes to the URL's own path (its query kept).
+        path: match (scheme.is_ws(), base_path) {
+            (true, "") => "/".to_string(),
+            (true, url_path) => url_path.to_string(),
+            _ => format!("{base_path}{path}"),
+        },
         headers,
         body,
         weight: u32::try_from(weight).unwrap_or(1),

@@ -5,7 +5,7 @@
 use http::Uri;
 
 use super::super::checks::Collector;
-use super::super::raw::{RawConfig, RawPattern, RawProfile, RawTarget};
+use super::super::raw::{RawConfig, RawEndpoint, RawPattern, RawProfile, RawTarget};
 use super::super::websocket::{MessageTemplate, WebSocket, DEFAULT_MESSAGE};
 use crate::config::Load;
 use crate::schedule::Pattern;
@@ -16,8 +16,13 @@ const MAX_CONNECTIONS: f64 = 100_000.0;
 /// Per connection; beyond it the reply timeout, not the rate, is what is being measured.
 const MAX_MESSAGE_RATE: f64 = 100_000.0;
 
-/// True for a target whose URL is `ws://` or `wss://`.
+/// True for a WebSocket message stream: a target whose URL is `ws://` or `wss://`, without
+/// endpoints (with them, each request is a message and its reply, loaded like any target).
 pub(super) fn is_ws(t: &RawTarget) -> bool {
+    is_ws_url(t) && t.endpoints.is_empty()
+}
+
+fn is_ws_url(t: &RawTarget) -> bool {
     t.url.as_deref().is_some_and(|u| {
         let u = u.trim().to_ascii_lowercase();
         u.starts_with("ws://") || u.starts_with("wss://")
@@ -37,23 +42,36 @@ pub(super) fn profile_is_ws(p: &RawProfile, raw: &RawConfig) -> bool {
 /// target, None for an HTTP one.
 pub(super) fn target(c: &mut Collector, key: &str, t: &RawTarget) -> Option<WebSocket> {
     if !is_ws(t) {
-        if t.websocket.is_some() {
-            c.err(
-                format!("{key}.websocket"),
-                "only for WebSocket targets (a ws:// or wss:// url)",
-            );
-        }
+        let ws_requests = is_ws_url(t);
+        reject(
+            c,
+            key,
+            &[
+                (
+                    "websocket",
+                    t.websocket.is_some() && !ws_requests,
+                    "only for WebSocket targets (a ws:// or wss:// url)",
+                ),
+                (
+                    "websocket",
+                    t.websocket.is_some() && ws_requests,
+                    "a WebSocket target with endpoints sends each endpoint's body as a request \
+                     and reads its reply; the websocket table is for a message stream (a \
+                     target without endpoints)",
+                ),
+                (
+                    "http2",
+                    t.http2.is_some() && ws_requests,
+                    "does not apply to a WebSocket target (its handshake is HTTP/1.1)",
+                ),
+            ],
+        );
         return None;
     }
     reject(
         c,
         key,
         &[
-            (
-                "endpoints",
-                !t.endpoints.is_empty(),
-                "a WebSocket target has no endpoints: each connection sends `websocket.message`",
-            ),
             (
                 "http2",
                 t.http2.is_some(),
@@ -123,7 +141,8 @@ fn reject(c: &mut Collector, key: &str, fields: &[(&str, bool, &str)]) -> bool {
 /// Reports `connections` and `message_rate` on a profile of an HTTP target; true if any.
 pub(super) fn misplaced(c: &mut Collector, key: &str, p: &RawProfile) -> bool {
     const WHY: &str =
-        "only for WebSocket targets (a ws:// or wss:// url); an HTTP target takes rate or users";
+        "only for WebSocket message streams (a ws:// or wss:// target without endpoints); this \
+         target takes rate or users";
     reject(
         c,
         key,
@@ -164,7 +183,8 @@ pub(super) fn load(
         (
             "endpoints",
             p.endpoints.is_some(),
-            "a WebSocket target has no endpoints: each connection sends the target's `websocket.message`",
+            "a WebSocket target without endpoints is a message stream: each connection sends the \
+             target's `websocket.message`",
         ),
     ];
     reject(c, key, &not_here);
@@ -226,4 +246,20 @@ pub(super) fn load(
         connections: connections?,
         message_rate: message_rate?,
     })
+}
+
+/// An endpoint of a WebSocket target with endpoints: its `body` is the message (a template).
+pub(super) fn request(c: &mut Collector, key: &str, e: &RawEndpoint) {
+    match &e.body {
+        None if e.body_file.is_none() => c.err(
+            format!("{key}.body"),
+            "missing: a ws:// endpoint sends its body as one message (e.g. body = '{\"op\":\"ping\"}')",
+        ),
+        Some(body) => {
+            if let Err(err) = crate::scenario::template::Templates::new().add("body", body) {
+                c.err(format!("{key}.body"), err.to_string());
+            }
+        }
+        None => {}
+    }
 }
