@@ -534,3 +534,27 @@ fn sslmode_require_against_a_server_without_tls_is_a_tls_error() {
     assert_eq!(s["errors"], 12, "{s:#}");
     assert_eq!(s["error_kinds"]["tls"], 12, "{s:#}");
 }
+
+#[test]
+fn a_session_the_server_ended_is_replaced_before_the_next_request() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    // One user; "end" makes the server terminate its own session (FATAL 57P01, then the
+    // connection closes). The user's next request must notice and reconnect, not fail.
+    let endpoints = r#"
+[[targets.db.endpoints]]
+name = "end"
+query = "SELECT pg_terminate_backend(pg_backend_pid())"
+[[targets.db.endpoints]]
+name = "read"
+query = "SELECT 1"
+"#;
+    let toml = closed(&pg.url(), endpoints, 60).replace("users = 4", "users = 1");
+    let (out, summary) = run(dir.path(), &toml);
+    let s = summary.unwrap_or_else(|| panic!("{out:?}"));
+    let (end, read) = (endpoint(&s, "end"), endpoint(&s, "read"));
+    assert!(end["requests"].as_u64() > Some(5), "{s:#}");
+    assert_eq!(end["errors"], end["requests"], "{s:#}");
+    assert!(read["requests"].as_u64() > Some(5), "{s:#}");
+    assert_eq!(read["errors"], 0, "{s:#}");
+}

@@ -205,7 +205,11 @@ fn closed_model_users_keep_their_connection_and_failures_are_classified() {
     let url = server.url("/ws");
     let (out, s) = run(
         dir.path(),
-        &config(&url, ENDPOINTS, "users = 3\nspawn_rate = 1000\nrequests = 90"),
+        &config(
+            &url,
+            ENDPOINTS,
+            "users = 3\nspawn_rate = 1000\nrequests = 90",
+        ),
     );
     assert_eq!(s["requests"], 90, "{out:?}");
     assert_eq!(server.seen.connections.load(Ordering::Relaxed), 3);

@@ -8,9 +8,12 @@
 //! error; a connection problem is classified like any other transport's. With the URL's
 //! `sslmode` a session is TLS (SSLRequest, then rustls with the target's trust settings).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::net::TcpStream;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::{FromSql, ToSql, Type};
@@ -24,8 +27,20 @@ use crate::config::{SslMode, Target};
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 use crate::scenario::template::{Templates, Vars};
 
-/// A session and the statements prepared on it, by endpoint and statement.
+/// A session, and the connection future that carries its messages. The request's task polls
+/// both (no connection task of its own): a statement's round trip then wakes one task, not a
+/// client task and a connection task handing messages through channels, which is most of
+/// what tokio-postgres costs a generator.
 pub struct SqlConn {
+    session: Session,
+    /// Never polled again once it ends: the request that saw it end drops the connection.
+    driver: Driver,
+}
+
+type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A client and the statements prepared on it, by endpoint and statement.
+struct Session {
     client: Client,
     prepared: Vec<Vec<Option<Statement>>>,
 }
@@ -97,7 +112,7 @@ impl PostgresClient {
 
     /// Runs endpoint `idx` on `conn` (its statement, or its transaction: BEGIN, the
     /// statements, COMMIT, and ROLLBACK when one fails); the bytes of the rows returned.
-    async fn run(&self, idx: usize, conn: &mut SqlConn) -> Result<u64, RunError> {
+    async fn run(&self, idx: usize, conn: &mut Session) -> Result<u64, RunError> {
         let vars = self.vars_for(idx).ok_or(RunError::Params)?;
         let statements = self.target.endpoints[idx].sql.statements.len();
         if !self.target.endpoints[idx].sql.transaction {
@@ -139,7 +154,7 @@ impl PostgresClient {
         &self,
         idx: usize,
         j: usize,
-        conn: &mut SqlConn,
+        conn: &mut Session,
         vars: &Vars,
     ) -> Result<u64, RunError> {
         let statement = match &conn.prepared[idx][j] {
@@ -210,13 +225,10 @@ impl PostgresClient {
                 ErrorKind::Connect
             }
         };
-        let client = match &self.tls {
+        let (client, driver): (Client, Driver) = match &self.tls {
             None => {
                 let (client, connection) = config.connect(NoTls).await.map_err(failed)?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                client
+                (client, Box::pin(async move { drop(connection.await) }))
             }
             Some(make) => {
                 let tcp = TcpStream::connect(addrs[0])
@@ -228,19 +240,19 @@ impl PostgresClient {
                     MakeTlsConnect::<TcpStream>::make_tls_connect(&mut make.clone(), &t.host);
                 config.ssl_mode(tokio_postgres::config::SslMode::Require);
                 let (client, connection) = config.connect_raw(tcp, tls).await.map_err(failed)?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                client
+                (client, Box::pin(async move { drop(connection.await) }))
             }
         };
         Ok(SqlConn {
-            client,
-            prepared: t
-                .endpoints
-                .iter()
-                .map(|e| vec![None; e.sql.statements.len()])
-                .collect(),
+            session: Session {
+                client,
+                prepared: t
+                    .endpoints
+                    .iter()
+                    .map(|e| vec![None; e.sql.statements.len()])
+                    .collect(),
+            },
+            driver,
         })
     }
 }
@@ -307,25 +319,50 @@ impl Transport for PostgresClient {
     }
 
     fn reusable(conn: &SqlConn) -> bool {
-        !conn.client.is_closed()
+        !conn.session.client.is_closed()
     }
 
     async fn exchange(&self, idx: usize, slot: &mut Option<SqlConn>) -> Result<Outcome, ErrorKind> {
-        let mut conn = match slot.take() {
-            Some(c) if !c.client.is_closed() => c,
-            _ => self.connect().await?,
+        // A kept session's connection has not been polled since its last request: one poll
+        // reads what arrived meanwhile, and a server that closed it is noticed here, before
+        // the request, so it reconnects instead of failing.
+        let kept = slot
+            .take()
+            .filter(Self::reusable)
+            .and_then(|mut c| c.driver.as_mut().now_or_never().is_none().then_some(c));
+        let mut conn = match kept {
+            Some(c) => c,
+            None => self.connect().await?,
         };
-        let outcome = match self.run(idx, &mut conn).await {
+        let result = {
+            let SqlConn { session, driver } = &mut conn;
+            let work = self.run(idx, session);
+            tokio::pin!(work);
+            tokio::select! {
+                biased;
+                result = &mut work => result,
+                // The connection ended (closed by the server, or broken) before the work did.
+                () = driver.as_mut() => return Err(ErrorKind::Reset),
+            }
+        };
+        let outcome = match result {
             Ok(received) => Outcome::replied(Code::Named(NamedCode::OK), None, received),
             // Never sent: the config's template does not give the statement's types.
             Err(RunError::Params) => Outcome::failed(ErrorKind::Other),
             Err(RunError::Sql(e)) => match e.as_db_error() {
-                // The server answered: the session is fine.
-                Some(db) => Outcome::replied(
-                    Code::Named(NamedCode::of(db.code().code().get(..2).unwrap_or(""))),
-                    Some(ErrorKind::Status),
-                    0,
-                ),
+                // The server answered. Unless the error is FATAL (the server ends the session
+                // after it: an administrator's terminate, a shutdown), the session goes on.
+                Some(db) => {
+                    let outcome = Outcome::replied(
+                        Code::Named(NamedCode::of(db.code().code().get(..2).unwrap_or(""))),
+                        Some(ErrorKind::Status),
+                        0,
+                    );
+                    if matches!(db.severity(), "FATAL" | "PANIC") {
+                        return Ok(outcome);
+                    }
+                    outcome
+                }
                 None if e.is_closed() => return Err(ErrorKind::Reset),
                 None => Outcome::failed(ErrorKind::Protocol),
             },
