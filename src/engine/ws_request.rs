@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
 use super::classify::connect_tcp;
 use super::resolve::resolve_counted;
@@ -27,7 +27,8 @@ use crate::scenario::template::{Templates, Vars};
 
 /// What an endpoint sends: its text as written, or a template rendered for each request.
 enum Outgoing {
-    Fixed(String),
+    /// Shared bytes: each request's message is a reference-count bump, not a copy.
+    Fixed(Utf8Bytes),
     Template(String),
 }
 
@@ -56,7 +57,7 @@ impl WsRequestClient {
                 if text.contains("{{") && templates.add(&e.name, &text).is_ok() {
                     Outgoing::Template(e.name.clone())
                 } else {
-                    Outgoing::Fixed(text)
+                    Outgoing::Fixed(Utf8Bytes::from(text))
                 }
             })
             .collect();
@@ -79,12 +80,13 @@ impl WsRequestClient {
         })
     }
 
-    fn message(&self, idx: usize) -> Result<String, ErrorKind> {
+    fn message(&self, idx: usize) -> Result<Utf8Bytes, ErrorKind> {
         match &self.messages[idx] {
             Outgoing::Fixed(text) => Ok(text.clone()),
             Outgoing::Template(name) => self
                 .templates
                 .render(name, &Vars::new())
+                .map(Utf8Bytes::from)
                 .map_err(|_| ErrorKind::Other),
         }
     }
@@ -158,26 +160,32 @@ impl Transport for WsRequestClient {
             },
         };
         stream
-            .send(Message::text(text))
+            .send(Message::Text(text))
             .await
             .map_err(|e| classify(&e))?;
         loop {
-            let data = match stream.next().await {
-                Some(Ok(Message::Text(t))) => t.as_bytes().to_vec(),
-                Some(Ok(Message::Binary(b))) => b.to_vec(),
+            // The reply is read where it lies: no copy to check it and count it.
+            let reply = match stream.next().await {
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => m,
                 // Pings are answered by tungstenite; neither they nor pongs are replies.
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Close(_))) | None => return Err(ErrorKind::Reset),
                 Some(Err(e)) => return Err(classify(&e)),
             };
+            let data: &[u8] = match &reply {
+                Message::Text(t) => t.as_bytes(),
+                Message::Binary(b) => b,
+                _ => &[],
+            };
             let found = self.contains[idx]
                 .as_deref()
-                .is_none_or(|n| memchr::memmem::find(&data, n).is_some());
+                .is_none_or(|n| memchr::memmem::find(data, n).is_some());
+            let received = data.len() as u64;
             *slot = Some(stream);
             return Ok(Outcome::replied(
                 Code::Named(NamedCode::OK),
                 (!found).then_some(ErrorKind::Check),
-                data.len() as u64,
+                received,
             ));
         }
     }
