@@ -300,7 +300,7 @@ fn a_database_that_is_not_there_counts_connect_errors() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("postgres://127.0.0.1:{}/postgres", free_port());
     let endpoints = "[[targets.db.endpoints]]\nname = \"one\"\nquery = \"SELECT 1\"\n";
-    let (out, summary) = run(dir.path(), &config(&url, endpoints, 20));
+    let (out, summary) = run(dir.path(), &closed(&url, endpoints, 20));
     let s = summary.unwrap_or_else(|| panic!("{out:?}"));
     assert_eq!(s["errors"], 20, "{s:#}");
     assert_eq!(s["error_kinds"]["connect"], 20, "{s:#}");

@@ -173,15 +173,19 @@ fn each_request_is_a_message_and_its_reply_in_the_open_model() {
         &config(&url, ENDPOINTS, "rate = 200\nrequests = 200"),
     );
     assert_eq!(out.code, Some(0), "no thresholds: {out:?}");
-    assert_eq!(s["requests"], 200, "{s:#}");
-    assert_eq!(server.seen.messages.load(Ordering::Relaxed), 200);
+    // An arrival that finds all 4 connections busy on a loaded machine is dropped (and
+    // counted), never queued: every other one reached the server.
+    let requests = s["requests"].as_u64().unwrap();
+    assert_eq!(requests + s["dropped"].as_u64().unwrap(), 200, "{s:#}");
+    assert!(requests >= 190, "{s:#}");
+    assert_eq!(server.seen.messages.load(Ordering::Relaxed), requests);
     let (hello, ping) = (endpoint(&s, "hello"), endpoint(&s, "ping"));
     assert_eq!(hello["method"], "MESSAGE", "{s:#}");
     assert_eq!(hello["errors"], 0, "{s:#}");
     // "echo:ping" lacks "pong": each is a check error, the connection stays up.
     assert_eq!(ping["errors"], ping["requests"], "{s:#}");
     assert_eq!(s["error_kinds"]["check"], ping["requests"], "{s:#}");
-    assert_eq!(s["status_codes"]["ok"], 200, "{s:#}");
+    assert_eq!(s["status_codes"]["ok"], requests, "{s:#}");
     // Pooled connections, at most max_connections of them, each upgraded at the URL's path
     // and query with the target's headers.
     let connections = server.seen.connections.load(Ordering::Relaxed);
@@ -195,7 +199,7 @@ fn each_request_is_a_message_and_its_reply_in_the_open_model() {
     );
     // "echo:" plus the message came back for each request.
     let received = s["bytes_received"].as_u64().unwrap();
-    assert!(received >= 200 * 5, "{s:#}");
+    assert!(received >= requests * 5, "{s:#}");
 }
 
 #[test]
