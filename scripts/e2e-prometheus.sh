@@ -255,13 +255,15 @@ for f in FILES:
             if not expr:
                 continue
             where = "%s panel %s %r %s" % (name, p.get("id"), p.get("title"), t.get("refId"))
-            # The bundled config has no TLS target (its demo target is plain HTTP) and no
-            # file_sd target, so the certificate gauge and the discovery families have no
-            # series here: checked for errors only; tests/protocols.rs and tests/discovery.rs
-            # check their values against real servers.
+            # The bundled config has no TLS target (its demo target is plain HTTP), no
+            # file_sd target and no gRPC target, so the certificate gauge, the discovery and
+            # the gRPC stream families have no series here: checked for errors only;
+            # tests/protocols.rs, tests/discovery.rs and tests/grpc.rs check their values
+            # against real servers.
             need_data = not any(m in expr for m in (
                 "loadtide_tls_cert_not_after_timestamp_seconds",
-                "loadtide_discovery_instances", "loadtide_discovery_read_errors_total"))
+                "loadtide_discovery_instances", "loadtide_discovery_read_errors_total",
+                "loadtide_grpc_stream_messages_total", "loadtide_grpc_stream_message_rtt_seconds"))
             try:
                 check("dashboard", where, subst(expr, values, where), need_data)
             except KeyError as e:

@@ -13,6 +13,7 @@ use crate::config::Profile;
 use crate::engine::{run_profile, RunSpec, Shard};
 use crate::metrics::{Metrics, ProfileRecorder, RunStats};
 use crate::report::render::seconds;
+use crate::report::summary::StreamMessages;
 use crate::report::Summary;
 
 /// One pass of `profile`'s pattern from its beginning, `speed` times faster than real
@@ -97,6 +98,14 @@ pub async fn run_once_until(
     let mut summary = Summary::new(&profile.name, &mut s, end.elapsed);
     if let Some(ws) = recorder.websocket() {
         crate::report::websocket::summarise(&mut summary, &ws.totals());
+    }
+    for (idx, series) in recorder.grpc_streams().iter().enumerate() {
+        let Some(series) = series else { continue };
+        let name = &profile.target.endpoints[idx].name;
+        if let Some(e) = summary.endpoints.iter_mut().find(|e| &e.name == name) {
+            let (sent, received, _) = series.totals();
+            e.stream = Some(StreamMessages { sent, received });
+        }
     }
     summary.abandoned = end.abandoned as u64;
     summary.started_at = started_at;

@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::cli::{assert_refused, endpoint, free_port, run_profile, KillOnDrop, Out};
+use common::scrape::run_with_metrics;
 use serde_json::Value;
 
 fn proto() -> String {
@@ -100,6 +101,17 @@ body_contains = "Hello #50, reader"
     let (hello, stream) = (endpoint(&s, "hello"), endpoint(&s, "stream"));
     assert_eq!(hello["method"], "UNARY", "{s:#}");
     assert_eq!(stream["method"], "SERVER_STREAMING", "{s:#}");
+    assert!(
+        hello.get("stream").is_none(),
+        "a unary endpoint has no stream: {s:#}"
+    );
+    let calls = stream["requests"].as_u64().unwrap();
+    assert_eq!(
+        stream["stream"]["received"].as_u64(),
+        Some(50 * calls),
+        "{s:#}"
+    );
+    assert_eq!(stream["stream"]["sent"].as_u64(), Some(0), "{s:#}");
     // Found only in the 50th message: the whole stream was read and decoded.
     assert!(stream["requests"].as_u64().unwrap() > 50, "{s:#}");
 }
@@ -351,6 +363,11 @@ body_contains = "Counted 5 hellos, last m4"
     let (out, summary) = run_profile(dir.path(), &toml, "load");
     let s = ok_summary(&out, summary, 60);
     assert_eq!(endpoint(&s, "count")["method"], "CLIENT_STREAMING", "{s:#}");
+    let stream = &endpoint(&s, "count")["stream"];
+    assert_eq!(
+        (stream["sent"].as_u64(), stream["received"].as_u64()),
+        (Some(300), Some(60))
+    );
     // Four pauses between five messages: a call's latency is to its end.
     assert!(latency(&s, "count", "min") >= 0.012, "{s:#}");
     // `check` says what one call sends.
@@ -386,6 +403,16 @@ body_contains = "Hello #20, m19!"
     let (out, summary) = run_profile(dir.path(), &toml, "load");
     let s = ok_summary(&out, summary, 50);
     assert_eq!(endpoint(&s, "chat")["method"], "BIDI_STREAMING", "{s:#}");
+    // The messages inside the calls: twenty each way per call, in the JSON and the text.
+    let stream = &endpoint(&s, "chat")["stream"];
+    assert_eq!(
+        (stream["sent"].as_u64(), stream["received"].as_u64()),
+        (Some(1000), Some(1000))
+    );
+    assert!(
+        out.stdout.contains("messages     chat: 1000 sent ("),
+        "{out:?}"
+    );
     // A frame is 5 bytes of prefix, then the HelloReply: tag, length, text.
     let per_call: usize = (1..=20)
         .map(|i| 5 + 2 + format!("Hello #{i}, m{}!", i - 1).len())
@@ -403,6 +430,101 @@ body_contains = "Hello #20, m19!"
     let toml = config(dir.path(), &url, "", &long, 20);
     let (out, summary) = run_profile(dir.path(), &toml, "load");
     ok_summary(&out, summary, 20);
+}
+
+#[test]
+fn stream_messages_are_counted_and_bidi_replies_timed_per_message() {
+    let (_server, port) = demo_target();
+    let dir = tempfile::tempdir().unwrap();
+    let streams = r#"
+[[targets.greeter.endpoints]]
+name = "chat"
+rpc = "loadtide.demo.Greeter/Chat"
+stream_messages = 10
+stream_interval = "2ms"
+body = '{"name": "m{{ message }}"}'
+[[targets.greeter.endpoints]]
+name = "count"
+rpc = "loadtide.demo.Greeter/CountHellos"
+stream_messages = 5
+body = '{"name": "m{{ message }}"}'
+[[targets.greeter.endpoints]]
+name = "stream"
+rpc = "loadtide.demo.Greeter/SayHellos"
+body = '{"name": "reader", "count": 7}'
+"#;
+    let url = format!("grpc://127.0.0.1:{port}");
+    let toml = config(dir.path(), &url, "", &format!("{HELLO}{streams}"), 120)
+        .replace("rate = 400", "users = 4");
+    let path = dir.path().join("loadtide.toml");
+    std::fs::write(&path, toml).unwrap();
+    let profile = loadtide::config::load(&path)
+        .unwrap()
+        .profile("load")
+        .unwrap()
+        .clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let m = rt.block_on(run_with_metrics(profile));
+    let calls = |e| {
+        m.value(
+            "loadtide_request_duration_seconds_count",
+            &[("endpoint", e)],
+        )
+    };
+    let ok = |e| {
+        m.value(
+            "loadtide_responses_total",
+            &[("endpoint", e), ("code", "ok")],
+        )
+    };
+    let messages = |e, direction| {
+        let labels = [("endpoint", e), ("direction", direction)];
+        m.value("loadtide_grpc_stream_messages_total", &labels)
+    };
+    let total: f64 = ["hello", "chat", "count", "stream"].map(calls).iter().sum();
+    assert_eq!(total, 120.0);
+    for e in ["hello", "chat", "count", "stream"] {
+        assert!(calls(e) > 0.0 && ok(e) == calls(e), "{e}: {}", m.text);
+    }
+    // Bidi: ten messages each way per call; client streaming: five out, one reply; server
+    // streaming: the seven replies the body asked for. A unary endpoint has no series.
+    assert_eq!(messages("chat", "sent"), 10.0 * calls("chat"));
+    assert_eq!(messages("chat", "received"), 10.0 * calls("chat"));
+    assert_eq!(messages("count", "sent"), 5.0 * calls("count"));
+    assert_eq!(messages("count", "received"), calls("count"));
+    assert_eq!(messages("stream", "sent"), 0.0);
+    assert_eq!(messages("stream", "received"), 7.0 * calls("stream"));
+    let family = |name| -> std::collections::BTreeSet<String> {
+        m.series(name, &[])
+            .map(|s| s.labels["endpoint"].clone())
+            .collect()
+    };
+    let with_messages = family("loadtide_grpc_stream_messages_total");
+    assert_eq!(
+        with_messages,
+        ["chat", "count", "stream"].map(String::from).into()
+    );
+    // Each bidi reply is timed against its message: ten round trips per call, only for the
+    // bidi endpoint, and each a part of its call (the call spans 18 ms of pauses).
+    let rtts = family("loadtide_grpc_stream_message_rtt_seconds_count");
+    assert_eq!(rtts, ["chat".to_string()].into());
+    let rtt = |s| {
+        m.value(
+            &format!("loadtide_grpc_stream_message_rtt_seconds_{s}"),
+            &[],
+        )
+    };
+    assert_eq!(rtt("count"), 10.0 * calls("chat"));
+    let call_mean = m.value(
+        "loadtide_request_duration_seconds_sum",
+        &[("endpoint", "chat")],
+    ) / calls("chat");
+    let rtt_mean = rtt("sum") / rtt("count");
+    assert!(
+        rtt_mean > 0.0 && rtt_mean < call_mean,
+        "{rtt_mean} vs {call_mean}"
+    );
+    assert!(call_mean >= 0.018, "{call_mean}");
 }
 
 #[test]

@@ -16,6 +16,7 @@ use hyper::{Request, Response, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
+use common::scrape::run_with_metrics;
 use loadtide::oneshot::run_once;
 
 /// Serves 200 on 127.0.0.1:0, over TLS (self-signed, ALPN h2 + http/1.1) or as h2c;
@@ -169,22 +170,6 @@ async fn http2_prior_knowledge_over_plain_http() {
     .await;
     assert_eq!((s.requests, s.errors), (200, 0), "{:?}", s.error_kinds);
     assert_eq!(h2.load(Ordering::Relaxed), 200);
-}
-
-/// `profile` run in process against `metrics`, whose exposition is returned parsed.
-async fn run_with_metrics(profile: Arc<loadtide::config::Profile>) -> common::scrape::Scrape {
-    let metrics = loadtide::metrics::Metrics::new();
-    let recorder = loadtide::metrics::ProfileRecorder::new(&metrics, &profile, None);
-    let spec = loadtide::oneshot::one_pass(&profile, loadtide::engine::Shard::WHOLE, 1.0);
-    loadtide::engine::run_profile(
-        profile,
-        spec,
-        recorder,
-        tokio_util::sync::CancellationToken::new(),
-        std::time::Duration::from_secs(3),
-    )
-    .await;
-    common::scrape::Scrape::parse(&String::from_utf8(metrics.render()).unwrap())
 }
 
 #[tokio::test]

@@ -256,7 +256,13 @@ pub async fn run_profile(
             Run::new(orders, client, None).drive(drain).await
         }
         Scheme::Grpc | Scheme::Grpcs => {
-            let client = GrpcClient::new(target, orders.recorder.conn_probe(), trace);
+            let recorder = &orders.recorder;
+            let client = GrpcClient::new(
+                target,
+                recorder.conn_probe(),
+                trace,
+                recorder.grpc_streams(),
+            );
             Run::new(orders, client, None).drive(drain).await
         }
         // A WebSocket target with endpoints: each request is a message and its reply.

@@ -17,10 +17,11 @@ use http_body_util::{BodyExt, Full};
 use super::body::ReqBody;
 use super::classify::classify_hyper;
 use super::client::{Conn, HttpClient};
-use super::grpc_stream;
+use super::grpc_stream::{self, Tally};
 use super::transport::{Pool, Transport};
 use crate::config::{GrpcMethod, Target, MAX_REPLY, STREAM_MESSAGE_VAR};
 use crate::metrics::connection::ConnProbe;
+use crate::metrics::grpc_stream::StreamSeries;
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
 use crate::scenario::template::{Templates, Vars};
 
@@ -32,6 +33,8 @@ struct Call {
     frame: Option<Bytes>,
     method: GrpcMethod,
     contains: Option<String>,
+    /// A streaming method's message series.
+    stream: Option<StreamSeries>,
 }
 
 pub struct GrpcClient {
@@ -41,13 +44,20 @@ pub struct GrpcClient {
 }
 
 impl GrpcClient {
-    pub fn new(target: Arc<Target>, probe: ConnProbe, trace: Option<f64>) -> Arc<Self> {
+    /// `streams` holds the message series of the streaming endpoints, indexed like them.
+    pub fn new(
+        target: Arc<Target>,
+        probe: ConnProbe,
+        trace: Option<f64>,
+        streams: Vec<Option<StreamSeries>>,
+    ) -> Arc<Self> {
         let http = HttpClient::new(target.clone(), probe, trace, false);
         let mut templates = Templates::new();
         let calls = target
             .endpoints
             .iter()
-            .filter_map(|e| {
+            .zip(streams.into_iter().chain(std::iter::repeat(None)))
+            .filter_map(|(e, stream)| {
                 let method = e.grpc.clone()?;
                 let json = std::str::from_utf8(&e.body).unwrap_or("{}");
                 let json = if json.trim().is_empty() { "{}" } else { json };
@@ -64,6 +74,7 @@ impl GrpcClient {
                     frame,
                     method,
                     contains: e.body_contains.clone(),
+                    stream,
                 })
             })
             .collect();
@@ -97,12 +108,14 @@ impl GrpcClient {
         Ok(frame(&message))
     }
 
-    /// Sends the call `call` with `body` and reads its reply to the end.
+    /// Sends the call `call` with `body` and reads its reply to the end; a streaming call's
+    /// reply messages go to `tally`.
     async fn call(
         &self,
         call: &Call,
         body: impl Into<ReqBody>,
         slot: &mut Option<Conn>,
+        tally: Option<&Tally<'_>>,
     ) -> Result<Outcome, ErrorKind> {
         let mut req = Request::new(body);
         *req.method_mut() = Method::POST;
@@ -123,6 +136,9 @@ impl GrpcClient {
                 Ok(data) => {
                     received += data.len() as u64;
                     messages.feed(&data, |m| {
+                        if let Some(t) = tally {
+                            t.received();
+                        }
                         if let (false, Some(needle)) = (found, &call.contains) {
                             found = holds(&call.method, m, needle)?;
                         }
@@ -290,13 +306,15 @@ impl Transport for GrpcClient {
 
     async fn exchange(&self, idx: usize, slot: &mut Option<Conn>) -> Result<Outcome, ErrorKind> {
         let call = &self.calls[idx];
+        let tally = call.stream.as_ref().map(Tally::new);
+        let tally = tally.as_ref();
         let Some(stream) = &call.method.requests else {
             let body = Full::new(self.message(idx, None)?);
-            return self.call(call, body, slot).await;
+            return self.call(call, body, slot, tally).await;
         };
         let (tx, body) = ReqBody::channel(grpc_stream::ROOM);
-        let produce = grpc_stream::produce(stream, tx, |i| self.message(idx, Some(i)));
-        grpc_stream::race(produce, self.call(call, body, slot)).await
+        let produce = grpc_stream::produce(stream, tx, tally, |i| self.message(idx, Some(i)));
+        grpc_stream::race(produce, self.call(call, body, slot, tally)).await
     }
 }
 

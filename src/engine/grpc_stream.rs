@@ -3,13 +3,17 @@
 //! same task reads the replies. A reply to one message can arrive before the next is sent,
 //! nothing waits on the other side to finish, and at most the channel's room is buffered.
 
+use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::config::RequestStream;
+use crate::metrics::grpc_stream::StreamSeries;
 use crate::outcome::ErrorKind;
 
 /// Chunks waiting for the connection: enough that producing the next overlaps sending the
@@ -21,6 +25,52 @@ pub(super) const ROOM: usize = 2;
 /// limits (h2 answers a pile of small frames with GOAWAY ENHANCE_YOUR_CALM).
 const BATCH: usize = 16 << 10;
 
+/// Request messages a bidi call keeps the ready instants of, waiting for their replies: past
+/// this many unanswered the server is not answering message for message, and the call's
+/// replies are counted but no longer timed.
+const MAX_UNANSWERED: usize = 1024;
+
+/// One streaming call's messages: counted as they go and come, and in a bidi call each reply
+/// timed against the request message of the same position (an echo or chat answers in order).
+pub(super) struct Tally<'a> {
+    series: &'a StreamSeries,
+    /// Ready instants of the messages not answered yet; None once past [`MAX_UNANSWERED`]
+    /// (or for a call whose replies are not timed). The producer and the reader of one call
+    /// run in one task, so the lock is never contended.
+    ready: Mutex<Option<VecDeque<Instant>>>,
+}
+
+impl<'a> Tally<'a> {
+    pub(super) fn new(series: &'a StreamSeries) -> Self {
+        let ready = series.times_replies().then(VecDeque::new);
+        Tally {
+            series,
+            ready: Mutex::new(ready),
+        }
+    }
+
+    /// A request message was made, ready to send, at `at`.
+    fn ready(&self, at: Instant) {
+        let mut ready = self.ready.lock().expect("tally lock poisoned");
+        if let Some(q) = ready.as_mut() {
+            if q.len() < MAX_UNANSWERED {
+                q.push_back(at);
+            } else {
+                *ready = None;
+            }
+        }
+    }
+
+    /// A reply message arrived.
+    pub(super) fn received(&self) {
+        self.series.received();
+        let mut ready = self.ready.lock().expect("tally lock poisoned");
+        if let Some(at) = ready.as_mut().and_then(VecDeque::pop_front) {
+            self.series.reply(at.elapsed());
+        }
+    }
+}
+
 /// Sends `stream.messages` messages (`message(i)` makes the framed message `i`), `interval`
 /// apart. Ends early, and without an error, when the call is already over (the server
 /// answered or reset the stream): the reply says how it went. Dropping `tx` at the end closes
@@ -28,14 +78,22 @@ const BATCH: usize = 16 << 10;
 pub(super) async fn produce(
     stream: &RequestStream,
     tx: mpsc::Sender<Bytes>,
+    tally: Option<&Tally<'_>>,
     mut message: impl FnMut(u32) -> Result<Bytes, ErrorKind>,
 ) -> Result<(), ErrorKind> {
     let mut chunk = BytesMut::new();
+    let mut in_chunk = 0;
     for i in 0..stream.messages {
         if i > 0 {
             pause(stream.interval).await;
         }
+        // Ready when made: time a full channel (flow control) holds it back counts in its
+        // round trip, as a late send does in a request's latency.
+        if let Some(t) = tally {
+            t.ready(Instant::now());
+        }
         chunk.extend_from_slice(&message(i)?);
+        in_chunk += 1;
         let last = i + 1 == stream.messages;
         if stream.interval.is_none() && chunk.len() < BATCH && !last {
             continue;
@@ -43,6 +101,10 @@ pub(super) async fn produce(
         if tx.send(chunk.split().freeze()).await.is_err() {
             break;
         }
+        if let Some(t) = tally {
+            t.series.sent(in_chunk);
+        }
+        in_chunk = 0;
     }
     Ok(())
 }
@@ -97,9 +159,12 @@ mod tests {
             Ok::<_, ErrorKind>(got)
         };
         let s = stream(3, 10);
-        let got = race(produce(&s, tx, |i| Ok(Bytes::from(i.to_string()))), reader)
-            .await
-            .expect("no error");
+        let got = race(
+            produce(&s, tx, None, |i| Ok(Bytes::from(i.to_string()))),
+            reader,
+        )
+        .await
+        .expect("no error");
         let ms = |n| Duration::from_millis(n);
         let want = [("0", ms(0)), ("1", ms(10)), ("2", ms(20))].map(|(b, t)| (Bytes::from(b), t));
         assert_eq!(got, want);
@@ -117,9 +182,12 @@ mod tests {
         };
         // 1000-byte messages: 17 to a chunk (the 17th passes 16 KiB), the rest at the end.
         let s = stream(40, 0);
-        let sizes = race(produce(&s, tx, |_| Ok(Bytes::from(vec![0; 1000]))), reader)
-            .await
-            .expect("no error");
+        let sizes = race(
+            produce(&s, tx, None, |_| Ok(Bytes::from(vec![0; 1000]))),
+            reader,
+        )
+        .await
+        .expect("no error");
         assert_eq!(sizes, [17_000, 17_000, 6_000]);
     }
 
@@ -134,7 +202,7 @@ mod tests {
             Ok::<_, ErrorKind>("replied")
         };
         let r = race(
-            produce(&s, tx, |_| {
+            produce(&s, tx, None, |_| {
                 made += 1;
                 Ok(Bytes::from_static(b"x"))
             }),
@@ -150,7 +218,7 @@ mod tests {
     async fn a_message_that_fails_fails_the_call_and_a_closed_stream_stops_the_producer() {
         let (tx, _rx) = mpsc::channel(ROOM);
         let r = race(
-            produce(&stream(5, 1), tx, |i| {
+            produce(&stream(5, 1), tx, None, |i| {
                 if i == 2 {
                     Err(ErrorKind::Other)
                 } else {
@@ -165,11 +233,56 @@ mod tests {
         let (tx, rx) = mpsc::channel(ROOM);
         drop(rx);
         let mut made = 0;
-        let done = produce(&stream(5, 1), tx, |_| {
+        let done = produce(&stream(5, 1), tx, None, |_| {
             made += 1;
             Ok(Bytes::new())
         })
         .await;
         assert_eq!((done, made), (Ok(()), 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bidi_replies_are_timed_against_the_message_of_their_position() {
+        let series = StreamSeries::detached(true);
+        let tally = Tally::new(&series);
+        let (tx, mut rx) = mpsc::channel(ROOM);
+        // An echo 3 ms late: reply i comes 3 ms after message i, messages 10 ms apart.
+        let echo = async {
+            while rx.recv().await.is_some() {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                tally.received();
+            }
+            Ok::<_, ErrorKind>(())
+        };
+        let s = stream(4, 10);
+        race(produce(&s, tx, Some(&tally), |_| Ok(Bytes::new())), echo)
+            .await
+            .expect("no error");
+        assert_eq!(series.totals(), (4, 4, 4));
+        assert!(
+            (series.rtt_sum() - 0.012).abs() < 1e-9,
+            "{}",
+            series.rtt_sum()
+        );
+        // One reply more than messages is counted, and there is nothing to time it against.
+        tally.received();
+        assert_eq!(series.totals(), (4, 5, 4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_does_not_answer_message_for_message_stops_the_timing() {
+        let series = StreamSeries::detached(true);
+        let tally = Tally::new(&series);
+        for _ in 0..=MAX_UNANSWERED {
+            tally.ready(Instant::now());
+        }
+        tally.received();
+        assert_eq!(series.totals(), (0, 1, 0), "counted, not timed");
+        // Server streaming (no request stream): replies are counted, never timed.
+        let server = StreamSeries::detached(false);
+        let tally = Tally::new(&server);
+        tally.ready(Instant::now());
+        tally.received();
+        assert_eq!(server.totals(), (0, 1, 0));
     }
 }

@@ -6,6 +6,7 @@ pub mod connection;
 mod control;
 mod duration_family;
 pub mod exemplars;
+pub mod grpc_stream;
 pub mod health;
 pub mod names;
 pub mod openmetrics;
@@ -67,6 +68,7 @@ pub struct Metrics {
     pub(crate) config_last_reload_ok: IntGauge,
     pub(crate) paused: IntGauge,
     pub(crate) ws: websocket::WsFamilies,
+    pub(crate) grpc_stream: grpc_stream::GrpcStreamFamilies,
     pub(crate) conn: connection::ConnFamilies,
     pub(crate) exemplars: exemplars::ExemplarIndex,
     pub(crate) safety_refused: IntCounterVec,
@@ -171,6 +173,7 @@ impl Metrics {
             config_last_reload_ok: int_gauge(CONFIG_LAST_RELOAD_OK, CONFIG_LAST_RELOAD_OK_HELP),
             paused: int_gauge(PAUSED, PAUSED_HELP),
             ws: websocket::WsFamilies::new(),
+            grpc_stream: grpc_stream::GrpcStreamFamilies::new(),
             conn: connection::ConnFamilies::new(),
             exemplars: Default::default(),
             safety_refused: counter(SAFETY_REFUSED, SAFETY_REFUSED_HELP, &["profile", "target"]),
@@ -252,6 +255,7 @@ impl Metrics {
             ))),
         ];
         all.extend(m.ws.collectors());
+        all.extend(m.grpc_stream.collectors());
         all.extend(m.conn.collectors());
         #[cfg(target_os = "linux")]
         all.push(Box::new(

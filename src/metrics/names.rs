@@ -140,6 +140,17 @@ pub const WS_ERRORS: &str = "loadtide_ws_errors_total";
 pub const WS_ERRORS_HELP: &str =
     "WebSocket errors by kind: connect, handshake, tls, closed (unexpected close), timeout (no reply in time), protocol, send.";
 
+// Messages inside streaming gRPC calls: labels profile, target and endpoint.
+pub const GRPC_STREAM_LABELS: &[&str] = &["profile", "target", "endpoint"];
+
+pub const GRPC_STREAM_MESSAGES: &str = "loadtide_grpc_stream_messages_total";
+pub const GRPC_STREAM_MESSAGES_HELP: &str =
+    "Messages of streaming gRPC calls by direction: sent (client-streaming and bidi request messages), received (every reply message of a streaming call).";
+
+pub const GRPC_STREAM_MESSAGE_RTT: &str = "loadtide_grpc_stream_message_rtt_seconds";
+pub const GRPC_STREAM_MESSAGE_RTT_HELP: &str =
+    "Bidi gRPC calls: each reply message's round trip, from the instant the request message of the same position was ready to send (replies are paired with messages in order).";
+
 pub const REQUEST_PHASE: &str = "loadtide_request_phase_seconds";
 pub const REQUEST_PHASE_HELP: &str =
     "HTTP and gRPC request time by phase: dns, connect, tls (new connections only), first_byte (request sent to response head), body (response head to last byte).";

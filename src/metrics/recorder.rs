@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use prometheus::{Gauge, Histogram, IntCounter, IntCounterVec, IntGauge};
 
+use super::grpc_stream::StreamSeries;
 use super::names::{DROP_MAX_IN_FLIGHT, DROP_SAFETY_MAX_IN_FLIGHT, DROP_SAFETY_MAX_RATE};
 use super::websocket::WsRecorder;
 use super::{Metrics, SharedStats};
@@ -162,6 +163,8 @@ pub struct ProfileRecorder {
     stats: Option<SharedStats>,
     /// Set for a WebSocket target's profile.
     websocket: Option<WsRecorder>,
+    /// Indexed like the target's endpoints: the streaming gRPC ones the profile uses.
+    grpc_streams: Vec<Option<StreamSeries>>,
 }
 
 impl ProfileRecorder {
@@ -227,7 +230,17 @@ impl ProfileRecorder {
                     .with_label_values(&[p, n, "failure"]),
             }
         });
+        let grpc_streams = (0..profile.target.endpoints.len())
+            .map(|idx| {
+                profile
+                    .endpoints
+                    .contains(&idx)
+                    .then(|| StreamSeries::new(&metrics.grpc_stream, profile, idx))
+                    .flatten()
+            })
+            .collect();
         Arc::new(ProfileRecorder {
+            grpc_streams,
             checks,
             scenario,
             endpoints,
@@ -440,6 +453,11 @@ impl ProfileRecorder {
     pub fn bytes(&self, sent: usize, received: usize) {
         self.bytes_sent.inc_by(sent as u64);
         self.bytes_received.inc_by(received as u64);
+    }
+
+    /// The message series of each streaming gRPC endpoint, indexed like the target's endpoints.
+    pub fn grpc_streams(&self) -> Vec<Option<StreamSeries>> {
+        self.grpc_streams.clone()
     }
 
     pub fn websocket(&self) -> Option<&WsRecorder> {

@@ -140,6 +140,27 @@ pub fn text(s: &Summary, thresholds: &[Threshold]) -> String {
             );
         }
     }
+    let per_s = |n: u64| {
+        if s.duration_s > 0.0 {
+            n as f64 / s.duration_s
+        } else {
+            0.0
+        }
+    };
+    for (name, m) in s
+        .endpoints
+        .iter()
+        .filter_map(|e| Some((&e.name, e.stream?)))
+    {
+        let _ = writeln!(
+            o,
+            "  messages     {name}: {} sent ({:.1}/s), {} received ({:.1}/s)",
+            m.sent,
+            per_s(m.sent),
+            m.received,
+            per_s(m.received)
+        );
+    }
     if !s.thresholds.is_empty() {
         let _ = writeln!(o, "  thresholds");
         for (r, t) in s.thresholds.iter().zip(thresholds) {

@@ -43,6 +43,24 @@ pub struct EndpointSummary {
     /// This endpoint's latencies in microseconds; `None` only in files from older versions.
     #[serde(default, with = "hdr_base64")]
     pub histogram: Option<Histogram<u64>>,
+    /// A streaming gRPC endpoint's messages inside its calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamMessages>,
+}
+
+/// The messages of a streaming gRPC endpoint's calls, as `loadtide_grpc_stream_messages_total`
+/// counts them (a call is one request; these are what went inside).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamMessages {
+    pub sent: u64,
+    pub received: u64,
+}
+
+impl StreamMessages {
+    pub fn add(&mut self, other: &StreamMessages) {
+        self.sent += other.sent;
+        self.received += other.received;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,6 +269,7 @@ fn endpoint(e: &EndpointStats, secs: f64) -> EndpointSummary {
         status_codes: codes(&e.status_codes),
         error_kinds: kinds(&e.error_kinds),
         histogram: Some(e.latency.clone()),
+        stream: None,
     }
 }
 

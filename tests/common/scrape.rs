@@ -164,3 +164,20 @@ impl Scrape {
             .collect()
     }
 }
+
+/// `profile` run once in process, its load bounded by the profile, against a registry of its
+/// own, whose exposition is returned parsed.
+pub async fn run_with_metrics(profile: std::sync::Arc<loadtide::config::Profile>) -> Scrape {
+    let metrics = loadtide::metrics::Metrics::new();
+    let recorder = loadtide::metrics::ProfileRecorder::new(&metrics, &profile, None);
+    let spec = loadtide::oneshot::one_pass(&profile, loadtide::engine::Shard::WHOLE, 1.0);
+    loadtide::engine::run_profile(
+        profile,
+        spec,
+        recorder,
+        tokio_util::sync::CancellationToken::new(),
+        std::time::Duration::from_secs(3),
+    )
+    .await;
+    Scrape::parse(&String::from_utf8(metrics.render()).unwrap())
+}

@@ -107,6 +107,7 @@ impl Totals {
                     status_codes: BTreeMap::new(),
                     error_kinds: BTreeMap::new(),
                     histogram: None,
+                    stream: e.stream.map(|_| Default::default()),
                     ..e.clone()
                 });
                 self.endpoints.len() - 1
@@ -115,6 +116,9 @@ impl Totals {
         let m = &mut self.endpoints[i];
         m.requests += e.requests;
         m.errors += e.errors;
+        if let Some(add) = &e.stream {
+            m.stream.get_or_insert_with(Default::default).add(add);
+        }
         sum_into(&mut m.status_codes, &e.status_codes);
         sum_into(&mut m.error_kinds, &e.error_kinds);
         add(&mut m.histogram, h, file, &what)

@@ -342,3 +342,35 @@ async fn a_common_seed_is_kept_and_differing_seeds_dropped() {
     b.seed = Some(7);
     assert_eq!(merge(vec![a, b]).expect("ok").seed, None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn stream_messages_add_up_for_the_endpoints_that_have_them() {
+    use crate::report::summary::StreamMessages;
+    let with = |seed, sent, received| {
+        let mut s = summary(&samples(seed, 200), 1_000.0, 10.0);
+        s.endpoints[1].stream = Some(StreamMessages { sent, received });
+        round_trip(&s)
+    };
+    let plain = round_trip(&summary(&samples(3, 200), 1_000.0, 10.0));
+    let merged = merge(vec![with(1, 50, 40), plain, with(2, 7, 9)]).expect("mergeable");
+    let stream = |name: &str| {
+        merged
+            .endpoints
+            .iter()
+            .find(|e| e.name == name)
+            .expect("merged")
+            .stream
+    };
+    assert_eq!(
+        stream("orders"),
+        Some(StreamMessages {
+            sent: 57,
+            received: 49
+        })
+    );
+    assert_eq!(
+        stream("home"),
+        None,
+        "an endpoint without streams gets none"
+    );
+}
