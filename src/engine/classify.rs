@@ -60,6 +60,9 @@ pub(super) fn classify_hyper(e: &hyper::Error) -> ErrorKind {
         if let Some(io) = s.downcast_ref::<io::Error>() {
             return classify_io(io, ErrorKind::Reset);
         }
+        if let Some(h2) = s.downcast_ref::<h2::Error>() {
+            return classify_h2(h2);
+        }
         if let Some(h2) = s.downcast_ref::<hyper::Error>() {
             if h2.is_parse() {
                 return ErrorKind::Protocol;
@@ -71,4 +74,31 @@ pub(super) fn classify_hyper(e: &hyper::Error) -> ErrorKind {
         return ErrorKind::Reset;
     }
     ErrorKind::Other
+}
+
+/// An HTTP/2 failure: the server ending a stream (RST_STREAM) or the connection (GOAWAY)
+/// under a request is a `reset`, whatever its reason (REFUSED_STREAM, ENHANCE_YOUR_CALM,
+/// ...), unless the reason says the protocol was broken; h2 finding the server broke it is
+/// `protocol` too.
+fn classify_h2(e: &h2::Error) -> ErrorKind {
+    use h2::Reason;
+    if let Some(io) = e.get_io() {
+        return classify_io(io, ErrorKind::Reset);
+    }
+    let broken = matches!(
+        e.reason(),
+        Some(
+            Reason::PROTOCOL_ERROR
+                | Reason::FLOW_CONTROL_ERROR
+                | Reason::FRAME_SIZE_ERROR
+                | Reason::COMPRESSION_ERROR
+        )
+    );
+    if broken || e.is_library() {
+        ErrorKind::Protocol
+    } else if e.is_reset() || e.is_go_away() {
+        ErrorKind::Reset
+    } else {
+        ErrorKind::Other
+    }
 }
