@@ -3,6 +3,8 @@
 //! the test: each is classified by what the server did, never `other`, and the run goes on.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use h2::Reason;
@@ -48,27 +50,15 @@ async fn server(end: End) -> u16 {
 }
 
 fn profile(url: &str, target: &str, endpoint: &str) -> Arc<loadtide::config::Profile> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/config/examples/greeter.proto"),
-        dir.path().join("greeter.proto"),
-    )
-    .unwrap();
-    let path = dir.path().join("p.toml");
-    std::fs::write(
-        &path,
-        format!(
+    let proto = include_str!("../config/examples/greeter.proto");
+    common::cli::load_profile(
+        &format!(
             "[targets.t]\nurl = \"{url}\"\ntimeout = \"2s\"\n{target}\n\
              [[targets.t.endpoints]]\nname = \"e\"\n{endpoint}\n\
              [profiles.p]\ntarget = \"t\"\nusers = 2\nrequests = 30\n"
         ),
+        &[("greeter.proto", proto)],
     )
-    .unwrap();
-    loadtide::config::load(&path)
-        .unwrap()
-        .profile("p")
-        .unwrap()
-        .clone()
 }
 
 /// The error kinds of 30 HTTP/2 requests and of 30 gRPC calls to a server ending them as `end`.

@@ -4,6 +4,8 @@
 //! the wire.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -69,23 +71,15 @@ async fn server(close_after: u64) -> (u16, Arc<Seen>) {
 }
 
 fn profile(port: u16, users: u32, requests: u64) -> Arc<loadtide::config::Profile> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.toml");
-    std::fs::write(
-        &path,
-        format!(
+    common::cli::load_profile(
+        &format!(
             "[targets.t]\nurl = \"http://127.0.0.1:{port}\"\ntimeout = \"2s\"\n\
              headers = {{ x-team = \"checkout\" }}\n\
              [[targets.t.endpoints]]\nname = \"e\"\npath = \"/hi?x=1\"\nbody_contains = \"o w\"\n\
              [profiles.p]\ntarget = \"t\"\nusers = {users}\nspawn_rate = 1000\nrequests = {requests}\n"
         ),
+        &[],
     )
-    .unwrap();
-    loadtide::config::load(&path)
-        .unwrap()
-        .profile("p")
-        .unwrap()
-        .clone()
 }
 
 /// A kept connection the server closed without a word is noticed (or the request, a GET,

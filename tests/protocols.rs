@@ -68,21 +68,13 @@ async fn serve(acceptor: Option<tokio_rustls::TlsAcceptor>) -> (u16, Arc<AtomicU
 }
 
 fn profile(url: &str, extra: &str) -> Arc<loadtide::config::Profile> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.toml");
-    std::fs::write(
-        &path,
-        format!(
+    common::cli::load_profile(
+        &format!(
             "[targets.t]\nurl = \"{url}\"\ntimeout = \"2s\"\n{extra}\n[[targets.t.endpoints]]\nname = \"e\"\n\
              body_contains = \"hello\"\n[profiles.p]\ntarget = \"t\"\nusers = 4\nrequests = 200\n"
         ),
+        &[],
     )
-    .unwrap();
-    loadtide::config::load(&path)
-        .unwrap()
-        .profile("p")
-        .unwrap()
-        .clone()
 }
 
 #[tokio::test]

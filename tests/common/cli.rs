@@ -132,3 +132,19 @@ pub fn assert_refused(dir: &Path, cases: &[(String, &str, &str)]) -> Vec<Out> {
         })
         .collect()
 }
+
+/// Profile `p` of the config `toml`, loaded as `loadtide` loads a file (in a directory of its
+/// own, holding `files` too: (name, contents)).
+pub fn load_profile(
+    toml: &str,
+    files: &[(&str, &str)],
+) -> std::sync::Arc<loadtide::config::Profile> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, contents) in files {
+        std::fs::write(dir.path().join(name), contents).expect("file written");
+    }
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, toml).expect("config written");
+    let config = loadtide::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    config.profile("p").expect("profile p").clone()
+}
