@@ -124,6 +124,18 @@ body_contains = "PONG"
     let open = config(&url, endpoints, 300).replace("users = 4", "rate = 400");
     let (out, summary) = run(dir.path(), &open);
     assert_eq!(out.code, Some(0), "{out:?}");
+    // `check` shows the bound the run applies: one command per connection.
+    let check = common::cli::output(common::cli::loadtide(Duration::from_secs(30)).args([
+        "check",
+        "--config",
+        dir.path().join("loadtide.toml").to_str().unwrap(),
+    ]));
+    assert!(
+        check
+            .stdout
+            .contains("open model, 400 req/s, max 8 in flight (max_connections)"),
+        "{check:?}"
+    );
     let s = summary.unwrap();
     // Open model: an arrival that finds all 8 connections busy on a loaded machine is
     // dropped (and counted), never queued.

@@ -168,10 +168,12 @@ pub(super) fn load_and_length(p: &config::Profile) -> (String, String) {
                 config::Arrivals::Poisson { .. } => ", Poisson arrivals",
                 config::Arrivals::Even => "",
             };
-            format!(
-                "open model, {}{poisson}, max {max_in_flight} in flight",
-                value(rate, "req/s")
-            )
+            // The transport's bound when it is the tighter one, as the executor applies it.
+            let bound = match p.target.request_bound() {
+                Some(n) if n < *max_in_flight => format!("max {n} in flight (max_connections)"),
+                _ => format!("max {max_in_flight} in flight"),
+            };
+            format!("open model, {}{poisson}, {bound}", value(rate, "req/s"))
         }
         Load::Closed { users, think } => {
             let spawn = p

@@ -112,6 +112,14 @@ pub struct Target {
 }
 
 impl Target {
+    /// How many requests can be outstanding on this target at once: one per connection
+    /// (`max_connections`) for every protocol but HTTP/2 and gRPC, whose connections
+    /// multiplex (None: only the profile's `max_in_flight` bounds them).
+    pub fn request_bound(&self) -> Option<usize> {
+        let multiplexed = self.http2 || matches!(self.scheme, Scheme::Grpc | Scheme::Grpcs);
+        (!multiplexed).then_some(self.max_connections)
+    }
+
     /// The headers sent with every request to endpoint `e`, in the order the client sets
     /// them: user-agent and host (HTTP/1.1 only) first, then the target's and the endpoint's
     /// own headers, which replace those of the same name, then the body's length.

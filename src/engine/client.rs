@@ -509,7 +509,7 @@ impl Transport for HttpClient {
     /// Without pipelining an HTTP/1.1 request needs a connection of its own; HTTP/2
     /// multiplexes them on one.
     fn max_outstanding(&self) -> Option<usize> {
-        (!self.target.http2).then_some(self.target.max_connections)
+        self.target.request_bound()
     }
 
     fn timeout(&self) -> Duration {

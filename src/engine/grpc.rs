@@ -280,7 +280,7 @@ impl Transport for GrpcClient {
 
     /// HTTP/2 multiplexes calls on one connection.
     fn max_outstanding(&self) -> Option<usize> {
-        None
+        self.http.target().request_bound()
     }
 
     fn timeout(&self) -> Duration {

@@ -307,7 +307,7 @@ impl Transport for PostgresClient {
 
     /// One statement at a time per session.
     fn max_outstanding(&self) -> Option<usize> {
-        Some(self.target.max_connections)
+        self.target.request_bound()
     }
 
     fn timeout(&self) -> Duration {

@@ -196,7 +196,7 @@ impl Transport for RedisClient {
 
     /// One command at a time per connection, so a slow command shows in its own latency.
     fn max_outstanding(&self) -> Option<usize> {
-        Some(self.target.max_connections)
+        self.target.request_bound()
     }
 
     fn timeout(&self) -> Duration {

@@ -215,7 +215,7 @@ impl Transport for SocketClient {
 
     /// One request at a time per socket: replies are matched to requests by order.
     fn max_outstanding(&self) -> Option<usize> {
-        Some(self.target.max_connections)
+        self.target.request_bound()
     }
 
     fn timeout(&self) -> Duration {

@@ -138,7 +138,7 @@ impl Transport for WsRequestClient {
 
     /// One message awaiting its reply per connection: the next message is the reply.
     fn max_outstanding(&self) -> Option<usize> {
-        Some(self.target.max_connections)
+        self.target.request_bound()
     }
 
     fn timeout(&self) -> Duration {
