@@ -114,7 +114,10 @@ pub struct Target {
 impl Target {
     /// How many requests can be outstanding on this target at once: one per connection
     /// (`max_connections`) for every protocol but HTTP/2 and gRPC, whose connections
-    /// multiplex (None: only the profile's `max_in_flight` bounds them).
+    /// multiplex (None: only the profile's `max_in_flight` bounds them). HTTP/1.1 does not
+    /// pipeline; a socket's replies are matched to requests by order; Redis gets one command
+    /// at a time per connection so a slow one shows in its own latency; a PostgreSQL session
+    /// runs one statement at a time; a WebSocket request's reply is the next message.
     pub fn request_bound(&self) -> Option<usize> {
         let multiplexed = self.http2 || matches!(self.scheme, Scheme::Grpc | Scheme::Grpcs);
         (!multiplexed).then_some(self.max_connections)

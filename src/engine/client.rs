@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::HeaderMap;
@@ -506,14 +506,8 @@ impl HttpClient {
 impl Transport for HttpClient {
     type Conn = Conn;
 
-    /// Without pipelining an HTTP/1.1 request needs a connection of its own; HTTP/2
-    /// multiplexes them on one.
-    fn max_outstanding(&self) -> Option<usize> {
-        self.target.request_bound()
-    }
-
-    fn timeout(&self) -> Duration {
-        self.target.timeout
+    fn target(&self) -> &Target {
+        &self.target
     }
 
     fn pool(&self) -> &Pool<Conn> {

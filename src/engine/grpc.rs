@@ -278,13 +278,8 @@ fn holds(method: &GrpcMethod, message: &[u8], needle: &str) -> Result<bool, Erro
 impl Transport for GrpcClient {
     type Conn = Conn;
 
-    /// HTTP/2 multiplexes calls on one connection.
-    fn max_outstanding(&self) -> Option<usize> {
-        self.http.target().request_bound()
-    }
-
-    fn timeout(&self) -> Duration {
-        self.http.timeout()
+    fn target(&self) -> &Target {
+        self.http.target()
     }
 
     fn pool(&self) -> &Pool<Conn> {

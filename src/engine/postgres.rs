@@ -11,7 +11,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::net::TcpStream;
@@ -305,13 +304,8 @@ impl<'a> FromSql<'a> for RawLen {
 impl Transport for PostgresClient {
     type Conn = SqlConn;
 
-    /// One statement at a time per session.
-    fn max_outstanding(&self) -> Option<usize> {
-        self.target.request_bound()
-    }
-
-    fn timeout(&self) -> Duration {
-        self.target.timeout
+    fn target(&self) -> &Target {
+        &self.target
     }
 
     fn pool(&self) -> &Pool<SqlConn> {

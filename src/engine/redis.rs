@@ -5,7 +5,6 @@
 //! `rediss://` target's connections are TLS (`engine::tls`), the client speaking over them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo, Value};
@@ -194,13 +193,8 @@ fn digits(i: i64) -> u64 {
 impl Transport for RedisClient {
     type Conn = MultiplexedConnection;
 
-    /// One command at a time per connection, so a slow command shows in its own latency.
-    fn max_outstanding(&self) -> Option<usize> {
-        self.target.request_bound()
-    }
-
-    fn timeout(&self) -> Duration {
-        self.target.timeout
+    fn target(&self) -> &Target {
+        &self.target
     }
 
     fn pool(&self) -> &Pool<MultiplexedConnection> {

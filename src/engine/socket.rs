@@ -213,13 +213,8 @@ async fn read_idle(
 impl Transport for SocketClient {
     type Conn = SocketConn;
 
-    /// One request at a time per socket: replies are matched to requests by order.
-    fn max_outstanding(&self) -> Option<usize> {
-        self.target.request_bound()
-    }
-
-    fn timeout(&self) -> Duration {
-        self.target.timeout
+    fn target(&self) -> &Target {
+        &self.target
     }
 
     fn pool(&self) -> &Pool<SocketConn> {

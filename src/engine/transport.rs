@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::time::error::Elapsed;
 
+use crate::config::Target;
 use crate::outcome::{ErrorKind, Outcome};
 
 pub trait Transport: Send + Sync + 'static {
@@ -17,12 +18,19 @@ pub trait Transport: Send + Sync + 'static {
     /// database session); open-model requests borrow one from the pool and give it back.
     type Conn: Send + 'static;
 
+    /// The target it sends to.
+    fn target(&self) -> &Target;
+
     /// How many requests can be outstanding at once, when the transport, not the profile,
     /// bounds it (one per connection without multiplexing); None when only the profile does.
-    fn max_outstanding(&self) -> Option<usize>;
+    fn max_outstanding(&self) -> Option<usize> {
+        self.target().request_bound()
+    }
 
     /// The target's timeout: one request, connect to last byte.
-    fn timeout(&self) -> Duration;
+    fn timeout(&self) -> Duration {
+        self.target().timeout
+    }
 
     /// The idle connections open-model requests borrow.
     fn pool(&self) -> &Pool<Self::Conn>;

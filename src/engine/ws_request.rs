@@ -8,7 +8,6 @@
 //! correlated, many outstanding per connection).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::ServerName;
@@ -136,13 +135,8 @@ fn classify(e: &tungstenite::Error) -> ErrorKind {
 impl Transport for WsRequestClient {
     type Conn = Stream;
 
-    /// One message awaiting its reply per connection: the next message is the reply.
-    fn max_outstanding(&self) -> Option<usize> {
-        self.target.request_bound()
-    }
-
-    fn timeout(&self) -> Duration {
-        self.target.timeout
+    fn target(&self) -> &Target {
+        &self.target
     }
 
     fn pool(&self) -> &Pool<Stream> {
