@@ -1,6 +1,7 @@
 //! The body of a request the HTTP client sends: whole (every HTTP request, a unary gRPC call)
 //! or streamed from a bounded channel (a client-streaming or bidi gRPC call), so the messages
-//! of a stream go out as they are produced and never pile up in memory.
+//! of a stream go out as they are produced and never pile up in memory; and what a socket or
+//! WebSocket endpoint sends, fixed or templated.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -10,6 +11,45 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
+
+use crate::config::Endpoint;
+use crate::outcome::ErrorKind;
+use crate::scenario::template::{Templates, Vars};
+
+/// What a socket or WebSocket endpoint sends: its body as written, shared (each request's
+/// copy is a reference-count bump), or a template rendered for each request.
+pub(super) enum Outgoing<T> {
+    Fixed(T),
+    Template(String),
+}
+
+impl<T: Clone + From<String>> Outgoing<T> {
+    /// Endpoint `e`'s body; a template is added to `templates` under the endpoint's name, a
+    /// body without `{{` is `fixed(body)` (compiled at `check` time already).
+    pub(super) fn of(
+        e: &Endpoint,
+        templates: &mut Templates,
+        fixed: impl FnOnce(&Bytes) -> T,
+    ) -> Self {
+        let text = String::from_utf8_lossy(&e.body);
+        if text.contains("{{") && templates.add(&e.name, &text).is_ok() {
+            Outgoing::Template(e.name.clone())
+        } else {
+            Outgoing::Fixed(fixed(&e.body))
+        }
+    }
+
+    /// This request's body.
+    pub(super) fn render(&self, templates: &Templates) -> Result<T, ErrorKind> {
+        match self {
+            Outgoing::Fixed(body) => Ok(body.clone()),
+            Outgoing::Template(name) => templates
+                .render(name, &Vars::new())
+                .map(T::from)
+                .map_err(|_| ErrorKind::Other),
+        }
+    }
+}
 
 pub enum ReqBody {
     Full(Full<Bytes>),

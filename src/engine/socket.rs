@@ -13,24 +13,19 @@ use memchr::memmem;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
+use super::body::Outgoing;
 use super::classify::{classify_io, connect_error, connect_tcp};
 use super::resolve::resolve_counted;
 use super::transport::{Pool, Transport};
 use crate::config::{Reply, Scheme, Target, MAX_REPLY};
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
-use crate::scenario::template::{Templates, Vars};
+use crate::scenario::template::Templates;
 
 /// The largest datagram a UDP reply can be.
 const MAX_DATAGRAM: usize = 65_535;
 
-/// What an endpoint sends: fixed bytes, or a template rendered for each request.
-enum Payload {
-    Fixed(Bytes),
-    Template(String),
-}
-
 struct Prepared {
-    payload: Payload,
+    payload: Outgoing<Bytes>,
     reply: Reply,
     contains: Option<Vec<u8>>,
 }
@@ -61,13 +56,8 @@ impl SocketClient {
             .endpoints
             .iter()
             .map(|e| {
-                let source = String::from_utf8_lossy(&e.body).into_owned();
-                // Compiled at `check` time already; a body without `{{` is sent as it is.
-                let payload = if source.contains("{{") && templates.add(&e.name, &source).is_ok() {
-                    Payload::Template(e.name.clone())
-                } else {
-                    Payload::Fixed(e.body.clone())
-                };
+                // A fixed body is sent byte for byte, as written.
+                let payload = Outgoing::of(e, &mut templates, Bytes::clone);
                 Prepared {
                     payload,
                     reply: e.reply.clone(),
@@ -85,14 +75,7 @@ impl SocketClient {
     }
 
     fn payload(&self, p: &Prepared) -> Result<Bytes, ErrorKind> {
-        match &p.payload {
-            Payload::Fixed(b) => Ok(b.clone()),
-            Payload::Template(name) => self
-                .templates
-                .render(name, &Vars::new())
-                .map(Bytes::from)
-                .map_err(|_| ErrorKind::Other),
-        }
+        p.payload.render(&self.templates)
     }
 
     async fn connect(&self) -> Result<SocketConn, ErrorKind> {

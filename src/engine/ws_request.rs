@@ -14,6 +14,7 @@ use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
+use super::body::Outgoing;
 use super::classify::connect_tcp;
 use super::resolve::resolve_counted;
 use super::tls;
@@ -22,18 +23,11 @@ use super::websocket::{handshake_request, Io, Stream};
 use crate::config::{Scheme, Target};
 use crate::metrics::connection::ConnProbe;
 use crate::outcome::{Code, ErrorKind, NamedCode, Outcome};
-use crate::scenario::template::{Templates, Vars};
-
-/// What an endpoint sends: its text as written, or a template rendered for each request.
-enum Outgoing {
-    /// Shared bytes: each request's message is a reference-count bump, not a copy.
-    Fixed(Utf8Bytes),
-    Template(String),
-}
+use crate::scenario::template::Templates;
 
 pub struct WsRequestClient {
     target: Arc<Target>,
-    messages: Vec<Outgoing>,
+    messages: Vec<Outgoing<Utf8Bytes>>,
     contains: Vec<Option<Vec<u8>>>,
     templates: Templates,
     /// The upgrade request every connection sends (the URL's path, the target's headers).
@@ -51,13 +45,9 @@ impl WsRequestClient {
             .endpoints
             .iter()
             .map(|e| {
-                let text = String::from_utf8_lossy(&e.body).into_owned();
-                // Compiled at `check` time already.
-                if text.contains("{{") && templates.add(&e.name, &text).is_ok() {
-                    Outgoing::Template(e.name.clone())
-                } else {
-                    Outgoing::Fixed(Utf8Bytes::from(text))
-                }
+                Outgoing::of(e, &mut templates, |body| {
+                    Utf8Bytes::from(String::from_utf8_lossy(body).into_owned())
+                })
             })
             .collect();
         let contains = target
@@ -80,14 +70,7 @@ impl WsRequestClient {
     }
 
     fn message(&self, idx: usize) -> Result<Utf8Bytes, ErrorKind> {
-        match &self.messages[idx] {
-            Outgoing::Fixed(text) => Ok(text.clone()),
-            Outgoing::Template(name) => self
-                .templates
-                .render(name, &Vars::new())
-                .map(Utf8Bytes::from)
-                .map_err(|_| ErrorKind::Other),
-        }
+        self.messages[idx].render(&self.templates)
     }
 
     /// A new connection: resolved within the allowlist, TCP, TLS for wss://, the upgrade.
