@@ -1092,6 +1092,33 @@ fn run_from_config_with_flags_overriding_the_file() {
 }
 
 #[test]
+fn check_lines_up_each_profiles_endpoints_whatever_their_methods() {
+    // TRANSACTION, SERVER_STREAMING and long SQL or stream descriptions included.
+    for example in ["postgres", "grpc"] {
+        let path = format!("config/examples/{example}.toml");
+        let out = exec(&["check", "--config", &path]);
+        assert_code(&out, 0);
+        let lines: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("  endpoint "))
+            .collect();
+        assert!(lines.len() > 2, "{path}: {out:?}");
+        // The method starts in the same column on every line ("  endpoint NAME METHOD"),
+        // and the lines, which end with the share, are as long.
+        let method_column = |l: &str| 27 + l[27..].find(|c: char| c != ' ').unwrap();
+        for l in &lines {
+            assert_eq!(
+                (method_column(l), l.chars().count(), l.ends_with('%')),
+                (method_column(lines[0]), lines[0].chars().count(), true),
+                "{path}:\n{}",
+                lines.join("\n")
+            );
+        }
+    }
+}
+
+#[test]
 fn check_prints_every_profile() {
     let out = exec(&["check", "--config", "config/loadtide.toml"]);
     assert_code(&out, 0);

@@ -107,40 +107,8 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
         if let Some(ws) = &t.websocket {
             o.push_str(&ws.describe());
         }
-        let total: u32 = p.endpoints.iter().map(|&i| t.endpoints[i].weight).sum();
-        for &i in p.endpoints.iter().filter(|_| p.scenario.is_none()) {
-            let e = &t.endpoints[i];
-            let share = 100.0 * f64::from(e.weight) / f64::from(total.max(1));
-            let _ = writeln!(
-                o,
-                "  endpoint {:<16} {:<6} {:<30} {share:5.1}%",
-                e.name,
-                e.method.as_str(),
-                // A socket body may carry a secret (AUTH ...): its size and reply rule only.
-                if t.scheme.is_socket() {
-                    format!("{} bytes, {}", e.body.len(), e.reply.describe(t.scheme))
-                } else if !e.sql.statements.is_empty() {
-                    // Statements may hold literals worth keeping private: their size only.
-                    let st = &e.sql.statements;
-                    let size = format!(
-                        "{} param(s), {} chars of SQL",
-                        st.iter().map(|s| s.params.len()).sum::<usize>(),
-                        st.iter().map(|s| s.query.len()).sum::<usize>()
-                    );
-                    if e.sql.transaction {
-                        format!("transaction of {} statement(s), {size}", st.len())
-                    } else {
-                        size
-                    }
-                } else if !e.command.is_empty() {
-                    // Arguments may be credentials (AUTH): their count only.
-                    format!("{} argument(s)", e.command.len() - 1)
-                } else if let Some(s) = e.grpc.as_ref().and_then(|g| g.requests.as_ref()) {
-                    format!("{}, {}", crate::redact::path(&e.path), s.describe())
-                } else {
-                    crate::redact::path(&e.path)
-                }
-            );
+        if p.scenario.is_none() {
+            o.push_str(&endpoint_lines(t, &p.endpoints));
         }
         for th in &p.thresholds {
             let _ = writeln!(o, "  threshold {th}");
@@ -151,6 +119,67 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
         o.push_str(&crate::timetable::describe(p, at));
     }
     o
+}
+
+/// One line per endpoint of `used`: name, method, what a request sends, its share of the
+/// weight; columns as wide as their longest entry (TRANSACTION, SERVER_STREAMING, ...).
+fn endpoint_lines(t: &config::Target, used: &[usize]) -> String {
+    use std::fmt::Write as _;
+    let total: u32 = used.iter().map(|&i| t.endpoints[i].weight).sum();
+    let rows: Vec<_> = used
+        .iter()
+        .map(|&i| {
+            let e = &t.endpoints[i];
+            let share = 100.0 * f64::from(e.weight) / f64::from(total.max(1));
+            (
+                e.name.as_str(),
+                e.method.as_str(),
+                endpoint_detail(t, e),
+                share,
+            )
+        })
+        .collect();
+    let width = |col: fn(&(&str, &str, String, f64)) -> usize, min: usize| {
+        rows.iter().map(col).max().unwrap_or(0).max(min)
+    };
+    let (method_w, detail_w) = (width(|r| r.1.len(), 6), width(|r| r.2.chars().count(), 30));
+    let mut o = String::new();
+    for (name, method, detail, share) in &rows {
+        let _ = writeln!(
+            o,
+            "  endpoint {name:<16} {method:<method_w$} {detail:<detail_w$} {share:5.1}%"
+        );
+    }
+    o
+}
+
+/// What one request to `e` sends, as `check` shows it: never a body or argument that could
+/// hold a secret.
+fn endpoint_detail(t: &config::Target, e: &config::Endpoint) -> String {
+    // A socket body may carry a secret (AUTH ...): its size and reply rule only.
+    if t.scheme.is_socket() {
+        format!("{} bytes, {}", e.body.len(), e.reply.describe(t.scheme))
+    } else if !e.sql.statements.is_empty() {
+        // Statements may hold literals worth keeping private: their size only.
+        let st = &e.sql.statements;
+        let size = format!(
+            "{} param(s), {} chars of SQL",
+            st.iter().map(|s| s.params.len()).sum::<usize>(),
+            st.iter().map(|s| s.query.len()).sum::<usize>()
+        );
+        if e.sql.transaction {
+            format!("transaction of {} statement(s), {size}", st.len())
+        } else {
+            size
+        }
+    } else if !e.command.is_empty() {
+        // Arguments may be credentials (AUTH): their count only.
+        format!("{} argument(s)", e.command.len() - 1)
+    } else if let Some(s) = e.grpc.as_ref().and_then(|g| g.requests.as_ref()) {
+        format!("{}, {}", crate::redact::path(&e.path), s.describe())
+    } else {
+        crate::redact::path(&e.path)
+    }
 }
 
 /// A profile's load ("open model, 20 req/s, max 1000 in flight") and how long it runs.
