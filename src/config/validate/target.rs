@@ -43,6 +43,17 @@ pub(super) fn target(
             "must be at least 1, got 0",
         );
     }
+    // HTTP/2 is a way of speaking HTTP (and gRPC's only one): a socket or database target
+    // speaks its own protocol, where the key would silently mean nothing.
+    if t.http2.is_some() && !scheme.is_http() && !scheme.is_grpc() {
+        c.err(
+            format!("{key}.http2"),
+            format!(
+                "is for http(s):// targets: a {} target speaks its own protocol",
+                scheme.protocol()
+            ),
+        );
+    }
     let buckets = buckets(c, &key, t);
     let ws = websocket::target(c, &key, t);
     let login = sql::login(c, &key, t, scheme, &base_path);
