@@ -362,8 +362,10 @@ fn adhoc_raw(url: &str, args: &RunArgs) -> Result<RawConfig, ConfigErrors> {
     let target = config::raw::RawTarget {
         url: Some(base),
         timeout: args.timeout.clone(),
-        http2: Some(args.http2),
-        insecure: Some(args.insecure),
+        // Set only when asked for: on a target the key does not apply to, even `false` is
+        // refused (http2 on tcp://, insecure on postgres://).
+        http2: args.http2.then_some(true),
+        insecure: args.insecure.then_some(true),
         endpoints: vec![endpoint],
         ..Default::default()
     };
