@@ -371,11 +371,7 @@ body_contains = "Counted 5 hellos, last m4"
     // Four pauses between five messages: a call's latency is to its end.
     assert!(latency(&s, "count", "min") >= 0.012, "{s:#}");
     // `check` says what one call sends.
-    let out = common::cli::output(common::cli::loadtide(Duration::from_secs(30)).args([
-        "check",
-        "--config",
-        dir.path().join("loadtide.toml").to_str().unwrap(),
-    ]));
+    let out = common::cli::check(&dir.path().join("loadtide.toml"));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
         out.stdout

@@ -47,11 +47,8 @@ body_contains = "PONG""#;
     let (out, summary) = run_config(dir.path(), &open);
     assert_eq!(out.code, Some(0), "{out:?}");
     let s = summary.expect("a summary");
-    // Open model: an arrival that finds all 32 connections busy on a loaded machine is
-    // dropped (and counted), never queued; every other one reached the server.
-    let requests = s["requests"].as_u64().unwrap();
-    assert_eq!(requests + s["dropped"].as_u64().unwrap(), 200, "{s:#}");
-    assert!(requests > 100, "{s:#}");
+    // Every request not dropped reached the server.
+    let requests = common::cli::sent_of(&s, 200);
     assert_eq!(s["errors"], 0, "{s:#}");
     assert_eq!(s["status_codes"]["ok"], requests, "{s:#}");
     assert_eq!(s["endpoints"][0]["method"], "SEND", "{s:#}");

@@ -83,6 +83,7 @@ pub struct Target {
     pub port: u16,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
+    /// HTTP/2: asked for on an http(s):// target, always on a gRPC one, never on the others.
     pub http2: bool,
     /// Accept any server certificate (self-signed staging targets).
     pub insecure: bool,
@@ -119,9 +120,8 @@ impl Target {
     /// at a time per connection so a slow one shows in its own latency; a PostgreSQL session
     /// runs one statement at a time; a WebSocket request's reply is the next message.
     pub fn request_bound(&self) -> Option<usize> {
-        // `http2` counts only where HTTP is spoken: it means nothing to a socket or database.
-        let multiplexed = (self.http2 && self.scheme.is_http()) || self.scheme.is_grpc();
-        (!multiplexed).then_some(self.max_connections)
+        // Validation sets `http2` for every gRPC target and refuses it on any other non-HTTP one.
+        (!self.http2).then_some(self.max_connections)
     }
 
     /// The headers sent with every request to endpoint `e`, in the order the client sets

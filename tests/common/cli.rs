@@ -148,3 +148,22 @@ pub fn load_profile(
     let config = loadtide::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     config.profile("p").expect("profile p").clone()
 }
+
+/// `loadtide check --config PATH`.
+pub fn check(config: &Path) -> Out {
+    output(loadtide(Duration::from_secs(30)).args([
+        "check".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ]))
+}
+
+/// The requests of an open-model summary `s` of `n` arrivals: each was sent or, finding every
+/// connection busy on a loaded machine, dropped and counted (never queued); most were sent.
+pub fn sent_of(s: &Value, n: u64) -> u64 {
+    let requests = s["requests"].as_u64().expect("requests");
+    let dropped = s["dropped"].as_u64().expect("dropped");
+    assert_eq!(requests + dropped, n, "{s:#}");
+    assert!(requests > n / 2, "{s:#}");
+    requests
+}
